@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses (clang, ASan+UBSan) and runs each for a bounded time over its
+# seed corpus. Usage: scripts/fuzz.sh [seconds per harness, default 60]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+jobs=$(nproc)
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j"$jobs"
+shopt -s nullglob
+for fuzzer in build/fuzz/fuzz/fuzz_*; do
+  [[ -x $fuzzer ]] || continue
+  name=$(basename "$fuzzer")
+  corpus=build/fuzz/corpus/$name
+  mkdir -p "$corpus"
+  seeds=()
+  [[ -d fuzz/corpus/$name ]] && seeds+=("fuzz/corpus/$name")
+  [[ -d build/fuzz/seeds/$name ]] && seeds+=("build/fuzz/seeds/$name")
+  echo "fuzz: $name for ${seconds}s"
+  "$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+    "$corpus" "${seeds[@]}" 2>&1 | tail -n 12
+done
