@@ -1,0 +1,83 @@
+// A loaded model: configuration from GGUF metadata, bound and validated weights, and a forward
+// pass that turns a batch of tokens into logits, reading and writing K/V through a KvCache.
+//
+// Ownership: Model owns its GgufFile mapping (weights are views into it, or repacked copies).
+// Thread safety: a Model is immutable after load(); forward() may be called by one thread at a
+// time per KvCache (it uses the backend's thread pool internally).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dari/core/result.h"
+#include "dari/io/gguf.h"
+#include "dari/kv/kv_cache.h"
+
+namespace dari {
+
+enum class RopeType { kNormal, kNeox };  // adjacent pairs (llama) vs split halves (qwen2/qwen3)
+enum class RopeScaling { kNone, kLinear, kYarn, kLlama3 };
+
+struct ModelConfig {
+  std::string arch;       // general.architecture
+  std::string name;       // general.name, if present
+  uint32_t n_vocab = 0;
+  uint32_t n_embd = 0;
+  uint32_t n_layer = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t head_dim = 0;  // n_embd / n_head unless attention.key_length says otherwise
+  uint32_t n_ff = 0;
+  uint32_t n_ctx_train = 0;
+  float rms_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  uint32_t rope_dim = 0;  // rotated dims per head
+  RopeType rope_type = RopeType::kNormal;
+  RopeScaling rope_scaling = RopeScaling::kNone;
+  float rope_scale_factor = 1.0f;
+  // llama3 scaling parameters
+  float rope_low_freq_factor = 1.0f;
+  float rope_high_freq_factor = 4.0f;
+  uint32_t rope_orig_ctx = 0;
+  bool tied_output = false;  // output projection reuses token_embd
+};
+
+struct ModelLoadOptions {
+  uint32_t n_threads = 0;  // 0 = hardware concurrency
+};
+
+// One step's work for the model. All vectors are indexed by token row i in [0, n_tokens).
+// Tokens of one sequence must appear in increasing position order, and position[i] must equal
+// kv.length(seq) + (index of this token among the sequence's tokens in this batch): the model
+// appends K/V for every row, and the caller commits them after forward() returns.
+struct ForwardBatch {
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> positions;
+  std::vector<SeqId> seq_ids;
+  std::vector<uint8_t> need_logits;  // 1 where a logits row is wanted
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // Opens the GGUF file, reads the config, binds and validates every tensor; clear error on a
+  // missing/mis-shaped tensor or unknown architecture.
+  static Result<std::unique_ptr<Model>> load(const std::string& path,
+                                             const ModelLoadOptions& opts = {});
+
+  virtual const ModelConfig& config() const = 0;
+  virtual const GgufFile& gguf() const = 0;
+
+  // KvCache options matching this model (layers, kv heads, head dim) for a given capacity.
+  KvCacheOptions kv_options(uint32_t n_ctx_tokens, GgmlType dtype = GgmlType::F16) const;
+
+  // Runs the batch. Writes logits rows (n_vocab floats each) for the rows with need_logits, in row
+  // order, into *logits (resized). Reserves nothing: the caller reserve()s KV space beforehand and
+  // commit()s afterwards.
+  virtual Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits) = 0;
+};
+
+}  // namespace dari
