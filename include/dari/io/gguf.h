@@ -7,6 +7,13 @@
 // long as the GgufFile.
 //
 // Thread safety: a GgufFile is immutable after open(); any thread may read it concurrently.
+//
+// Accepted: GGUF v2 and v3, little-endian (v1 and big-endian files are rejected with a message
+// saying so). Limits the reader enforces: general.alignment an unsigned integer, a power of two
+// in 1..1 MiB (default 32); keys 1..65535 bytes, unique; tensor names 1..255 bytes, unique;
+// arrays nested at most 8 deep; 1..4 dims, each 1..2^63-1 (zero-sized tensors are rejected),
+// element count below 2^63, dim 0 a multiple of the type's block size; tensor offsets aligned,
+// inside the file and not overlapping. bool values must be 0 or 1.
 #pragma once
 
 #include <cstdint>
@@ -176,12 +183,24 @@ class GgufWriter {
   Status add_tensor(std::string name, GgmlType type, std::vector<uint64_t> ne,
                     const void* data, uint64_t n_bytes);
 
-  // Sets general.alignment (power of two); default 32.
+  // Declares a tensor without data: its bytes are written by the caller at
+  // header_bytes().size() + (its offset) (e.g. a sparse benchmark file). to_bytes() and write()
+  // refuse a writer holding such tensors.
+  Status add_tensor_info(std::string name, GgmlType type, std::vector<uint64_t> ne);
+
+  // Sets general.alignment (power of two, at most 1 MiB; a bad value makes to_bytes() fail);
+  // default 32. Stored as the uint32 key general.alignment, as llama.cpp requires.
   void set_alignment(uint32_t alignment);
 
   // Serialises the whole file (GGUF v3).
   Result<std::vector<uint8_t>> to_bytes() const;
+  // Writes to `path` + ".tmp.<pid>" and renames it over `path`, so readers never see half a file.
   Status write(const std::string& path) const;
+
+  // Everything before the data section: header, metadata, tensor directory, padding.
+  Result<std::vector<uint8_t>> header_bytes() const;
+  // Size of the whole file to_bytes() would produce (each tensor's data padded to alignment).
+  Result<uint64_t> file_size() const;
 
  private:
   struct PendingTensor {
@@ -189,7 +208,13 @@ class GgufWriter {
     GgmlType type;
     std::vector<uint64_t> ne;
     std::vector<uint8_t> data;
+    bool has_data = true;  // false for add_tensor_info()
+    uint64_t n_bytes = 0;
   };
+  Status check_tensor(const std::string& name, GgmlType type, const std::vector<uint64_t>& ne,
+                      uint64_t* n_bytes) const;
+  Result<uint64_t> effective_alignment() const;
+  Status serialize(std::vector<uint8_t>* out, bool with_data) const;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<PendingTensor> tensors_;
   uint32_t alignment_ = 32;

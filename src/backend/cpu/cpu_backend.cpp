@@ -1,0 +1,124 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <thread>
+
+#include "backend/cpu/kernels/kernels.h"
+#include "dari/core/strings.h"
+#include "dari/tensor/dtype.h"
+
+namespace dari {
+namespace {
+
+// 64-byte aligned host memory, freed in the destructor.
+class HostBuffer final : public Buffer {
+ public:
+  HostBuffer(void* p, uint64_t size) : p_(p), size_(size) {}
+  ~HostBuffer() override { std::free(p_); }
+  void* data() override { return p_; }
+  uint64_t size() const override { return size_; }
+
+ private:
+  void* p_;
+  uint64_t size_;
+};
+
+bool has_vec_dot(GgmlType t) {
+  const TypeTraits* tr = type_traits(t);
+  if (tr == nullptr || tr->vec_dot == nullptr) return false;
+  const TypeTraits* vt = type_traits(tr->vec_dot_type);
+  return vt != nullptr && (tr->vec_dot_type == GgmlType::F32 || vt->from_float != nullptr);
+}
+bool can_read(GgmlType t) {
+  const TypeTraits* tr = type_traits(t);
+  return tr != nullptr && (t == GgmlType::F32 || tr->to_float != nullptr);
+}
+bool can_write(GgmlType t) {
+  const TypeTraits* tr = type_traits(t);
+  return tr != nullptr && (t == GgmlType::F32 || tr->from_float != nullptr);
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(unsigned n_threads) : pool_(n_threads) {
+    ctx_.pool = &pool_;
+    info_.name = "cpu";
+    info_.description = str_format("CPU, scalar kernels, %u threads", pool_.size());
+    info_.host_memory = true;
+  }
+
+  const DeviceInfo& device() const override { return info_; }
+
+  Result<std::unique_ptr<Buffer>> alloc(uint64_t bytes) override {
+    uint64_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded < bytes) return make_error("cpu: allocation size overflows");
+    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    if (p == nullptr) return make_error("cpu: cannot allocate " + human_bytes(bytes));
+    return std::unique_ptr<Buffer>(new HostBuffer(p, bytes));
+  }
+
+  bool supports(OpKind kind, std::span<const GgmlType> t) const override {
+    auto all_f32 = [&] {
+      for (GgmlType x : t) {
+        if (x != GgmlType::F32) return false;
+      }
+      return true;
+    };
+    switch (kind) {
+      case OpKind::kMatmul:
+        return t.size() == 3 && has_vec_dot(t[0]) && t[1] == GgmlType::F32 && t[2] == GgmlType::F32;
+      case OpKind::kGetRows:
+        return t.size() == 2 && can_read(t[0]) && t[1] == GgmlType::F32;
+      case OpKind::kSetRows:
+        return t.size() == 2 && t[0] == GgmlType::F32 && can_write(t[1]);
+      case OpKind::kCopy:
+        return t.size() == 2 && (t[0] == t[1] || (can_read(t[0]) && can_write(t[1])));
+      case OpKind::kAttention: {
+        if (t.size() != 4 || t[0] != GgmlType::F32 || t[3] != GgmlType::F32) return false;
+        for (size_t i = 1; i < 3; ++i) {
+          if (t[i] != GgmlType::F32 && t[i] != GgmlType::F16 && t[i] != GgmlType::BF16) return false;
+        }
+        return true;
+      }
+      case OpKind::kRmsNorm:
+      case OpKind::kRope:
+      case OpKind::kSoftmax:
+      case OpKind::kSiluMul:
+      case OpKind::kAdd:
+      case OpKind::kMul:
+        return !t.empty() && all_f32();
+    }
+    return false;
+  }
+
+  Status run(const Op& op) override {
+    if (op.n_src > 3) return make_error("cpu: op has more than 3 sources");
+    switch (static_cast<OpKind>(op.kind)) {
+      case OpKind::kMatmul: return cpu::matmul(ctx_, op);
+      case OpKind::kRmsNorm: return cpu::rms_norm(ctx_, op);
+      case OpKind::kRope: return cpu::rope(ctx_, op);
+      case OpKind::kSoftmax: return cpu::softmax(ctx_, op);
+      case OpKind::kSiluMul: return cpu::silu_mul(ctx_, op);
+      case OpKind::kAdd: return cpu::add(ctx_, op);
+      case OpKind::kMul: return cpu::mul(ctx_, op);
+      case OpKind::kGetRows: return cpu::get_rows(ctx_, op);
+      case OpKind::kSetRows: return cpu::set_rows(ctx_, op);
+      case OpKind::kAttention: return cpu::attention(ctx_, op);
+      case OpKind::kCopy: return cpu::copy(ctx_, op);
+    }
+    return make_error(str_format("cpu: unknown op kind %u", op.kind));
+  }
+
+ private:
+  ThreadPool pool_;
+  cpu::KernelContext ctx_;
+  DeviceInfo info_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> create_cpu_backend(const BackendOptions& opts) {
+  return std::unique_ptr<Backend>(new CpuBackend(opts.n_threads));
+}
+
+}  // namespace dari

@@ -1,0 +1,145 @@
+#include "dari/kv/kv_cache.h"
+
+#include <algorithm>
+
+#include "dari/core/checked.h"
+#include "dari/core/strings.h"
+
+namespace dari {
+
+Result<KvCache> KvCache::create(const KvCacheOptions& opts) {
+  if (opts.dtype != GgmlType::F16 && opts.dtype != GgmlType::F32) {
+    return make_error("kv cache: dtype must be F16 or F32, got " +
+                      std::string(ggml_type_name(opts.dtype)));
+  }
+  if (opts.n_layers == 0 || opts.n_kv_heads == 0 || opts.head_dim == 0 ||
+      opts.block_tokens == 0 || opts.n_blocks == 0) {
+    return make_error(str_format("kv cache: every dimension must be > 0 (layers %u, kv heads %u, "
+                                 "head dim %u, block tokens %u, blocks %u)",
+                                 opts.n_layers, opts.n_kv_heads, opts.head_dim, opts.block_tokens,
+                                 opts.n_blocks));
+  }
+  if (opts.n_blocks > static_cast<uint32_t>(INT32_MAX)) {
+    return make_error("kv cache: too many blocks");
+  }
+  const uint64_t elem = opts.dtype == GgmlType::F16 ? 2 : 4;
+  auto row = checked_product({opts.n_kv_heads, opts.head_dim, elem});
+  auto total = row ? checked_product({*row, opts.block_tokens, opts.n_blocks, opts.n_layers})
+                   : std::nullopt;
+  // Addressing uses int32 positions; keep the token capacity and byte size sane.
+  auto tokens = checked_product({opts.block_tokens, opts.n_blocks});
+  if (!total || !tokens || *tokens > static_cast<uint64_t>(INT32_MAX) ||
+      *total > (uint64_t{1} << 46)) {
+    return make_error("kv cache: size overflows");
+  }
+  KvCache kv;
+  kv.opts_ = opts;
+  kv.row_bytes_ = *row;
+  try {
+    kv.k_.assign(*total, 0);
+    kv.v_.assign(*total, 0);
+  } catch (const std::bad_alloc&) {
+    return make_error("kv cache: cannot allocate 2 x " + human_bytes(*total));
+  }
+  kv.free_list_.reserve(opts.n_blocks);
+  // Pop from the back: hand out low block ids first.
+  for (uint32_t b = opts.n_blocks; b-- > 0;) kv.free_list_.push_back(static_cast<int32_t>(b));
+  return kv;
+}
+
+SeqId KvCache::add_sequence() {
+  for (size_t i = 0; i < seqs_.size(); ++i) {
+    if (!seqs_[i].live) {
+      seqs_[i] = SeqState{};
+      seqs_[i].live = true;
+      return static_cast<SeqId>(i);
+    }
+  }
+  seqs_.push_back(SeqState{});
+  seqs_.back().live = true;
+  return static_cast<SeqId>(seqs_.size() - 1);
+}
+
+bool KvCache::has_sequence(SeqId seq) const {
+  return seq >= 0 && static_cast<size_t>(seq) < seqs_.size() && seqs_[seq].live;
+}
+
+void KvCache::free_sequence(SeqId seq) {
+  if (!has_sequence(seq)) return;
+  SeqState& s = seqs_[seq];
+  // Return in reverse so the next allocation reuses the same ids in order.
+  for (auto it = s.blocks.rbegin(); it != s.blocks.rend(); ++it) free_list_.push_back(*it);
+  s = SeqState{};
+}
+
+uint32_t KvCache::length(SeqId seq) const { return has_sequence(seq) ? seqs_[seq].length : 0; }
+
+Status KvCache::reserve(SeqId seq, uint32_t n_new) {
+  if (!has_sequence(seq)) return make_error(str_format("kv cache: unknown sequence %d", seq));
+  SeqState& s = seqs_[seq];
+  uint64_t want_tokens = static_cast<uint64_t>(s.length) + n_new;
+  uint64_t capacity = static_cast<uint64_t>(opts_.block_tokens) * opts_.n_blocks;
+  if (want_tokens > capacity) {
+    return make_error(str_format("kv cache: sequence %d needs %llu tokens, pool holds %llu", seq,
+                                 static_cast<unsigned long long>(want_tokens),
+                                 static_cast<unsigned long long>(capacity)));
+  }
+  uint64_t want_blocks = (want_tokens + opts_.block_tokens - 1) / opts_.block_tokens;
+  if (want_blocks <= s.blocks.size()) return Status::Ok();
+  uint64_t extra = want_blocks - s.blocks.size();
+  if (extra > free_list_.size()) {
+    return make_error(str_format("kv cache full: sequence %d needs %llu more blocks, %zu free",
+                                 seq, static_cast<unsigned long long>(extra), free_list_.size()));
+  }
+  for (uint64_t i = 0; i < extra; ++i) {
+    s.blocks.push_back(free_list_.back());
+    free_list_.pop_back();
+  }
+  return Status::Ok();
+}
+
+void KvCache::commit(SeqId seq, uint32_t n_new) {
+  DARI_CHECK(has_sequence(seq));
+  SeqState& s = seqs_[seq];
+  uint64_t len = static_cast<uint64_t>(s.length) + n_new;
+  // Committing beyond the reserved blocks is a caller bug (the data was never stored).
+  DARI_CHECK(len <= static_cast<uint64_t>(s.blocks.size()) * opts_.block_tokens);
+  s.length = static_cast<uint32_t>(len);
+}
+
+void KvCache::truncate(SeqId seq, uint32_t new_length) {
+  if (!has_sequence(seq)) return;
+  SeqState& s = seqs_[seq];
+  if (new_length >= s.length) return;
+  s.length = new_length;
+  size_t keep = (static_cast<size_t>(new_length) + opts_.block_tokens - 1) / opts_.block_tokens;
+  while (s.blocks.size() > keep) {
+    free_list_.push_back(s.blocks.back());
+    s.blocks.pop_back();
+  }
+}
+
+const std::vector<int32_t>& KvCache::block_table(SeqId seq) const {
+  static const std::vector<int32_t> kEmpty;
+  return has_sequence(seq) ? seqs_[seq].blocks : kEmpty;
+}
+
+uint32_t KvCache::free_blocks() const { return static_cast<uint32_t>(free_list_.size()); }
+
+uint8_t* KvCache::k_row(uint32_t layer, int32_t block, uint32_t slot) {
+  DARI_CHECK(layer < opts_.n_layers && block >= 0 &&
+             static_cast<uint32_t>(block) < opts_.n_blocks && slot < opts_.block_tokens);
+  uint64_t idx = (static_cast<uint64_t>(layer) * opts_.n_blocks + static_cast<uint64_t>(block)) *
+                     opts_.block_tokens + slot;
+  return k_.data() + idx * row_bytes_;
+}
+
+uint8_t* KvCache::v_row(uint32_t layer, int32_t block, uint32_t slot) {
+  DARI_CHECK(layer < opts_.n_layers && block >= 0 &&
+             static_cast<uint32_t>(block) < opts_.n_blocks && slot < opts_.block_tokens);
+  uint64_t idx = (static_cast<uint64_t>(layer) * opts_.n_blocks + static_cast<uint64_t>(block)) *
+                     opts_.block_tokens + slot;
+  return v_.data() + idx * row_bytes_;
+}
+
+}  // namespace dari

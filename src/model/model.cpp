@@ -1,0 +1,24 @@
+#include "dari/model/model.h"
+
+#include "model/transformer.h"
+
+namespace dari {
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelLoadOptions& opts) {
+  DARI_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(path));
+  return TransformerModel::create(std::move(file), opts);
+}
+
+KvCacheOptions Model::kv_options(uint32_t n_ctx_tokens, GgmlType dtype) const {
+  const ModelConfig& c = config();
+  KvCacheOptions o;
+  o.n_layers = c.n_layer;
+  o.n_kv_heads = c.n_head_kv;
+  o.head_dim = c.head_dim;
+  o.dtype = dtype;
+  o.n_blocks = (n_ctx_tokens + o.block_tokens - 1) / o.block_tokens;
+  if (o.n_blocks == 0) o.n_blocks = 1;
+  return o;
+}
+
+}  // namespace dari

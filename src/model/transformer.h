@@ -1,0 +1,47 @@
+// The llama-family decoder shared by every architecture file (private to dari_model).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "dari/backend/backend.h"
+#include "dari/model/model.h"
+#include "model/arch/arch.h"
+
+namespace dari {
+
+// Reads and sanity-checks the hyperparameters under "<arch>.*". n_vocab is filled from
+// tokenizer.ggml.tokens when present (else left 0 for the caller to take from token_embd).
+Result<ModelConfig> read_model_config(const GgufFile& file, const ArchSpec& arch);
+
+// llama3 RoPE frequency factors (one per rotated pair) computed from the scaling parameters,
+// used when the file has no rope_freqs.weight tensor.
+std::vector<float> llama3_freq_factors(const ModelConfig& cfg);
+
+class TransformerModel final : public Model {
+ public:
+  static Result<std::unique_ptr<Model>> create(GgufFile file, const ModelLoadOptions& opts);
+
+  const ModelConfig& config() const override { return cfg_; }
+  const GgufFile& gguf() const override { return file_; }
+  Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits) override;
+
+ private:
+  TransformerModel(GgufFile file, std::unique_ptr<Backend> backend)
+      : file_(std::move(file)), backend_(std::move(backend)) {}
+  Status bind(const ArchSpec& arch);
+  struct Plan;  // per-call row bookkeeping (see transformer.cpp)
+  Status plan_batch(const ForwardBatch& batch, const KvCache& kv, Plan* plan) const;
+  Status run_layer(uint32_t il, const Plan& plan, KvCache& kv, float* x);
+
+  GgufFile file_;
+  std::unique_ptr<Backend> backend_;
+  ModelConfig cfg_;
+  ModelWeights w_;
+  std::deque<std::vector<float>> owned_;  // F32 copies of small tensors, rope freq factors
+  const float* freq_factors_ = nullptr;   // [rope_dim / 2] or null
+  // Scratch reused across calls (resized per batch): [features][rows] F32.
+  std::vector<float> cur_, q_, k_, v_, att_, gate_, up_;
+};
+
+}  // namespace dari

@@ -1,0 +1,94 @@
+// End-to-end tests of `dari run` and `dari chat` through the built binary.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+const std::string kDari = std::string(DARI_BINARY_DIR) + "/dari";
+const std::string kModel = std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
+const std::string kTmp = std::string(DARI_BINARY_DIR) + "/tests/engine";
+
+struct Output {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Runs `args` (already shell-quoted) with stdout and stderr captured in files.
+Output run_dari(const std::string& name, const std::string& args, const std::string& stdin_text) {
+  const std::string in = kTmp + "/" + name + ".in";
+  const std::string out = kTmp + "/" + name + ".out";
+  const std::string err = kTmp + "/" + name + ".err";
+  std::ofstream(in, std::ios::binary) << stdin_text;
+  const std::string cmd = "'" + kDari + "' " + args + " <'" + in + "' >'" + out + "' 2>'" + err + "'";
+  const int rc = std::system(cmd.c_str());
+  Output o;
+  o.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  o.out = slurp(out);
+  o.err = slurp(err);
+  return o;
+}
+
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+TEST(DariCli, RunPrintsExactGreedyContinuation) {
+  const Output o = run_dari("run", "run -m '" + kModel + "' -p 'Once upon a time' -n 48 --temp 0",
+                            "");
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(o.out,
+            ", there was a little girl named Lily. She loved to play outside in the park. One "
+            "day, she saw a big, red ball. She wanted to play with it,");
+  EXPECT_NE(o.err.find("generation time"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("48 tokens"), std::string::npos) << o.err;
+}
+
+TEST(DariCli, RunPromptFromStdinAndSeed) {
+  const std::string args = "run -m '" + kModel + "' --stdin -n 16 --seed 7";
+  const Output a = run_dari("run_stdin_a", args, "Once upon a time");
+  const Output b = run_dari("run_stdin_b", args, "Once upon a time");
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_FALSE(a.out.empty());
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.err.find("seed 7"), std::string::npos);
+}
+
+TEST(DariCli, RunWithoutModelFails) {
+  const Output o = run_dari("run_nomodel", "run -p hi", "");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.err.find("no model given (-m)"), std::string::npos) << o.err;
+}
+
+TEST(DariCli, RunPromptTooLongForContext) {
+  const Output o = run_dari("run_long", "run -m '" + kModel + "' -c 4 -p 'Once upon a time'", "");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.err.find("context holds 4"), std::string::npos) << o.err;
+  EXPECT_TRUE(o.out.empty());
+}
+
+TEST(DariCli, ChatTwoTurnsFromPipe) {
+  const Output o = run_dari("chat", "chat -m '" + kModel + "' -n 24 --temp 0 -v",
+                            "Tell me a story.\nWhat happened next?\n");
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(count(o.err, "finish reason"), 2u) << o.err;
+  EXPECT_GE(count(o.out, "\n"), 2u);
+  EXPECT_EQ(o.out.find("User:"), std::string::npos);  // stop string never printed
+  // Second turn reuses the cached first turn.
+  const size_t second = o.err.rfind("prompt eval time");
+  ASSERT_NE(second, std::string::npos);
+  EXPECT_EQ(o.err.find(" 0 cached", second), std::string::npos) << o.err;
+}
+
+}  // namespace

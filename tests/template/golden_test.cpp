@@ -1,0 +1,91 @@
+// Renders every (template, case) pair of testdata/chat-templates and compares byte for byte
+// with the expected files (or checks that the "error" pairs fail).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dari/template/chat_template.h"
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const std::string kDir = std::string(DARI_TESTDATA_DIR) + "/chat-templates/";
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct GoldenCase {
+  std::string name;
+  Json entry;
+};
+
+// Keeps gtest from dumping the struct's bytes in failure messages.
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<GoldenCase> load_cases() {
+  std::vector<GoldenCase> out;
+  Json index = Json::parse(slurp(kDir + "index.json"), nullptr, false);
+  if (index.is_discarded() || !index.contains("entries")) return out;
+  for (const auto& e : index["entries"]) {
+    std::string name = e["template"].get<std::string>() + "__" + e["case"].get<std::string>();
+    for (char& c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    out.push_back({name, e});
+  }
+  return out;
+}
+
+Json find_case(const std::string& name) {
+  static const Json cases = Json::parse(slurp(kDir + "cases.json"), nullptr, false);
+  for (const auto& c : cases)
+    if (c["name"] == name) return c;
+  return nullptr;
+}
+
+// 2024-07-26T00:00:00 UTC, the fixed time of the goldens.
+constexpr int64_t kFixedNow = 1721952000;
+
+dari::jinja::ChatTemplateInputs inputs_for(const Json& entry) {
+  Json c = find_case(entry["case"].get<std::string>());
+  dari::jinja::ChatTemplateInputs in;
+  in.messages = c["messages"];
+  if (entry["tools_passed"].get<bool>()) in.tools = c["tools"];
+  in.add_generation_prompt = entry["add_generation_prompt"].get<bool>();
+  if (entry["bos_token"].is_string()) in.bos_token = entry["bos_token"].get<std::string>();
+  if (entry["eos_token"].is_string()) in.eos_token = entry["eos_token"].get<std::string>();
+  for (const auto& [k, v] : entry["extra_vars"].items()) in.extra_vars[k] = v;
+  in.now = std::chrono::system_clock::time_point(std::chrono::seconds(kFixedNow));
+  return in;
+}
+
+class ChatTemplateGolden : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(ChatTemplateGolden, MatchesPythonJinja) {
+  const Json& entry = GetParam().entry;
+  std::string source = slurp(kDir + entry["template_file"].get<std::string>());
+  ASSERT_FALSE(source.empty());
+  auto r = dari::jinja::render_chat_template(source, inputs_for(entry));
+  if (entry["status"] == "error") {
+    EXPECT_FALSE(r.ok()) << "expected an error like: " << entry["error"].get<std::string>()
+                         << "\ngot:\n" << (r.ok() ? *r : "");
+    return;
+  }
+  ASSERT_TRUE(r.ok()) << r.message();
+  std::string expected = slurp(kDir + entry["expected_file"].get<std::string>());
+  EXPECT_EQ(*r, expected);
+}
+
+TEST(ChatTemplateGoldenIndex, HasAllEntries) { EXPECT_EQ(load_cases().size(), 207u); }
+
+INSTANTIATE_TEST_SUITE_P(All, ChatTemplateGolden, ::testing::ValuesIn(load_cases()),
+                         [](const ::testing::TestParamInfo<GoldenCase>& p) { return p.param.name; });
+
+}  // namespace

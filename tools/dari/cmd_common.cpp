@@ -1,0 +1,119 @@
+// Shared options, signal handling and timing output of `dari run` / `dari chat`.
+#include "cmd_common.h"
+
+#include <signal.h>
+
+#include <cstdio>
+
+namespace dari::cli {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+std::atomic<int> g_sigints{0};
+
+extern "C" void on_sigint(int) {
+  g_sigints.fetch_add(1, std::memory_order_relaxed);
+  g_cancel.store(true, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::atomic<bool>& cancel_flag() { return g_cancel; }
+int sigint_count() { return g_sigints.load(std::memory_order_relaxed); }
+void reset_sigint() {
+  g_sigints.store(0, std::memory_order_relaxed);
+  g_cancel.store(false, std::memory_order_relaxed);
+}
+
+void install_sigint_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking read at the prompt returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+void add_generation_options(CLI::App& app, GenerationCliOptions* o) {
+  app.add_option("-m,--model", o->model, "GGUF model file");
+  app.add_option("-n,--n-predict", o->n_predict,
+                 "tokens to generate (-1: until end of generation or the context is full)")
+      ->check(CLI::Range(-1, INT32_MAX));
+  app.add_option("--temp", o->temperature, "temperature (<= 0: greedy)")->capture_default_str();
+  app.add_option("--top-k", o->top_k, "top-k (<= 0: disabled)")->capture_default_str();
+  app.add_option("--top-p", o->top_p, "top-p (1: disabled)")->capture_default_str();
+  app.add_option("--min-p", o->min_p, "min-p (0: disabled)")->capture_default_str();
+  app.add_option("--repeat-penalty", o->repeat_penalty, "repetition penalty (1: disabled)")
+      ->capture_default_str();
+  app.add_option("--repeat-last-n", o->repeat_last_n,
+                 "tokens of history the repetition penalty looks at (-1: all)")
+      ->capture_default_str();
+  app.add_option("--presence-penalty", o->presence_penalty, "presence penalty [-2, 2]");
+  app.add_option("--frequency-penalty", o->frequency_penalty, "frequency penalty [-2, 2]");
+  app.add_option("-s,--seed", o->seed, "RNG seed (-1: random)")->capture_default_str();
+  app.add_option("-t,--threads", o->threads, "threads (0: all cores)");
+  app.add_option("-c,--ctx-size", o->ctx_size,
+                 "context size in tokens (0: the model's, at most 4096)");
+  app.add_option("-b,--batch-size", o->batch_size, "prompt tokens per forward pass")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--stop", o->stop, "stop string (repeatable)");
+  app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-generation tokens");
+  app.add_flag("-v,--verbose", o->verbose, "print model and sampling details to stderr");
+}
+
+#ifdef DARI_HAVE_ENGINE
+std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_sequences) {
+  if (o.model.empty()) {
+    std::fprintf(stderr, "dari: error: no model given (-m)\n");
+    return nullptr;
+  }
+  EngineOptions eo;
+  eo.model_path = o.model;
+  eo.n_ctx = o.ctx_size;
+  eo.n_threads = o.threads;
+  eo.prefill_chunk = o.batch_size;
+  eo.max_sequences = max_sequences;
+  auto e = Engine::load(eo);
+  if (!e.ok()) {
+    std::fprintf(stderr, "dari: error: %s\n", e.message().c_str());
+    return nullptr;
+  }
+  return std::move(e).value();
+}
+
+GenerateOptions make_generate_options(const GenerationCliOptions& o) {
+  GenerateOptions g;
+  SamplingParams& s = g.sampling;
+  s.temperature = o.temperature;
+  s.top_k = o.top_k > 0 ? o.top_k : 0;
+  s.top_p = o.top_p;
+  s.min_p = o.min_p;
+  s.repetition_penalty = o.repeat_penalty;
+  s.repeat_last_n = o.repeat_last_n;
+  s.presence_penalty = o.presence_penalty;
+  s.frequency_penalty = o.frequency_penalty;
+  s.seed = o.seed < 0 ? random_seed() : static_cast<uint64_t>(o.seed);
+  std::fprintf(stderr, "dari: seed %llu\n", static_cast<unsigned long long>(s.seed));
+  g.max_tokens = o.n_predict;
+  g.stop = o.stop;
+  g.ignore_eog = o.ignore_eos;
+  g.cancel = &cancel_flag();
+  return g;
+}
+
+void print_timings(double load_ms, const GenerationResult& r) {
+  const auto& t = r.timings;
+  const uint32_t evaluated = t.prompt_tokens - t.cached_tokens;
+  auto rate = [](uint32_t n, double ms) { return ms > 0.0 ? 1000.0 * n / ms : 0.0; };
+  std::fprintf(stderr, "\n");
+  if (load_ms >= 0.0) std::fprintf(stderr, "dari: load time        = %10.2f ms\n", load_ms);
+  std::fprintf(stderr,
+               "dari: prompt eval time  = %10.2f ms / %5u tokens (%8.2f tokens/s, %u cached)\n",
+               t.prompt_ms, evaluated, rate(evaluated, t.prompt_ms), t.cached_tokens);
+  std::fprintf(stderr, "dari: generation time  = %10.2f ms / %5u tokens (%8.2f tokens/s)\n",
+               t.generation_ms, t.generated_tokens, rate(t.generated_tokens, t.generation_ms));
+  std::fprintf(stderr, "dari: finish reason    = %s\n", finish_reason_name(r.finish));
+}
+#endif
+
+}  // namespace dari::cli
