@@ -35,7 +35,11 @@ Result<std::unique_ptr<Model>> TransformerModel::create(GgufFile file,
   }
   BackendOptions bo;
   bo.n_threads = opts.n_threads;
-  DARI_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend("cpu", bo));
+  DARI_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(opts.backend, bo));
+  if (!backend->device().host_memory) {
+    // Weights and the KV cache live in host memory; device-buffer upload is not implemented yet.
+    return make_error("backend '" + opts.backend + "' does not use host memory (unsupported)");
+  }
   std::unique_ptr<TransformerModel> m(new TransformerModel(std::move(file), std::move(backend)));
   auto cfg = read_model_config(m->file_, *arch);
   if (!cfg.ok()) return make_error(m->file_.path() + ": " + cfg.message());

@@ -3,13 +3,17 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
 namespace {
 
 const std::string kDari = std::string(DARI_BINARY_DIR) + "/dari";
-const std::string kModel = std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
+// DARI_TEST_STORIES_MODEL overrides the model path (for trying a locally rewritten copy).
+const std::string kModel = std::getenv("DARI_TEST_STORIES_MODEL") != nullptr
+                               ? std::string(std::getenv("DARI_TEST_STORIES_MODEL"))
+                               : std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
 const std::string kTmp = std::string(DARI_BINARY_DIR) + "/tests/engine";
 
 struct Output {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 
 #include "dari/engine/chat.h"
@@ -12,7 +13,10 @@
 namespace dari {
 namespace {
 
-const std::string kModel = std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
+// DARI_TEST_STORIES_MODEL overrides the model path (for trying a locally rewritten copy).
+const std::string kModel = std::getenv("DARI_TEST_STORIES_MODEL") != nullptr
+                               ? std::string(std::getenv("DARI_TEST_STORIES_MODEL"))
+                               : std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
 const std::vector<int32_t> kPromptIds = {1, 403, 407, 261, 378};
 const std::vector<int32_t> kGolden48 = {
     432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337,

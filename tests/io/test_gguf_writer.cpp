@@ -125,7 +125,9 @@ TEST_P(WriterRoundTrip, EveryTypeAndTensor) {
     EXPECT_TRUE(same_value(f->metadata()[i].second, value)) << key;
     ++i;
   }
-  if (extra != 0) EXPECT_EQ(f->get_u32("general.alignment").value(), alignment);
+  if (extra != 0) {
+    EXPECT_EQ(f->get_u32("general.alignment").value(), alignment);
+  }
   // Spot-check decoded values, independently of the writer.
   EXPECT_EQ(f->get_u64("t.u8").value(), 255u);
   EXPECT_EQ(f->get_i64("t.i8").value(), -128);

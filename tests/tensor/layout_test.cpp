@@ -200,6 +200,29 @@ TEST(Encode, Q4_0MaxAbsOverMinusEight) {
   }
 }
 
+TEST(Encode, Q5_0HighBitsToQh) {
+  std::array<float, 32> x{};
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16);  // d = -16 / -16 = 1
+  BlockQ5_0 b{};
+  ASSERT_TRUE(quantize_row(GgmlType::Q5_0, x.data(), &b, 32).ok());
+  EXPECT_EQ(b.d, kHalfOne);
+  // q = min(31, (int)(x + 16.5)) = j: elements 16..31 have bit 4 set.
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(b.qs[j], j | (j << 4)) << j;
+  uint32_t qh = 0;
+  std::memcpy(&qh, b.qh, 4);
+  EXPECT_EQ(qh, 0xFFFF0000u);
+}
+
+TEST(Encode, Q4_1MinAndRange) {
+  std::array<float, 32> x{};
+  for (int j = 0; j < 32; ++j) x[j] = j < 16 ? static_cast<float>(j) : 15.0f;  // d = 1, m = 0
+  BlockQ4_1 b{};
+  ASSERT_TRUE(quantize_row(GgmlType::Q4_1, x.data(), &b, 32).ok());
+  EXPECT_EQ(b.d, kHalfOne);
+  EXPECT_EQ(b.m, 0);
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(b.qs[j], j | 0xF0) << j;
+}
+
 TEST(Encode, Q8_0RoundsHalfAwayFromZero) {
   std::array<float, 32> x{};
   x[0] = 127.0f;  // d = 1

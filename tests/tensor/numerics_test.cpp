@@ -7,7 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ostream>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "dari/tensor/blocks.h"
 #include "dari/tensor/dtype.h"
@@ -45,6 +48,8 @@ const TypeCase kCases[] = {
     {GgmlType::Q3_K, 3.2e-2, 1.0},
     {GgmlType::Q2_K, 0.1, 2.0},
 };
+
+void PrintTo(const TypeCase& c, std::ostream* os) { *os << ggml_type_name(c.type); }
 
 std::string case_name(const testing::TestParamInfo<TypeCase>& info) {
   return std::string(ggml_type_name(info.param.type));
@@ -104,25 +109,33 @@ double exact_dot(const std::vector<float>& a, const std::vector<float>& b) {
   return s;
 }
 
-// Extra error of the Q8_1 dots: they use s = fp16(d * sum q), not sum of the dequantised y.
-double q8_1_sum_slack(GgmlType xt, const std::vector<uint8_t>& xq, const std::vector<uint8_t>& yq) {
+// The Q4_1/Q5_1 dots apply the min through Q8_1's stored s = fp16(d * sum q), not through the
+// sum of the dequantised y; this is the exact difference that makes (per block)
+// sum_b m_b * (s_b - sum(y_b)), so the reference can model the kernel precisely.
+double q8_1_min_correction(GgmlType xt, const std::vector<uint8_t>& xq,
+                           const std::vector<uint8_t>& yq, const std::vector<float>& yd) {
   if (xt != GgmlType::Q4_1 && xt != GgmlType::Q5_1) return 0.0;
   const size_t xbytes = type_traits(xt)->block_bytes;
-  double slack = 0;
+  double corr = 0;
   for (size_t i = 0; i < yq.size() / sizeof(BlockQ8_1); ++i) {
     uint16_t m = 0;
     uint16_t s = 0;
-    std::memcpy(&m, xq.data() + i * xbytes + 2, 2);  // Q4_1/Q5_1 m follows d
-    std::memcpy(&s, yq.data() + i * sizeof(BlockQ8_1) + 2, 2);
-    slack += std::fabs(fp16_to_fp32(m)) * (std::fabs(fp16_to_fp32(s)) + 1e-3) * std::ldexp(1.0, -9);
+    std::memcpy(&m, xq.data() + i * xbytes + 2, 2);  // Q4_1/Q5_1: m follows d
+    std::memcpy(&s, yq.data() + i * sizeof(BlockQ8_1) + offsetof(BlockQ8_1, s), 2);
+    double ysum = 0;
+    for (size_t j = 0; j < 32; ++j) ysum += yd[32 * i + j];
+    corr += static_cast<double>(fp16_to_fp32(m)) * (static_cast<double>(fp16_to_fp32(s)) - ysum);
   }
-  return slack;
+  return corr;
 }
 
-TEST_P(TypeNumerics, VecDot) {
+// Dot products: every type with a vec_dot (not the activation-only Q8_1 / Q8_K).
+class TypeDot : public testing::TestWithParam<TypeCase> {};
+
+TEST_P(TypeDot, VecDot) {
   const TypeCase& c = GetParam();
   const TypeTraits* tr = type_traits(c.type);
-  if (tr->vec_dot == nullptr) GTEST_SKIP() << "activation-only type";
+  ASSERT_NE(tr->vec_dot, nullptr);
   for (size_t n : {static_cast<size_t>(tr->block_elems == 1 ? 7 : tr->block_elems), kN}) {
     const auto x = gaussian(n, 42);
     const auto yf = gaussian(n, 43);
@@ -148,10 +161,10 @@ TEST_P(TypeNumerics, VecDot) {
       // Float types: exact products summed in double, then one rounding to float.
       tol1 = eps * std::fabs(exact_dot(xd, yd)) + static_cast<double>(n) * std::ldexp(1.0, -52) * abs_dot(xd, yd);
     } else {
-      tol1 = (blocks + 16) * eps * abs_dot(xd, yd) + 8 * eps * amax * ysum +
-             q8_1_sum_slack(c.type, xq, yq);
+      tol1 = (blocks + 16) * eps * abs_dot(xd, yd) + 8 * eps * amax * ysum;
     }
-    EXPECT_NEAR(*got, exact_dot(xd, yd), tol1) << "n=" << n;
+    const double model = exact_dot(xd, yd) + q8_1_min_correction(c.type, xq, yq, yd);
+    EXPECT_NEAR(*got, model, tol1) << "n=" << n;
 
     // (2) Against the float data: quantisation error of both operands, 6 sigma.
     const auto ex = error_stats(x, xd);
@@ -160,7 +173,7 @@ TEST_P(TypeNumerics, VecDot) {
     EXPECT_NEAR(*got, exact_dot(x, yf), tol2) << "n=" << n;
     if (n == kN) {
       std::printf("[ stats    ] %-5s dot err vs dequant %.2e (tol %.2e), vs float %.2e (tol %.2e)\n",
-                  ggml_type_name(c.type).data(), std::fabs(*got - exact_dot(xd, yd)), tol1,
+                  ggml_type_name(c.type).data(), std::fabs(*got - model), tol1,
                   std::fabs(*got - exact_dot(x, yf)), tol2);
     }
 
@@ -171,7 +184,79 @@ TEST_P(TypeNumerics, VecDot) {
   }
 }
 
+
+// Offsets of the fp16 scale fields in one block (random bytes there could be NaN/Inf).
+std::vector<size_t> half_fields(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q4_0: return {offsetof(BlockQ4_0, d)};
+    case GgmlType::Q4_1: return {offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)};
+    case GgmlType::Q5_0: return {offsetof(BlockQ5_0, d)};
+    case GgmlType::Q5_1: return {offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)};
+    case GgmlType::Q8_0: return {offsetof(BlockQ8_0, d)};
+    case GgmlType::Q2_K: return {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)};
+    case GgmlType::Q3_K: return {offsetof(BlockQ3_K, d)};
+    case GgmlType::Q4_K: return {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)};
+    case GgmlType::Q5_K: return {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
+    case GgmlType::Q6_K: return {offsetof(BlockQ6_K, d)};
+    default: return {};
+  }
+}
+
+// Arbitrary block contents (every scale, min and quant bit pattern, including ones the
+// quantisers never produce, e.g. Q6_K scale -128) must give the same dot product through
+// vec_dot as through to_float: this pins the dot kernels to the dequantisers' layout.
+class BlockDot : public testing::TestWithParam<TypeCase> {};
+
+TEST_P(BlockDot, VecDotMatchesDequantOnRandomBlocks) {
+  const TypeCase& c = GetParam();
+  const TypeTraits* tr = type_traits(c.type);
+  ASSERT_NE(tr->vec_dot, nullptr);
+  ASSERT_GT(tr->block_elems, 1u);
+  const size_t n = 4096;
+  std::mt19937 rng(2024);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(-1.0f, 1.0f);
+  std::vector<uint8_t> xq(*row_bytes(c.type, static_cast<int64_t>(n)));
+  for (auto& b : xq) b = static_cast<uint8_t>(byte(rng));
+  for (size_t blk = 0; blk < xq.size() / tr->block_bytes; ++blk) {
+    for (size_t off : half_fields(c.type)) {
+      const uint16_t h = fp32_to_fp16(scale(rng));
+      std::memcpy(xq.data() + blk * tr->block_bytes + off, &h, 2);
+    }
+  }
+  const auto yq = quantize(tr->vec_dot_type, gaussian(n, 8));
+  const auto xd = dequantize(c.type, xq, n);
+  const auto yd = dequantize(tr->vec_dot_type, yq, n);
+  auto got = vec_dot_row(c.type, xq.data(), yq.data(), static_cast<int64_t>(n));
+  ASSERT_TRUE(got.ok());
+  const double eps = std::ldexp(1.0, -23);
+  double amax = 0;
+  for (float v : xd) amax = std::max(amax, static_cast<double>(std::fabs(v)));
+  double ysum = 0;
+  for (float v : yd) ysum += std::fabs(v);
+  const double blocks = static_cast<double>(n / tr->block_elems);
+  const double tol = (blocks + 16) * eps * abs_dot(xd, yd) + 8 * eps * amax * ysum;
+  EXPECT_NEAR(*got, exact_dot(xd, yd) + q8_1_min_correction(c.type, xq, yq, yd), tol);
+}
+
+std::vector<TypeCase> cases_where(bool (*keep)(const TypeTraits&)) {
+  std::vector<TypeCase> out;
+  for (const TypeCase& c : kCases) {
+    if (keep(*type_traits(c.type))) out.push_back(c);
+  }
+  return out;
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, TypeNumerics, testing::ValuesIn(kCases), case_name);
+INSTANTIATE_TEST_SUITE_P(
+    WeightTypes, TypeDot,
+    testing::ValuesIn(cases_where([](const TypeTraits& tr) { return tr.vec_dot != nullptr; })),
+    case_name);
+INSTANTIATE_TEST_SUITE_P(BlockTypes, BlockDot,
+                         testing::ValuesIn(cases_where([](const TypeTraits& tr) {
+                           return tr.vec_dot != nullptr && tr.block_elems > 1;
+                         })),
+                         case_name);
 
 }  // namespace
 }  // namespace dari

@@ -106,13 +106,13 @@ void print_timings(double load_ms, const GenerationResult& r) {
   const uint32_t evaluated = t.prompt_tokens - t.cached_tokens;
   auto rate = [](uint32_t n, double ms) { return ms > 0.0 ? 1000.0 * n / ms : 0.0; };
   std::fprintf(stderr, "\n");
-  if (load_ms >= 0.0) std::fprintf(stderr, "dari: load time        = %10.2f ms\n", load_ms);
+  if (load_ms >= 0.0) std::fprintf(stderr, "dari: load time         = %10.2f ms\n", load_ms);
   std::fprintf(stderr,
                "dari: prompt eval time  = %10.2f ms / %5u tokens (%8.2f tokens/s, %u cached)\n",
                t.prompt_ms, evaluated, rate(evaluated, t.prompt_ms), t.cached_tokens);
-  std::fprintf(stderr, "dari: generation time  = %10.2f ms / %5u tokens (%8.2f tokens/s)\n",
+  std::fprintf(stderr, "dari: generation time   = %10.2f ms / %5u tokens (%8.2f tokens/s)\n",
                t.generation_ms, t.generated_tokens, rate(t.generated_tokens, t.generation_ms));
-  std::fprintf(stderr, "dari: finish reason    = %s\n", finish_reason_name(r.finish));
+  std::fprintf(stderr, "dari: finish reason     = %s\n", finish_reason_name(r.finish));
 }
 #endif
 

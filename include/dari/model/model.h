@@ -46,6 +46,7 @@ struct ModelConfig {
 
 struct ModelLoadOptions {
   uint32_t n_threads = 0;  // 0 = hardware concurrency
+  std::string backend = "cpu";  // name in the backend registry (dari/backend/backend.h)
 };
 
 // One step's work for the model. All vectors are indexed by token row i in [0, n_tokens).

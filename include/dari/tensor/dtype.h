@@ -69,6 +69,7 @@ Result<float> vec_dot_row(GgmlType type, const void* x, const void* y, int64_t n
 
 // Dot product of n elements: x in `type`, y plain floats. y is first quantised to the type's
 // vec_dot_type (as a real kernel would), so the result includes activation rounding.
+// Allocates one temporary row of the vec_dot_type.
 Result<float> vec_dot_row_f32(GgmlType type, const void* x, const float* y, int64_t n);
 
 // Quantises a row-major [rows, cols] float matrix into the bytes GGUF stores for a tensor of

@@ -1,0 +1,260 @@
+// Tokenizer behaviour beyond the reference vectors: validation, round trips, special tokens,
+// BOS/EOS, invalid UTF-8 and in-memory vocabularies.
+#include "dari/io/gguf.h"
+#include "test_util.h"
+
+namespace dari::test {
+namespace {
+
+// Tricky strings: whitespace runs, newlines, tabs, Korean, Chinese, emoji with ZWJ, combining
+// marks, digits, code, mixed scripts.
+const std::vector<std::string> kCorpus = {
+    "Hello world",
+    " Hello world",
+    "  two leading spaces and trailing   ",
+    "tabs\tand\t\ttabs\n\nnewlines\r\nCRLF",
+    "\n\n\n",
+    "    indented\n        code();",
+    "안녕하세요 세계! 한국어 텍스트입니다.",
+    "你好，世界。这是中文。",
+    "👨‍👩‍👧‍👦 family, 🏳️‍🌈 flag, 👩🏽‍💻 coder",
+    "e\xCC\x81 (e + combining acute), n\xCC\x83, a\xCC\x8A\xCC\x81",
+    "Ελληνικά, русский, עברית, العربية, हिन्दी, ไทย",
+    "1234567890 3.14159 1,000,000",
+    "for (int i = 0; i < n; ++i) { x += a[i] >> 2; }",
+    "It's they're we'll I'd YOU'VE",
+    "<|eot_id|> <s> </s> <|im_start|> plain text",
+    "🦙🦙 llama",
+    "a",
+};
+
+std::string decode_all(const Tokenizer& t, const std::vector<TokenId>& ids, bool strip = true) {
+  DecodeOptions d;
+  d.strip_leading_space = strip;
+  auto r = t.decode(ids, d);
+  EXPECT_TRUE(r.ok()) << r.message();
+  return r.ok() ? r.value() : std::string();
+}
+
+class RoundTrip : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RoundTrip, DecodeOfEncodeIsIdentity) {
+  const Tokenizer* t = load_vocab(GetParam());
+  ASSERT_NE(t, nullptr);
+  size_t passed = 0;
+  for (const std::string& s : kCorpus) {
+    const auto ids = plain(*t, s);
+    EXPECT_EQ(decode_all(*t, ids), s) << GetParam() << ": '" << s << "'";
+    passed += decode_all(*t, ids) == s;
+  }
+  // Invalid UTF-8 is kept byte for byte (BPE: byte tokens; SPM: byte fallback).
+  const std::string invalid = std::string("ok \xFF\xC3 then \xE2\x82 end \x80", 19);
+  EXPECT_EQ(decode_all(*t, plain(*t, invalid)), invalid) << GetParam();
+  std::printf("[ roundtrip] %s: %zu/%zu passed\n", GetParam().c_str(), passed, kCorpus.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Tokenizer, RoundTrip,
+                         ::testing::Values("llama-spm", "phi-3", "llama-bpe", "qwen2",
+                                           "deepseek-llm", "deepseek-coder", "gpt-2", "falcon",
+                                           "starcoder", "mpt", "refact"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           std::string n = p.param;
+                           for (char& c : n) c = (c == '-') ? '_' : c;
+                           return n;
+                         });
+
+TEST(TokenizerBert, RoundTripIsLossyByDesign) {
+  // BERT lower-cases, strips accents and splits punctuation: the text cannot be restored.
+  const Tokenizer* t = load_vocab("bert-bge");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(decode_all(*t, plain(*t, "Hello, Wörld!"), false), " hello, world!");
+  EncodeOptions o;
+  const auto ids = t->encode("Hello", o);  // [CLS] hello [SEP]
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids.front(), 101);
+  EXPECT_EQ(ids.back(), 102);
+}
+
+TEST(TokenizerSpecial, ParsedOnlyWhenRequested) {
+  const Tokenizer* l3 = load_vocab("llama-bpe");
+  ASSERT_NE(l3, nullptr);
+  EncodeOptions on;
+  on.add_special = false;
+  on.parse_special = true;
+  EXPECT_EQ(l3->encode("<|eot_id|>", on), (std::vector<TokenId>{128009}));
+  for (TokenId id : plain(*l3, "<|eot_id|><|begin_of_text|><|start_header_id|>")) {
+    EXPECT_LT(id, 128000) << "special token matched with parse_special off";
+  }
+  const Tokenizer* qw = load_vocab("qwen2");
+  ASSERT_NE(qw, nullptr);
+  EXPECT_EQ(qw->encode("<|im_start|>user\nHi<|im_end|>", on),
+            (std::vector<TokenId>{151644, 872, 198, 13048, 151645}));
+  const auto off = plain(*qw, "<|im_start|>user");
+  EXPECT_EQ(std::count(off.begin(), off.end(), 151644), 0);
+  EXPECT_GT(off.size(), 3u);
+  // Pieces of control tokens are empty unless rendered.
+  EXPECT_EQ(qw->token_to_piece(151645), "");
+  EXPECT_EQ(qw->token_to_piece(151645, true), "<|im_end|>");
+  EXPECT_TRUE(qw->is_end_of_generation(151645));
+  EXPECT_TRUE(l3->is_end_of_generation(128009));
+  EXPECT_FALSE(l3->is_end_of_generation(9906));
+}
+
+TEST(TokenizerSpecial, UserDefinedTokensAlwaysMatch) {
+  // deepseek-coder's added tokens (type 4) are matched in plain text, as llama.cpp does.
+  const Tokenizer* t = load_vocab("deepseek-coder");
+  ASSERT_NE(t, nullptr);
+  ASSERT_EQ(t->token_type(32000), TokenType::kUserDefined);
+  const std::string text = t->token_text(32000);
+  const auto ids = plain(*t, "a" + text + "b");
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 32000), ids.end());
+}
+
+TEST(TokenizerSpecial, BosEosFollowMetadataWithOverride) {
+  const Tokenizer* spm = load_vocab("llama-spm");
+  ASSERT_NE(spm, nullptr);
+  EncodeOptions o;
+  EXPECT_EQ(spm->encode("Hello world", o), (std::vector<TokenId>{1, 15043, 3186}));
+  o.add_bos = false;
+  o.add_eos = true;
+  EXPECT_EQ(spm->encode("Hello world", o), (std::vector<TokenId>{15043, 3186, 2}));
+  EXPECT_EQ(spm->encode("", EncodeOptions{}), (std::vector<TokenId>{1}));
+  // After a special token the SPM space prefix is added again (llama.cpp behaviour).
+  EncodeOptions ps;
+  ps.add_special = false;
+  ps.parse_special = true;
+  EXPECT_EQ(spm->encode("<s>Hello", ps), (std::vector<TokenId>{1, 15043}));
+  const Tokenizer* qw = load_vocab("qwen2");
+  ASSERT_NE(qw, nullptr);
+  EXPECT_EQ(qw->encode("Hello", EncodeOptions{}), (std::vector<TokenId>{9707}));  // no BOS
+}
+
+TEST(TokenizerDecode, OutOfRangeIdsAreErrors) {
+  const Tokenizer* t = load_vocab("llama-spm");
+  ASSERT_NE(t, nullptr);
+  const std::vector<TokenId> ids = {15043, 32000};
+  auto r = t->decode(ids, DecodeOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("position 1"), std::string::npos) << r.message();
+  EXPECT_EQ(t->token_to_piece(-5), "");
+  EXPECT_EQ(t->token_to_piece(1 << 30), "");
+  EXPECT_EQ(t->token_to_piece(3 + 0x41), "A");  // byte token <0x41>
+}
+
+TEST(TokenizerInvalidUtf8, NeverCrashesOnArbitraryBytes) {
+  std::string bytes;
+  for (int i = 0; i < 4096; ++i) bytes.push_back(static_cast<char>((i * 7919 + 13) & 0xFF));
+  for (const char* name : {"llama-spm", "llama-bpe", "gpt-2", "deepseek-llm", "bert-bge"}) {
+    const Tokenizer* t = load_vocab(name);
+    ASSERT_NE(t, nullptr);
+    EncodeOptions o;
+    o.parse_special = true;
+    const auto ids = t->encode(bytes, o);
+    EXPECT_FALSE(ids.empty()) << name;
+    for (TokenId id : ids) ASSERT_TRUE(id >= 0 && static_cast<size_t>(id) < t->n_tokens());
+  }
+}
+
+// A hand-made SPM vocab: merges by score, byte fallback and unknown handling.
+TEST(TokenizerInMemory, SpmMergesByScoreWithByteFallback) {
+  VocabData d;
+  d.kind = VocabKind::kSpm;
+  d.tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a",
+              "<0x63>"};
+  d.scores = {0, 0, 0, -1, -1, -1, -0.5f, -2, 0};
+  d.types = {2, 3, 3, 1, 1, 1, 1, 1, 6};
+  d.unk = 0, d.bos = 1, d.eos = 2;
+  auto t = Tokenizer::create(d);
+  ASSERT_TRUE(t.ok()) << t.message();
+  // "▁ab": "ab" (-0.5) beats "▁a" (-2); 'c' falls back to <0x63>; 'z' has no byte token: <unk>.
+  EXPECT_EQ(plain(*t, "ab"), (std::vector<TokenId>{3, 6}));
+  EXPECT_EQ(plain(*t, "abcz"), (std::vector<TokenId>{3, 6, 8, 0}));
+  EXPECT_EQ(t->encode("a", EncodeOptions{}), (std::vector<TokenId>{1, 7}));
+}
+
+TEST(TokenizerInMemory, BpeMergesByRank) {
+  VocabData d;
+  d.kind = VocabKind::kBpe;
+  d.pre = "gpt-2";
+  d.tokens = {"h", "e", "l", "o", "he", "ll", "hell", "hello", "Ġ", "Ġh"};
+  d.merges = {"l l", "h e", "he ll", "hell o"};
+  auto t = Tokenizer::create(d);
+  ASSERT_TRUE(t.ok()) << t.message();
+  EXPECT_EQ(plain(*t, "hello"), (std::vector<TokenId>{7}));
+  EXPECT_EQ(plain(*t, "hel"), (std::vector<TokenId>{4, 2}));
+  EXPECT_EQ(decode_all(*t, {8, 7}), " hello");
+}
+
+TEST(TokenizerValidation, ClearErrors) {
+  VocabData base;
+  base.kind = VocabKind::kSpm;
+  base.tokens = {"<unk>", "a", "b"};
+  auto expect_error = [](VocabData d, const std::string& needle) {
+    auto r = Tokenizer::create(std::move(d));
+    ASSERT_FALSE(r.ok()) << needle;
+    EXPECT_NE(r.message().find(needle), std::string::npos) << r.message();
+  };
+  VocabData d = base;
+  d.tokens.clear();
+  expect_error(d, "tokenizer.ggml.tokens");
+  d = base;
+  d.scores = {0, 0};
+  expect_error(d, "tokenizer.ggml.scores: 2 entries for 3 tokens");
+  d = base;
+  d.types = {1, 1, 9};
+  expect_error(d, "tokenizer.ggml.token_type[2] = 9");
+  d = base;
+  d.bos = 3;
+  expect_error(d, "bos_token_id = 3 is out of range");
+  d = base;
+  d.kind = VocabKind::kBpe;
+  expect_error(d, "merges");
+  d.merges = {"a b"};
+  d.pre = "no-such-pre";
+  expect_error(d, "unsupported BPE pre-tokenizer 'no-such-pre'");
+  d.pre = "gpt-2";
+  d.merges = {"ab"};
+  expect_error(d, "tokenizer.ggml.merges[0]");
+}
+
+TEST(TokenizerValidation, FromGgufChecksKeys) {
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  w.set_f32_array("tokenizer.ggml.scores", {0, 0, 0});
+  auto bytes = w.to_bytes();
+  ASSERT_TRUE(bytes.ok()) << bytes.message();
+  auto f = GgufFile::parse(bytes->data(), bytes->size(), "bad.gguf");
+  ASSERT_TRUE(f.ok()) << f.message();
+  auto t = Tokenizer::from_gguf(*f);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.message().find("bad.gguf"), std::string::npos) << t.message();
+  EXPECT_NE(t.message().find("scores"), std::string::npos) << t.message();
+
+  GgufWriter w2;
+  w2.set_string("tokenizer.ggml.model", "llama");
+  w2.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  w2.set_u32("tokenizer.ggml.eos_token_id", 7);
+  auto b2 = w2.to_bytes();
+  ASSERT_TRUE(b2.ok());
+  auto f2 = GgufFile::parse(b2->data(), b2->size(), "eos.gguf");
+  ASSERT_TRUE(f2.ok()) << f2.message();
+  auto t2 = Tokenizer::from_gguf(*f2);
+  ASSERT_FALSE(t2.ok());
+  EXPECT_NE(t2.message().find("eos_token_id = 7 is out of range [0, 4)"), std::string::npos)
+      << t2.message();
+
+  GgufWriter w3;
+  w3.set_string("tokenizer.ggml.model", "unigram-x");
+  w3.set_string_array("tokenizer.ggml.tokens", {"a"});
+  auto b3 = w3.to_bytes();
+  ASSERT_TRUE(b3.ok());
+  auto f3 = GgufFile::parse(b3->data(), b3->size(), "m.gguf");
+  ASSERT_TRUE(f3.ok());
+  auto t3 = Tokenizer::from_gguf(*f3);
+  ASSERT_FALSE(t3.ok());
+  EXPECT_NE(t3.message().find("not supported"), std::string::npos) << t3.message();
+}
+
+}  // namespace
+}  // namespace dari::test
