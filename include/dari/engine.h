@@ -69,6 +69,7 @@ struct TokenEvent {
   std::string text;
   float logprob = 0.0f;                   // when sampling.n_logprobs >= 0 (raw log-softmax)
   std::vector<TokenLogprob> top_logprobs;
+  FinishReason finish = FinishReason::kNone;  // set on the last event of a generation
 };
 
 struct GenerationTimings {

@@ -276,6 +276,7 @@ Result<GenerationResult> Engine::generate(SeqId seq, std::span<const int32_t> pr
       }
     }
     res.text += ev.text;
+    ev.finish = res.finish;
     if (on_token) on_token(ev);
     if (res.finish != FinishReason::kNone) break;
     DARI_TRY(decode_one(seq, st.token));

@@ -16,8 +16,8 @@ KvCacheOptions Model::kv_options(uint32_t n_ctx_tokens, GgmlType dtype) const {
   o.n_kv_heads = c.n_head_kv;
   o.head_dim = c.head_dim;
   o.dtype = dtype;
-  o.n_blocks = (n_ctx_tokens + o.block_tokens - 1) / o.block_tokens;
-  if (o.n_blocks == 0) o.n_blocks = 1;
+  const uint64_t blocks = (uint64_t{n_ctx_tokens} + o.block_tokens - 1) / o.block_tokens;
+  o.n_blocks = static_cast<uint32_t>(blocks == 0 ? 1 : blocks);
   return o;
 }
 

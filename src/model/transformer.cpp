@@ -207,6 +207,7 @@ Status TransformerModel::run_layer(uint32_t il, const Plan& plan, KvCache& kv, f
 Status TransformerModel::forward(const ForwardBatch& batch, KvCache& kv,
                                  std::vector<float>* logits) {
   if (logits == nullptr) return make_error("forward: logits output is null");
+  std::lock_guard<std::mutex> lock(forward_mu_);
   logits->clear();
   Plan plan;
   DARI_TRY(plan_batch(batch, kv, &plan));

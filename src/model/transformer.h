@@ -1,7 +1,9 @@
 // The llama-family decoder shared by every architecture file (private to dari_model).
 #pragma once
 
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "dari/backend/backend.h"
@@ -40,6 +42,7 @@ class TransformerModel final : public Model {
   ModelWeights w_;
   std::deque<std::vector<float>> owned_;  // F32 copies of small tensors, rope freq factors
   const float* freq_factors_ = nullptr;   // [rope_dim / 2] or null
+  std::mutex forward_mu_;  // forward() calls are serialised: the scratch and backend are shared
   // Scratch reused across calls (resized per batch): [features][rows] F32.
   std::vector<float> cur_, q_, k_, v_, att_, gate_, up_;
 };

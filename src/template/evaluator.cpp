@@ -222,7 +222,7 @@ Value Evaluator::invoke_macro(const Stmt& s, const std::shared_ptr<Frame>& scope
   } restore{*this, saved};
 
   std::vector<bool> bound(s.params.size(), false);
-  Value varargs = Value::array();
+  Value varargs = Value::tuple({});
   for (size_t i = 0; i < args.args.size(); ++i) {
     if (i < s.params.size()) {
       f->vars[s.params[i].first] = args.args[i];

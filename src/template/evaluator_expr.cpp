@@ -25,6 +25,7 @@ Value Evaluator::eval(const Expr& e) {
       case ExprKind::kList:
       case ExprKind::kTuple: {
         Value list = Value::array();
+        list.arr().tuple = e.kind == ExprKind::kTuple;
         for (const auto& c : e.children) list.arr().items.push_back(eval(*c));
         return list;
       }
@@ -45,6 +46,7 @@ Value Evaluator::eval(const Expr& e) {
           if (!v.is_number()) fail(std::string("bad operand type for unary +: '") + v.type_name() + "'");
           return v.is_bool() ? Value(v.as_int()) : v;
         }
+        if (v.is_float()) return Value(-v.as_double());
         return binary_op(*this, "-", Value(int64_t{0}), v);
       }
       case ExprKind::kBinary: return eval_binary(e);

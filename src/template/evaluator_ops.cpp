@@ -113,7 +113,12 @@ Value binary_op(Evaluator& ev, const std::string& op, const Value& a, const Valu
     if (seq_a && (b.is_int() || b.is_bool())) return repeat(ev, a, b.as_int());
     if (seq_b && (a.is_int() || a.is_bool())) return repeat(ev, b, a.as_int());
   }
-  if (op == "%" && a.is_string()) fail("printf-style string formatting ('%') is not supported");
+  if (op == "%" && a.is_string()) {
+    std::vector<Value> args;
+    if (b.is_array() && b.arr().tuple) args = b.arr().items;
+    else args.push_back(b);
+    return Value(percent_format(ev, a.str_ref(), args));
+  }
   bad_operands(op, a, b);
 }
 
@@ -201,6 +206,62 @@ std::string py_strip(std::string_view s, const Value& chars, bool left, bool rig
     while (e > b && strip_cp(cps[e - 1])) --e;
   std::string out;
   for (size_t i = b; i < e; ++i) utf8_append(out, cps[i]);
+  return out;
+}
+
+// Python printf-style formatting: %[flags][width][.prec](s|r|d|i|f|F|e|E|g|G|x|X|o|c|%).
+// A single dict argument supplies %(name)s fields.
+std::string percent_format(Evaluator& ev, const std::string& fmt, const std::vector<Value>& args) {
+  std::string out;
+  size_t next = 0;
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') {
+      out.push_back(fmt[i]);
+      continue;
+    }
+    if (++i >= fmt.size()) fail("incomplete format");
+    const Value* arg = nullptr;
+    if (fmt[i] == '(') {
+      size_t close = fmt.find(')', i);
+      if (close == std::string::npos || args.size() != 1 || !args[0].is_dict()) fail("format requires a mapping");
+      arg = args[0].obj().find(fmt.substr(i + 1, close - i - 1));
+      if (!arg) fail("format key '" + fmt.substr(i + 1, close - i - 1) + "' not found");
+      i = close + 1;
+    }
+    std::string spec = "%";
+    while (i < fmt.size() && std::string("-+ #0").find(fmt[i]) != std::string::npos) spec.push_back(fmt[i++]);
+    while (i < fmt.size() && ((fmt[i] >= '0' && fmt[i] <= '9') || fmt[i] == '.') && spec.size() < 12)
+      spec.push_back(fmt[i++]);
+    if (i >= fmt.size()) fail("incomplete format");
+    char conv = fmt[i];
+    if (conv == '%') {
+      out.push_back('%');
+      continue;
+    }
+    if (!arg) {
+      if (next >= args.size()) fail("not enough arguments for format string");
+      arg = &args[next++];
+    }
+    char buf[512];
+    if (conv == 's' || conv == 'r') {
+      std::string s = conv == 's' ? arg->to_str() : arg->repr();
+      out += str_format((spec + "s").c_str(), s.c_str());
+    } else if (conv == 'd' || conv == 'i' || conv == 'x' || conv == 'X' || conv == 'o' || conv == 'c') {
+      if (!arg->is_number()) fail(std::string("%") + conv + " format: a number is required, not " + arg->type_name());
+      long long v = arg->is_float() ? static_cast<long long>(arg->as_double()) : static_cast<long long>(arg->as_int());
+      std::snprintf(buf, sizeof(buf), (spec + "ll" + (conv == 'i' ? 'd' : conv == 'c' ? 'd' : conv)).c_str(), v);
+      out += buf;
+    } else if (std::string("fFeEgG").find(conv) != std::string::npos) {
+      if (!arg->is_number()) fail(std::string("%") + conv + " format: a real number is required, not " + arg->type_name());
+      std::snprintf(buf, sizeof(buf), (spec + conv).c_str(), arg->as_double());
+      out += buf;
+    } else {
+      fail(std::string("unsupported format character '") + conv + "'");
+    }
+    ev.check_string(out.size());
+  }
+  if (next < args.size() && !(args.size() == 1 && args[0].is_dict()))
+    fail("not all arguments converted during string formatting");
   return out;
 }
 

@@ -80,6 +80,16 @@ Value f_trim(Evaluator&, const Value& v, CallArgs& a) {
   return Value(py_strip(v.to_str(), arg_or(a, 0, "chars", Value::none()), true, true));
 }
 
+Value f_format(Evaluator& ev, const Value& v, CallArgs& a) {
+  std::vector<Value> args = a.args;
+  if (args.empty() && !a.kwargs.empty()) {
+    Value d = Value::object();
+    for (const auto& [k, val] : a.kwargs) d.obj().set(k, val);
+    args.push_back(d);
+  }
+  return Value(percent_format(ev, v.to_str(), args));
+}
+
 Value f_string(Evaluator&, const Value& v, CallArgs&) { return Value(v.to_str()); }
 Value f_safe(Evaluator&, const Value& v, CallArgs&) { return v; }
 Value f_upper(Evaluator&, const Value& v, CallArgs&) { return Value(py_upper(v.to_str())); }
@@ -92,7 +102,7 @@ Value f_items(Evaluator&, const Value& v, CallArgs&) {
   if (v.is_undefined()) return Value::array();
   if (!v.is_object()) fail("Can only get item pairs from a mapping.");
   Value out = Value::array();
-  for (const auto& [k, val] : v.obj().items) out.arr().items.push_back(Value::array({Value(k), val}));
+  for (const auto& [k, val] : v.obj().items) out.arr().items.push_back(Value::tuple({Value(k), val}));
   return out;
 }
 
@@ -147,6 +157,7 @@ Value f_int(Evaluator&, const Value& v, CallArgs& a) {
   }
   if (v.is_string()) {
     std::string s = py_strip(v.str_ref(), Value::none(), true, true);
+    if (s.find_first_of("xXpP") != std::string::npos) return def;  // Python int()/float() reject hex
     char* end = nullptr;
     errno = 0;
     long long i = std::strtoll(s.c_str(), &end, 10);
@@ -181,6 +192,7 @@ Value f_abs(Evaluator&, const Value& v, CallArgs&) {
 
 Value f_round(Evaluator&, const Value& v, CallArgs& a) {
   if (!v.is_number()) fail(std::string("round: expected a number, got ") + v.type_name());
+  if (!v.is_float() && arg_or(a, 1, "method", Value("common")).to_str() == "common") return Value(v.as_int());
   int64_t prec = std::clamp<int64_t>(int_arg(a, 0, "precision", 0), -20, 20);
   std::string method = arg_or(a, 1, "method", Value("common")).to_str();
   double scale = std::pow(10.0, static_cast<double>(prec));
@@ -267,7 +279,7 @@ Value f_dictsort(Evaluator&, const Value& v, CallArgs& a) {
     return reverse ? c > 0 : c < 0;
   });
   Value out = Value::array();
-  for (auto& p : pairs) out.arr().items.push_back(Value::array({p.first, p.second}));
+  for (auto& p : pairs) out.arr().items.push_back(Value::tuple({p.first, p.second}));
   return out;
 }
 
@@ -401,7 +413,7 @@ const std::unordered_map<std::string, FilterFn>& filter_table() {
   static const std::unordered_map<std::string, FilterFn> table = {
       {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize},
       {"count", f_length}, {"d", f_default}, {"default", f_default}, {"dictsort", f_dictsort},
-      {"e", f_escape}, {"escape", f_escape}, {"first", f_first}, {"float", f_float},
+      {"e", f_escape}, {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"format", f_format},
       {"indent", f_indent}, {"int", f_int}, {"items", f_items}, {"join", f_join},
       {"last", f_last}, {"length", f_length}, {"list", f_list}, {"lower", f_lower},
       {"map", f_map}, {"max", f_max}, {"min", f_min}, {"pprint", f_pprint},

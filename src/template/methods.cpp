@@ -195,7 +195,7 @@ Value s_format(Evaluator& ev, const Value& s, CallArgs& a) {
 // dict methods
 Value d_items(Evaluator&, const Value& d, CallArgs&) {
   Value out = Value::array();
-  for (const auto& [k, v] : d.obj().items) out.arr().items.push_back(Value::array({Value(k), v}));
+  for (const auto& [k, v] : d.obj().items) out.arr().items.push_back(Value::tuple({Value(k), v}));
   return out;
 }
 Value d_keys(Evaluator&, const Value& d, CallArgs&) {
@@ -285,6 +285,7 @@ Value get_method(const Value& obj, const std::string& name) {
   if (obj.is_string()) table = &tables().str;
   else if (obj.is_dict()) table = &tables().dict;
   else if (obj.is_array() && !obj.is_generator()) table = &tables().list;
+  if (obj.is_array() && obj.arr().tuple && name != "index" && name != "count") return Value::undefined();
   if (!table) return Value::undefined();
   auto it = table->find(name);
   if (it == table->end()) return Value::undefined();

@@ -59,6 +59,12 @@ Value Value::array(std::vector<Value> items, bool generator) {
   return Value(std::move(a));
 }
 
+Value Value::tuple(std::vector<Value> items) {
+  Value v = array(std::move(items));
+  v.arr().tuple = true;
+  return v;
+}
+
 Value Value::object(ObjectKind kind) {
   auto o = std::make_shared<Object>();
   o->kind = kind;
@@ -129,7 +135,7 @@ const char* Value::type_name() const {
     case Kind::kInt: return "int";
     case Kind::kFloat: return "float";
     case Kind::kString: return "str";
-    case Kind::kArray: return arr_->generator ? "generator" : "list";
+    case Kind::kArray: return arr_->generator ? "generator" : (arr_->tuple ? "tuple" : "list");
     case Kind::kObject:
       return obj_->kind == ObjectKind::kDict ? "dict"
              : obj_->kind == ObjectKind::kNamespace ? "Namespace" : "LoopContext";
@@ -210,12 +216,13 @@ void Value::repr_into(std::string& out, int depth) const {
         out += "<generator object>";
         return;
       }
-      out.push_back('[');
+      out.push_back(arr_->tuple ? '(' : '[');
       for (size_t i = 0; i < arr_->items.size(); ++i) {
         if (i) out += ", ";
         arr_->items[i].repr_into(out, depth + 1);
       }
-      out.push_back(']');
+      if (arr_->tuple && arr_->items.size() == 1) out.push_back(',');
+      out.push_back(arr_->tuple ? ')' : ']');
       return;
     case Kind::kObject: {
       if (obj_->kind == ObjectKind::kNamespace) out += "<Namespace ";

@@ -43,6 +43,8 @@ struct Array {
   // True for the lazy results of map/select/reject: Python Jinja returns generators there,
   // which cannot be indexed, measured or serialised by tojson (the goldens depend on it).
   bool generator = false;
+  // True for tuples: printed as (a, b) / (a,) like Python; otherwise they behave as lists.
+  bool tuple = false;
 };
 
 enum class ObjectKind : uint8_t { kDict, kNamespace, kLoop };
@@ -87,6 +89,7 @@ class Value {
   Value(std::shared_ptr<Function> f);  // NOLINT
 
   static Value array(std::vector<Value> items = {}, bool generator = false);
+  static Value tuple(std::vector<Value> items);
   static Value object(ObjectKind kind = ObjectKind::kDict);
   static Value function(std::string name, std::function<Value(Evaluator&, CallArgs&)> fn);
   // Converts JSON (ordered) into a Value tree; depth-limited (throws TemplateError when deeper).

@@ -94,6 +94,23 @@ TEST(PluginAbi, OpsBitwiseEqualAndErrorsPropagate) {
   EXPECT_FALSE(p->run(bogus).ok());
 }
 
+// The same table loaded from a shared library with dlopen (tests/backend/test_plugin.cpp).
+TEST(PluginAbi, LoadsSharedLibrary) {
+  auto p = load_plugin(DARI_TEST_PLUGIN_PATH);
+  ASSERT_TRUE(p.ok()) << p.message();
+  EXPECT_EQ((*p)->device().name, "cpu");
+  auto c = create_backend("cpu");
+  ASSERT_TRUE(c.ok());
+  std::vector<float> x = test::random_floats(64 * 3, 5), w = test::random_floats(64 * 9, 6);
+  std::vector<float> y1(9 * 3), y2(9 * 3);
+  ASSERT_TRUE((*c)->matmul(test::f32_view(w, 64, 9), test::f32_view(x, 64, 3), test::f32_view(y1, 9, 3)).ok());
+  ASSERT_TRUE((*p)->matmul(test::f32_view(w, 64, 9), test::f32_view(x, 64, 3), test::f32_view(y2, 9, 3)).ok());
+  EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.size() * 4), 0);
+  auto no_entry = load_plugin(DARI_NO_ENTRY_LIB);
+  ASSERT_FALSE(no_entry.ok());
+  EXPECT_NE(no_entry.message().find("dari_backend_plugin_v1"), std::string::npos);
+}
+
 // A whole forward pass through the plugin path equals the built-in path bit for bit.
 TEST(PluginAbi, ModelForwardThroughPluginMatchesCpu) {
   register_backend("cpu-plugin", [](const BackendOptions& o) {

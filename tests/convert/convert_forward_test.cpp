@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "convert/hf_fixture.h"
 #include "dari/convert/convert.h"
@@ -152,6 +153,8 @@ double max_logit_error(const TinyModel& m, const std::string& name, GgmlType typ
       *max_ref = std::max(*max_ref, std::fabs(ref[t][j]));
     }
   }
+  std::printf("%s: max |logit - reference| = %.3g (max |reference logit| = %.3g)\n",
+              name.c_str(), err, *max_ref);
   return err;
 }
 

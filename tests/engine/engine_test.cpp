@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 
 #include "dari/engine/chat.h"
+#include "dari/io/gguf.h"
 
 namespace dari {
 namespace {
@@ -47,9 +49,16 @@ GenerateOptions greedy(int32_t n) {
 
 GenerationResult run(Engine& e, const std::vector<int32_t>& prompt, const GenerateOptions& g,
                      SeqId seq = -1) {
-  if (seq < 0) seq = *e.create_sequence();
+  const bool temporary = seq < 0;
+  if (temporary) {
+    auto s = e.create_sequence();
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.message());
+    if (!s.ok()) return {};
+    seq = *s;
+  }
   auto r = e.generate(seq, prompt, g);
   EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.message());
+  if (temporary) e.free_sequence(seq);
   return r.ok() ? std::move(r).value() : GenerationResult{};
 }
 
@@ -67,10 +76,13 @@ TEST(Engine, GreedyGoldenContinuation) {
   ASSERT_TRUE(e);
   std::string streamed;
   int events = 0;
+  FinishReason last = FinishReason::kNone;
   auto seq = e->create_sequence();
   ASSERT_TRUE(seq.ok());
   auto r = e->generate(*seq, kPromptIds, greedy(48), [&](const TokenEvent& ev) {
+    EXPECT_EQ(last, FinishReason::kNone);  // only the final event carries a finish reason
     streamed += ev.text;
+    last = ev.finish;
     ++events;
   });
   ASSERT_TRUE(r.ok()) << r.message();
@@ -78,6 +90,7 @@ TEST(Engine, GreedyGoldenContinuation) {
   EXPECT_EQ(r->text, kGoldenText);
   EXPECT_EQ(streamed, kGoldenText);
   EXPECT_EQ(events, 48);
+  EXPECT_EQ(last, FinishReason::kLength);
   EXPECT_EQ(r->finish, FinishReason::kLength);
   EXPECT_EQ(r->timings.prompt_tokens, 5u);
   EXPECT_EQ(r->timings.generated_tokens, 48u);
@@ -246,6 +259,56 @@ TEST(Engine, ChatFallbackFormat) {
   ASSERT_TRUE(toks.ok());
   EXPECT_EQ(toks->front(), 1);  // BOS from the metadata
   EXPECT_EQ(f.stop_strings(), std::vector<std::string>{"\nUser:"});
+}
+
+// A copy of the test model with a chat template added (written with GgufWriter).
+std::string model_with_template(const std::string& name, const std::string& tmpl) {
+  auto src = GgufFile::open(kModel);
+  EXPECT_TRUE(src.ok()) << (src.ok() ? "" : src.message());
+  if (!src.ok()) return {};
+  GgufWriter w;
+  for (const auto& [key, value] : src->metadata()) w.set(key, value);
+  w.set_string("tokenizer.chat_template", tmpl);
+  for (const auto& t : src->tensors()) {
+    std::vector<uint64_t> ne(t.ne, t.ne + t.n_dims);
+    EXPECT_TRUE(w.add_tensor(t.name, t.type, ne, t.data, t.n_bytes).ok());
+  }
+  const std::string path = std::string(DARI_BINARY_DIR) + "/tests/engine/" + name + ".gguf";
+  EXPECT_TRUE(w.write(path).ok());
+  return path;
+}
+
+TEST(Engine, ChatTemplateFromModel) {
+  const std::string path = model_with_template(
+      "chatml", "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+                "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
+                "{{ '<|im_start|>assistant\\n' }}{% endif %}");
+  EngineOptions o;
+  o.model_path = path;
+  auto e = Engine::load(o);
+  ASSERT_TRUE(e.ok()) << e.message();
+  ChatFormatter f(**e);
+  ASSERT_TRUE(f.uses_template());
+  EXPECT_TRUE(f.stop_strings().empty());
+  const std::vector<ChatMessage> msgs = {{"system", "S"}, {"user", "Hi"}};
+  EXPECT_EQ(*f.render(msgs),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  ChatFormatter plain(**e, false);
+  EXPECT_FALSE(plain.uses_template());
+  // A template that writes BOS itself: tokenize() does not add a second one.
+  const std::string bos_path =
+      model_with_template("bos", "{{ bos_token }}{% for m in messages %}{{ m['content'] }}"
+                                 "{% endfor %}");
+  o.model_path = bos_path;
+  auto e2 = Engine::load(o);
+  ASSERT_TRUE(e2.ok()) << e2.message();
+  ChatFormatter f2(**e2);
+  auto toks = f2.tokenize({{"user", "Once upon a time"}});
+  ASSERT_TRUE(toks.ok()) << toks.message();
+  ASSERT_FALSE(toks->empty());
+  EXPECT_EQ((*toks)[0], 1);
+  EXPECT_EQ(std::count(toks->begin(), toks->end(), 1), 1);
 }
 
 TEST(Engine, LoadErrors) {

@@ -1,5 +1,7 @@
 // Tokenizer behaviour beyond the reference vectors: validation, round trips, special tokens,
 // BOS/EOS, invalid UTF-8 and in-memory vocabularies.
+#include <algorithm>
+
 #include "dari/io/gguf.h"
 #include "test_util.h"
 
@@ -42,15 +44,29 @@ TEST_P(RoundTrip, DecodeOfEncodeIsIdentity) {
   const Tokenizer* t = load_vocab(GetParam());
   ASSERT_NE(t, nullptr);
   size_t passed = 0;
+  size_t skipped = 0;
   for (const std::string& s : kCorpus) {
     const auto ids = plain(*t, s);
+    // SPM adds its space prefix again after every special / user-defined token (llama.cpp does
+    // the same), so text across such a token (phi-3's user-defined "</s>") gains a space.
+    const bool has_special = std::any_of(ids.begin(), ids.end(), [t](TokenId id) {
+      return t->token_type(id) != TokenType::kNormal && t->token_type(id) != TokenType::kByte;
+    });
+    if (t->kind() == VocabKind::kSpm && has_special) {
+      ++skipped;
+      continue;
+    }
     EXPECT_EQ(decode_all(*t, ids), s) << GetParam() << ": '" << s << "'";
     passed += decode_all(*t, ids) == s;
   }
-  // Invalid UTF-8 is kept byte for byte (BPE: byte tokens; SPM: byte fallback).
-  const std::string invalid = std::string("ok \xFF\xC3 then \xE2\x82 end \x80", 19);
+  EXPECT_LE(skipped, 1u);
+  // Invalid UTF-8 is kept byte for byte (BPE: byte tokens; SPM: byte fallback). Bytes that never
+  // occur in UTF-8 (C0, C1, F5..FF) are left out: several BPE vocabs have no token for them
+  // (falcon, starcoder: dropped) or only a user-defined one that decodes as text (deepseek).
+  const std::string invalid = "ok \xC3 then \xE2\x82 end \x80 \xF0\x9F";
   EXPECT_EQ(decode_all(*t, plain(*t, invalid)), invalid) << GetParam();
-  std::printf("[ roundtrip] %s: %zu/%zu passed\n", GetParam().c_str(), passed, kCorpus.size());
+  std::printf("[ roundtrip] %s: %zu/%zu passed, %zu skipped\n", GetParam().c_str(), passed,
+              kCorpus.size(), skipped);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizer, RoundTrip,
@@ -67,7 +83,7 @@ TEST(TokenizerBert, RoundTripIsLossyByDesign) {
   // BERT lower-cases, strips accents and splits punctuation: the text cannot be restored.
   const Tokenizer* t = load_vocab("bert-bge");
   ASSERT_NE(t, nullptr);
-  EXPECT_EQ(decode_all(*t, plain(*t, "Hello, Wörld!"), false), " hello, world!");
+  EXPECT_EQ(decode_all(*t, plain(*t, "Hello, Wörld!"), false), " hello , world !");
   EncodeOptions o;
   const auto ids = t->encode("Hello", o);  // [CLS] hello [SEP]
   ASSERT_EQ(ids.size(), 3u);

@@ -44,16 +44,21 @@ Status rope(KernelContext& ctx, const Op& op) {
   const int64_t heads = x.ne[1];
   const int64_t tokens = x.ne[2] * x.ne[3];
   ctx.pool->parallel_for(tokens, 0, [&](int64_t b, int64_t e) {
+    std::vector<double> cs(static_cast<size_t>(2 * half));  // cos, sin per pair for one token
     for (int64_t t = b; t < e; ++t) {
       const double pos = static_cast<double>(p.positions[t]) * p.freq_scale;
+      for (int64_t i = 0; i < half; ++i) {
+        const double a = pos * inv_freq[static_cast<size_t>(i)];
+        cs[static_cast<size_t>(2 * i)] = std::cos(a);
+        cs[static_cast<size_t>(2 * i + 1)] = std::sin(a);
+      }
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t r = t * heads + h;
         const float* xr = x.f32_row(r);
         float* yr = y.f32_row(r);
         for (int64_t i = p.n_dims; i < hd; ++i) yr[i] = xr[i];
         for (int64_t i = 0; i < half; ++i) {
-          const double a = pos * inv_freq[static_cast<size_t>(i)];
-          const double c = std::cos(a), s = std::sin(a);
+          const double c = cs[static_cast<size_t>(2 * i)], s = cs[static_cast<size_t>(2 * i + 1)];
           const int64_t i0 = neox ? i : 2 * i;
           const int64_t i1 = neox ? i + half : 2 * i + 1;
           const double x0 = xr[i0], x1 = xr[i1];

@@ -1,0 +1,174 @@
+// Matrix-vector throughput of the dari_simd kernels at TinyLlama-1.1B shapes, single thread,
+// as GB/s of weight bytes streamed, next to a memory-read probe (the roofline) in the same run.
+// Every benchmark reports pct_of_probe = its weight GB/s / the probe's GB/s * 100.
+//
+// Weights cycle through a 1 GiB pool (several copies of each matrix) so every iteration reads
+// them from DRAM, not from the caches. "scalar" is what the backend did before (one scalar
+// vec_dot per output), "generic" the portable table through the blocked driver, then one entry
+// per SIMD ISA the CPU has. Rates use thread CPU time (the framework's default), probe included.
+// Single-threaded benchmark code.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <ctime>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/simd/simd_kernels.h"
+#include "dari/tensor/dtype.h"
+
+namespace {
+
+using dari::GgmlType;
+using dari::simd::Isa;
+
+constexpr uint64_t kPoolBytes = uint64_t{1} << 30;
+
+struct Pool {
+  std::unique_ptr<uint8_t[]> data{new uint8_t[kPoolBytes]};
+  bool filled = false;  // what the pool holds now: (type, k) rows, once filled
+  GgmlType type = GgmlType::F32;
+  int64_t k = 0;
+};
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+double g_probe_bytes_per_s = 0.0;
+
+uint64_t packed_row_bytes(GgmlType t, int64_t k) {
+  const dari::TypeTraits* tr = dari::type_traits(t);
+  return static_cast<uint64_t>(k / tr->block_elems) * tr->block_bytes;
+}
+
+// Fills the pool with rows of (type, k): 64 distinct quantised rows repeated.
+void fill_pool(GgmlType t, int64_t k) {
+  Pool& p = pool();
+  if (p.filled && p.type == t && p.k == k) return;
+  const uint64_t rb = packed_row_bytes(t, k);
+  std::mt19937 rng(42);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  std::vector<float> f(static_cast<size_t>(k));
+  std::vector<uint8_t> rows(rb * 64);
+  for (int r = 0; r < 64; ++r) {
+    for (float& v : f) v = dist(rng);
+    dari::type_traits(t)->from_float(f.data(), rows.data() + rb * r, k);
+  }
+  for (uint64_t off = 0; off < kPoolBytes; off += rows.size()) {
+    std::memcpy(p.data.get() + off, rows.data(), std::min<uint64_t>(rows.size(), kPoolBytes - off));
+  }
+  p.filled = true;
+  p.type = t;
+  p.k = k;
+}
+
+double thread_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+void BM_ReadBandwidth(benchmark::State& state) {
+  const uint8_t* buf = pool().data.get();
+  if (!pool().filled) std::memset(pool().data.get(), 1, kPoolBytes);  // fault in
+  // Thread CPU time, like the framework's default rates, so the ratios compare like with like
+  // on a shared machine (stalls on memory count as CPU time; time off the CPU does not).
+  const double t0 = thread_seconds();
+  for (auto _ : state) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (uint64_t i = 0; i < kPoolBytes; i += 32) {
+      uint64_t v[4];
+      std::memcpy(v, buf + i, sizeof v);
+      s0 += v[0];
+      s1 += v[1];
+      s2 += v[2];
+      s3 += v[3];
+    }
+    benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+  }
+  const double secs = thread_seconds() - t0;
+  g_probe_bytes_per_s = static_cast<double>(kPoolBytes) * static_cast<double>(state.iterations()) / secs;
+  state.SetBytesProcessed(static_cast<int64_t>(kPoolBytes) * state.iterations());
+}
+
+enum Impl : int { kScalar = -1 };  // otherwise the Isa value
+
+// Args: weight type, rows (outputs), k (inputs), impl.
+void BM_Matvec(benchmark::State& state) {
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t rows = state.range(1);
+  const int64_t k = state.range(2);
+  const int impl = static_cast<int>(state.range(3));
+  if (impl != kScalar && !dari::simd::isa_supported(static_cast<Isa>(impl))) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  fill_pool(type, k);
+  const uint64_t rb = packed_row_bytes(type, k);
+  const uint64_t matrix = rb * static_cast<uint64_t>(rows);
+  const uint64_t copies = std::max<uint64_t>(1, kPoolBytes / matrix);
+  const GgmlType at = dari::simd::activation_type(type);
+  std::vector<float> x(static_cast<size_t>(k), 0.5f);
+  std::vector<uint8_t> act(packed_row_bytes(at, k));
+  dari::type_traits(at)->from_float(x.data(), act.data(), k);
+  std::vector<float> out(static_cast<size_t>(rows));
+  const dari::TypeTraits* tr = dari::type_traits(type);
+  uint64_t it = 0;
+  for (auto _ : state) {
+    const uint8_t* w = pool().data.get() + (it++ % copies) * matrix;
+    if (impl == kScalar) {
+      for (int64_t r = 0; r < rows; ++r) tr->vec_dot(k, w + rb * static_cast<uint64_t>(r), act.data(), &out[static_cast<size_t>(r)]);
+    } else {
+      dari::simd::MatmulArgs a;
+      a.weight_type = type;
+      a.k = k;
+      a.weights = w;
+      a.weight_stride = rb;
+      a.row_end = rows;
+      a.act = act.data();
+      a.act_stride = act.size();
+      a.n_act = 1;
+      a.out = out.data();
+      a.out_stride = rows;
+      if (!dari::simd::matmul(a, static_cast<Isa>(impl)).ok()) state.SkipWithError("matmul failed");
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double bytes = static_cast<double>(matrix) * static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  if (g_probe_bytes_per_s > 0) {
+    state.counters["pct_of_probe"] =
+        benchmark::Counter(bytes / g_probe_bytes_per_s * 100.0, benchmark::Counter::kIsRate);
+  }
+  state.SetLabel(std::string(dari::ggml_type_name(type)) + " " +
+                 (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl))));
+}
+
+void register_all() {
+  benchmark::RegisterBenchmark("BM_ReadBandwidth_1GiB", BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
+                            GgmlType::Q6_K, GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
+  // {rows (outputs), k}: attention 2048x2048, ffn up/gate 5632x2048, ffn down 2048x5632, output.
+  const int64_t shapes[][2] = {{2048, 2048}, {5632, 2048}, {32000, 2048}, {2048, 5632}};
+  for (GgmlType t : types) {
+    for (const auto& s : shapes) {
+      for (int impl : {static_cast<int>(kScalar), 0, 1, 2}) {
+        if (impl > 0 && !dari::simd::isa_supported(static_cast<Isa>(impl))) continue;
+        const std::string name = std::string("BM_Matvec/") + std::string(dari::ggml_type_name(t)) + "/" +
+                                 std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/" +
+                                 (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl)));
+        benchmark::RegisterBenchmark(name.c_str(), BM_Matvec)
+            ->Args({static_cast<int64_t>(t), s[0], s[1], impl})
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(0.2);
+      }
+    }
+  }
+}
+
+[[maybe_unused]] const int g_registered = (register_all(), 0);
+
+}  // namespace

@@ -1,0 +1,58 @@
+// Private plumbing of dari_simd: the per-ISA kernel tables and small helpers shared by the
+// per-ISA files. Not for use outside src/backend/cpu/simd.
+//
+// Thread safety: the tables are immutable after static initialisation.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "backend/cpu/simd/simd_kernels.h"
+
+namespace dari::simd::detail {
+
+// Weight-type slots of the tables.
+enum WeightSlot : int { kWF32, kWF16, kWBF16, kWQ4_0, kWQ8_0, kWQ4_K, kWQ5_K, kWQ6_K, kNumWeightSlots };
+// Activation-type slots.
+enum ActSlot : int { kAF32, kAF16, kABF16, kAQ8_0, kAQ8_K, kNumActSlots };
+
+int weight_slot(GgmlType t);  // -1 if unsupported
+int act_slot(GgmlType t);     // -1 if unsupported
+
+// A register tile: for i in [0, n_w) and a in [0, n_act) (both 1..4):
+//   out[a * out_stride + i] = dot(k, w + i * w_stride, act + a * act_stride)
+// Every output must equal what the same ISA's VecDotFn gives bit for bit (batch invariance).
+using TileFn = void (*)(int64_t k, const uint8_t* w, uint64_t w_stride, int n_w, const uint8_t* act,
+                        uint64_t act_stride, int n_act, float* out, int64_t out_stride);
+inline constexpr int kTileMax = 4;
+
+struct IsaKernels {
+  VecDotFn dot[kNumWeightSlots] = {};
+  QuantizeRowFn quantize[kNumActSlots] = {};
+  TileFn tile[kNumWeightSlots] = {};  // optional; null: the driver loops over dot
+};
+
+// Filled by each per-ISA file (generic.cpp, avx2_*.cpp, avx512.cpp).
+void fill_generic(IsaKernels* t);
+#if defined(__x86_64__)
+void fill_avx2(IsaKernels* t);        // avx2_dot.cpp (calls fill_avx2_quant)
+void fill_avx2_quant(IsaKernels* t);  // avx2_quant.cpp
+#if defined(DARI_SIMD_HAVE_AVX512)
+void fill_avx512(IsaKernels* t);
+#endif
+#endif
+
+const IsaKernels& kernels_for(Isa isa);
+
+inline float load_f32_unaligned(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline uint16_t load_u16_unaligned(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+}  // namespace dari::simd::detail

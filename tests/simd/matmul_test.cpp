@@ -1,0 +1,162 @@
+// simd::matmul: every output equals the same ISA's single dot bit for bit (tiles, row ranges,
+// batch sizes and cache blocks do not change any reduction: batch invariance), is within the
+// reassociation tolerance of the scalar traits, and bad arguments give errors without writes.
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "simd/simd_test_util.h"
+
+namespace dari::simd {
+namespace {
+
+using testing::bytes_of;
+using testing::kWeightTypes;
+
+struct Problem {
+  GgmlType wt;
+  int64_t k, rows, n_act;
+  uint64_t w_stride, a_stride;
+  std::vector<uint8_t> w, a;
+};
+
+// rows weight rows and n_act activation rows, both padded by 16 bytes per row.
+Problem make_problem(GgmlType wt, int64_t k, int64_t rows, int64_t n_act, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Problem p{wt, k, rows, n_act, bytes_of(wt, k) + 16, bytes_of(activation_type(wt), k) + 16, {}, {}};
+  p.w.assign(p.w_stride * static_cast<uint64_t>(rows), 0xee);
+  p.a.assign(p.a_stride * static_cast<uint64_t>(n_act), 0xee);
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::vector<uint8_t> row = testing::random_bytes_row(wt, rng, k);
+    std::copy(row.begin(), row.end(), p.w.begin() + static_cast<int64_t>(p.w_stride) * r);
+  }
+  for (int64_t r = 0; r < n_act; ++r) {
+    const std::vector<uint8_t> row = testing::quantized_row(activation_type(wt), rng, k, 1.0f);
+    std::copy(row.begin(), row.end(), p.a.begin() + static_cast<int64_t>(p.a_stride) * r);
+  }
+  return p;
+}
+
+MatmulArgs args_for(const Problem& p, int64_t r0, int64_t r1, int64_t n_act, float* out,
+                    int64_t out_stride) {
+  MatmulArgs a;
+  a.weight_type = p.wt;
+  a.k = p.k;
+  a.weights = p.w.data();
+  a.weight_stride = p.w_stride;
+  a.row_begin = r0;
+  a.row_end = r1;
+  a.act = p.a.data();
+  a.act_stride = p.a_stride;
+  a.n_act = n_act;
+  a.out = out;
+  a.out_stride = out_stride;
+  return a;
+}
+
+std::vector<uint8_t> row_bytes_of(const std::vector<uint8_t>& buf, uint64_t stride, int64_t r, uint64_t len) {
+  const auto begin = buf.begin() + static_cast<int64_t>(stride) * r;
+  return std::vector<uint8_t>(begin, begin + static_cast<int64_t>(len));
+}
+
+TEST(SimdMatmul, TilesEqualSingleDotsAndScalar) {
+  for (GgmlType wt : kWeightTypes) {
+    for (int64_t k : {256, 1280}) {
+      const Problem p = make_problem(wt, k, 11, 7, 99u + static_cast<uint32_t>(k));
+      const int64_t out_stride = p.rows + 3;
+      for (Isa isa : supported_isas()) {
+        std::vector<float> out(static_cast<size_t>(out_stride * p.n_act), -1.0f);
+        ASSERT_TRUE(matmul(args_for(p, 1, p.rows, p.n_act, out.data(), out_stride), isa).ok());
+        for (int64_t a = 0; a < p.n_act; ++a) {
+          EXPECT_EQ(out[static_cast<size_t>(a * out_stride)], -1.0f);  // row 0 outside the range
+          for (int64_t r = 1; r < p.rows; ++r) {
+            const uint8_t* wr = p.w.data() + p.w_stride * static_cast<uint64_t>(r);
+            const uint8_t* xr = p.a.data() + p.a_stride * static_cast<uint64_t>(a);
+            float single = 0.0f;
+            vec_dot_fn(wt, isa)(k, wr, xr, &single);
+            const float got = out[static_cast<size_t>(a * out_stride + r)];
+            EXPECT_EQ(got, single) << testing::type_label(wt) << " isa=" << isa_name(isa) << " r=" << r
+                                   << " a=" << a;
+            float ref = 0.0f;
+            type_traits(wt)->vec_dot(k, wr, xr, &ref);
+            const double tol = testing::dot_tolerance(wt, k, row_bytes_of(p.w, p.w_stride, r, bytes_of(wt, k)),
+                                                      row_bytes_of(p.a, p.a_stride, a, bytes_of(activation_type(wt), k)));
+            EXPECT_NEAR(got, ref, tol) << testing::type_label(wt) << " isa=" << isa_name(isa);
+          }
+          for (int64_t r = p.rows; r < out_stride; ++r) EXPECT_EQ(out[static_cast<size_t>(a * out_stride + r)], -1.0f);
+        }
+      }
+    }
+  }
+}
+
+// The same output row computed alone, in a batch, and in a thread-style row split is identical.
+TEST(SimdMatmul, BatchAndSplitInvariance) {
+  for (GgmlType wt : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+    const Problem p = make_problem(wt, 512, 9, 6, 5u);
+    for (Isa isa : supported_isas()) {
+      std::vector<float> batch(static_cast<size_t>(p.rows * p.n_act));
+      ASSERT_TRUE(matmul(args_for(p, 0, p.rows, p.n_act, batch.data(), p.rows), isa).ok());
+      std::vector<float> split(batch.size());
+      ASSERT_TRUE(matmul(args_for(p, 0, 3, p.n_act, split.data(), p.rows), isa).ok());
+      ASSERT_TRUE(matmul(args_for(p, 3, p.rows, p.n_act, split.data(), p.rows), isa).ok());
+      EXPECT_EQ(split, batch) << testing::type_label(wt) << " isa=" << isa_name(isa);
+      Problem last = p;  // activation row 5 alone
+      last.a = row_bytes_of(p.a, p.a_stride, 5, p.a_stride);
+      std::vector<float> alone(static_cast<size_t>(p.rows));
+      ASSERT_TRUE(matmul(args_for(last, 0, p.rows, 1, alone.data(), 0), isa).ok());
+      for (int64_t r = 0; r < p.rows; ++r) {
+        EXPECT_EQ(alone[static_cast<size_t>(r)], batch[static_cast<size_t>(5 * p.rows + r)]);
+      }
+    }
+  }
+}
+
+TEST(SimdMatmul, RejectsBadArgumentsWithoutWriting) {
+  const Problem p = make_problem(GgmlType::Q4_0, 256, 4, 2, 3u);
+  std::vector<float> out(8, 7.0f);
+  MatmulArgs a = args_for(p, 0, 4, 2, out.data(), 4);
+  EXPECT_TRUE(matmul(a).ok());
+  auto expect_error = [&](MatmulArgs bad, const char* what) {
+    std::vector<float> o(8, 7.0f);
+    if (bad.out != nullptr) bad.out = o.data();
+    const Status s = matmul(bad);
+    EXPECT_FALSE(s.ok()) << what;
+    for (float v : o) EXPECT_EQ(v, 7.0f) << what;
+  };
+  MatmulArgs bad = a;
+  bad.weight_type = GgmlType::Q2_K;
+  expect_error(bad, "unsupported type");
+  bad = a;
+  bad.k = 100;
+  expect_error(bad, "k not a multiple");
+  bad = a;
+  bad.k = 0;
+  expect_error(bad, "k zero");
+  bad = a;
+  bad.row_begin = 3;
+  bad.row_end = 1;
+  expect_error(bad, "inverted rows");
+  bad = a;
+  bad.n_act = -1;
+  expect_error(bad, "negative n_act");
+  bad = a;
+  bad.weight_stride = 10;
+  expect_error(bad, "small weight stride");
+  bad = a;
+  bad.out_stride = 2;
+  expect_error(bad, "small out stride");
+  bad = a;
+  bad.act = nullptr;
+  expect_error(bad, "null act");
+  if (!isa_supported(Isa::kAvx512)) {
+    EXPECT_FALSE(matmul(a, Isa::kAvx512).ok());
+  }
+  // Empty ranges are fine and write nothing.
+  bad = a;
+  bad.row_end = 0;
+  EXPECT_TRUE(matmul(bad).ok());
+}
+
+}  // namespace
+}  // namespace dari::simd
