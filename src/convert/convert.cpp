@@ -2,8 +2,10 @@
 // metadata. Tensor names and metadata keys follow llama.cpp's converter.
 #include "dari/convert/convert.h"
 
-#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <set>
 
@@ -170,8 +172,18 @@ Result<std::vector<uint8_t>> encode(const std::vector<float>& f, GgmlType type, 
   return out;
 }
 
-Status convert_one(const PlanItem& p, const SafetensorsCheckpoint& ck, GgmlType target,
-                   GgufWriter* w, ConvertTensorEvent* ev) {
+// One output tensor after validation: its type and exact byte size in the file.
+struct Planned {
+  const PlanItem* item = nullptr;  // null for generated tensors (rope_freqs)
+  std::string gguf;
+  GgmlType type = GgmlType::F32;
+  std::vector<uint64_t> ne;  // GGUF dims, fastest first
+  uint64_t n_bytes = 0;
+};
+
+// Validates the source tensor (present, shape from config.json, convertible dtype) and fixes the
+// output type, before anything is written.
+Result<Planned> plan_tensor(const PlanItem& p, const SafetensorsCheckpoint& ck, GgmlType target) {
   const SafetensorsTensor* t = ck.find(p.hf);
   if (t == nullptr) return make_error("checkpoint has no tensor '" + p.hf + "'");
   const std::string where = ck.file_of(p.hf) + ": tensor '" + p.hf + "': ";
@@ -179,31 +191,97 @@ Status convert_one(const PlanItem& p, const SafetensorsCheckpoint& ck, GgmlType 
     return make_error(where + "shape " + shape_text(t->shape) + ", expected " +
                       shape_text(p.shape) + " from config.json");
   }
+  if (t->dtype != SafetensorsDtype::kF32 && t->dtype != SafetensorsDtype::kF16 &&
+      t->dtype != SafetensorsDtype::kBF16) {
+    return make_error(where + "dtype " + std::string(safetensors_dtype_name(t->dtype)) +
+                      " is not supported for conversion (only F32, F16 and BF16)");
+  }
+  Planned pl;
+  pl.item = &p;
+  pl.gguf = p.gguf;
+  pl.type = choose_type(p, target);
+  const uint64_t rows = p.shape.size() == 2 ? p.shape[0] : 1;
+  const uint64_t ne0 = p.shape.back();
+  pl.ne = p.shape.size() == 2 ? std::vector<uint64_t>{ne0, rows} : std::vector<uint64_t>{ne0};
+  auto row_bytes = ggml_row_bytes(pl.type, ne0);
+  if (!row_bytes || !checked_mul(*row_bytes, rows, &pl.n_bytes)) {
+    return make_error(where + "output byte size overflows");
+  }
+  return pl;
+}
+
+// Decodes, permutes (llama Q/K) and encodes one planned tensor. Holds one tensor in memory.
+Result<std::vector<uint8_t>> encode_tensor(const Planned& pl, const SafetensorsCheckpoint& ck) {
+  const PlanItem& p = *pl.item;
+  const SafetensorsTensor* t = ck.find(p.hf);
+  const std::string where = ck.file_of(p.hf) + ": tensor '" + p.hf + "': ";
   std::vector<float> f(t->n_elements);
   Status st = safetensors_to_f32(*t, f.data());
   if (!st.ok()) return make_error(ck.file_of(p.hf) + ": " + st.message());
-  const uint64_t rows = p.shape.size() == 2 ? p.shape[0] : 1;
-  const uint64_t ne0 = p.shape.back();
+  const uint64_t ne0 = pl.ne[0];
+  const uint64_t rows = pl.ne.size() == 2 ? pl.ne[1] : 1;
   if (p.permute_heads != 0) {
     std::vector<float> perm(f.size());
-    uint64_t prow = p.shape.size() == 2 ? rows : ne0;
-    Status ps = permute_qk_rows(f.data(), perm.data(), prow, p.shape.size() == 2 ? ne0 : 1,
-                                p.permute_heads);
+    // Matrices move whole rows; bias vectors move single elements.
+    Status ps = pl.ne.size() == 2
+                    ? permute_qk_rows(f.data(), perm.data(), rows, ne0, p.permute_heads)
+                    : permute_qk_rows(f.data(), perm.data(), ne0, 1, p.permute_heads);
     if (!ps.ok()) return make_error(where + ps.message());
     f.swap(perm);
   }
-  GgmlType type = choose_type(p, target);
-  auto bytes = encode(f, type, ne0, rows);
+  auto bytes = encode(f, pl.type, ne0, rows);
   if (!bytes.ok()) return make_error(where + bytes.message());
-  std::vector<uint64_t> ne = p.shape.size() == 2 ? std::vector<uint64_t>{ne0, rows}
-                                                 : std::vector<uint64_t>{ne0};
-  DARI_TRY(w->add_tensor(p.gguf, type, ne, bytes->data(), bytes->size()));
-  ev->name = p.gguf;
-  ev->ne = ne;
-  ev->type = type;
-  ev->n_bytes = bytes->size();
-  return Status::Ok();
+  if (bytes->size() != pl.n_bytes) return make_error(where + "encoded size mismatch");
+  return bytes;
 }
+
+// The output file, written under a temporary name and renamed over the target by commit();
+// removed if never committed. Owned by one thread.
+class OutFile {
+ public:
+  explicit OutFile(std::string path)
+      : path_(std::move(path)), tmp_(path_ + ".tmp." + std::to_string(::getpid())) {}
+  ~OutFile() {
+    if (f_ != nullptr) std::fclose(f_);
+    if (!committed_) std::remove(tmp_.c_str());
+  }
+  OutFile(const OutFile&) = delete;
+  OutFile& operator=(const OutFile&) = delete;
+
+  Status open() {
+    f_ = std::fopen(tmp_.c_str(), "wb");
+    if (f_ == nullptr) return make_error(tmp_ + ": cannot create: " + std::strerror(errno));
+    return Status::Ok();
+  }
+  Status write(const void* data, uint64_t n) {
+    if (n != 0 && std::fwrite(data, 1, n, f_) != n) return make_error(tmp_ + ": write failed");
+    written_ += n;
+    return Status::Ok();
+  }
+  // Zero padding up to a multiple of align (<= 64).
+  Status pad_to(uint64_t align) {
+    static const uint8_t kZeros[64] = {};
+    uint64_t rem = written_ % align;
+    return rem == 0 ? Status::Ok() : write(kZeros, align - rem);
+  }
+  uint64_t written() const { return written_; }
+  Status commit() {
+    int rc = std::fclose(f_);
+    f_ = nullptr;
+    if (rc != 0) return make_error(tmp_ + ": write failed on close");
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      return make_error(path_ + ": cannot rename from " + tmp_ + ": " + std::strerror(errno));
+    }
+    committed_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  std::string path_, tmp_;
+  FILE* f_ = nullptr;
+  uint64_t written_ = 0;
+  bool committed_ = false;
+};
 
 void write_model_metadata(const HfConfig& c, const std::string& name, GgmlType type,
                           GgufWriter* w) {
@@ -291,38 +369,56 @@ Result<ConvertSummary> convert_hf_checkpoint(const std::string& dir, const std::
   write_model_metadata(cfg, name, opts.type, &w);
   write_tokenizer_metadata(tok, &w);
 
+  // Pass 1: validate every tensor and declare it (type and size) without converting anything.
+  std::vector<Planned> planned;
+  const std::vector<float> rope_factors =
+      cfg.rope_scaling == "llama3" ? llama3_rope_factors(cfg) : std::vector<float>{};
+  if (!rope_factors.empty()) {
+    planned.push_back({nullptr, "rope_freqs.weight", GgmlType::F32, {rope_factors.size()},
+                       rope_factors.size() * sizeof(float)});
+  }
+  for (const auto& p : plan) {
+    DARI_ASSIGN_OR_RETURN(Planned pl, plan_tensor(p, ck, opts.type));
+    planned.push_back(std::move(pl));
+  }
+  for (const auto& pl : planned) DARI_TRY(w.add_tensor_info(pl.gguf, pl.type, pl.ne));
+  DARI_ASSIGN_OR_RETURN(std::vector<uint8_t> header, w.header_bytes());
+  DARI_ASSIGN_OR_RETURN(uint64_t expect_size, w.file_size());
+
+  // Pass 2: stream the tensors, each padded to the writer's default alignment (32).
+  OutFile out(out_path);
+  DARI_TRY(out.open());
+  DARI_TRY(out.write(header.data(), header.size()));
   ConvertSummary sum;
   sum.arch = cfg.arch;
   sum.n_vocab = tok.tokens.size();
   sum.tokenizer_model = tok.model;
-  const bool rope_freqs = cfg.rope_scaling == "llama3";
-  const size_t total = plan.size() + (rope_freqs ? 1 : 0);
-  if (rope_freqs) {
-    std::vector<float> rf = llama3_rope_factors(cfg);
-    DARI_TRY(w.add_tensor("rope_freqs.weight", GgmlType::F32, {rf.size()}, rf.data(),
-                          rf.size() * sizeof(float)));
-    sum.n_tensor_bytes += rf.size() * sizeof(float);
+  for (const auto& pl : planned) {
+    std::vector<uint8_t> bytes;
+    if (pl.item == nullptr) {
+      bytes.resize(pl.n_bytes);
+      std::memcpy(bytes.data(), rope_factors.data(), pl.n_bytes);
+    } else {
+      DARI_ASSIGN_OR_RETURN(bytes, encode_tensor(pl, ck));
+    }
+    DARI_TRY(out.write(bytes.data(), bytes.size()));
+    DARI_TRY(out.pad_to(32));
     ++sum.n_tensors;
+    sum.n_tensor_bytes += pl.n_bytes;
+    uint64_t n = 1;
+    for (uint64_t d : pl.ne) n *= d;  // validated against the file, cannot overflow
+    sum.n_params += n;
     if (opts.on_tensor) {
-      opts.on_tensor({sum.n_tensors, total, "rope_freqs.weight", {rf.size()}, GgmlType::F32,
-                      rf.size() * sizeof(float)});
+      opts.on_tensor({sum.n_tensors, planned.size(), pl.gguf, pl.ne, pl.type, pl.n_bytes});
     }
   }
-  for (const auto& p : plan) {
-    ConvertTensorEvent ev;
-    DARI_TRY(convert_one(p, ck, opts.type, &w, &ev));
-    ++sum.n_tensors;
-    sum.n_tensor_bytes += ev.n_bytes;
-    uint64_t n = 1;
-    for (uint64_t d : p.shape) n *= d;  // validated against the file, cannot overflow
-    sum.n_params += n;
-    ev.index = sum.n_tensors;
-    ev.total = total;
-    if (opts.on_tensor) opts.on_tensor(ev);
+  if (out.written() != expect_size) {
+    return make_error(str_format("%s: internal error: wrote %llu bytes, layout needs %llu",
+                                 out_path.c_str(), static_cast<unsigned long long>(out.written()),
+                                 static_cast<unsigned long long>(expect_size)));
   }
-  DARI_TRY(w.write(out_path));
-  struct stat st {};
-  if (::stat(out_path.c_str(), &st) == 0) sum.file_bytes = static_cast<uint64_t>(st.st_size);
+  sum.file_bytes = out.written();
+  DARI_TRY(out.commit());
   return sum;
 }
 

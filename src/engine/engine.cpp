@@ -14,6 +14,7 @@ namespace {
 
 constexpr uint32_t kDefaultMaxCtx = 4096;
 constexpr uint32_t kMaxSequences = 1024;
+constexpr uint32_t kMaxCtx = 1u << 20;  // tokens per sequence; positions stay far below INT32_MAX
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -65,7 +66,9 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& opts) {
   if (n_ctx == 0) {
     n_ctx = cfg.n_ctx_train > 0 ? std::min(cfg.n_ctx_train, kDefaultMaxCtx) : kDefaultMaxCtx;
   }
-  if (n_ctx < 2) return make_error(str_format("engine: context size %u is too small", n_ctx));
+  if (n_ctx < 2 || n_ctx > kMaxCtx) {
+    return make_error(str_format("engine: context size %u must be in [2, %u]", n_ctx, kMaxCtx));
+  }
   e->n_ctx_ = n_ctx;
   e->max_sequences_ = opts.max_sequences;
   e->prefill_chunk_ = opts.prefill_chunk;

@@ -14,6 +14,12 @@ constexpr uint64_t kMaxTensorNameLength = 255;  // reader; the writer keeps llam
 constexpr uint64_t kMaxWriterTensorNameLength = 63;
 constexpr uint32_t kMaxDims = 4;
 constexpr int kMaxArrayDepth = 8;  // arrays nested inside arrays (1 = a plain array)
+// Caps that keep a hostile multi-GB file from turning into tens of GB of decoded objects.
+// Real models stay far below them (largest vocabularies: ~260k tokens + ~300k merges; largest
+// MoE models: tens of thousands of tensors).
+constexpr uint64_t kMaxKvCount = 1u << 20;
+constexpr uint64_t kMaxTensorCount = 1u << 20;
+constexpr uint64_t kMaxArrayElements = 1u << 26;  // all metadata arrays of a file together
 
 // Smallest encodings, used to bound counts by the bytes left before anything is reserved.
 constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;  // key length, 1-byte key, type, 1-byte value

@@ -73,6 +73,7 @@ class GgufParser {
   uint64_t size_;
   const std::string& name_;
   uint64_t pos_ = 0;
+  uint64_t total_array_elements_ = 0;      // across all arrays, for kMaxArrayElements
   uint64_t alignment_pos_ = 0;              // where general.alignment's value starts
   std::vector<uint64_t> tensor_info_pos_;   // file offset of each tensor's directory entry
   uint64_t err_offset_ = 0;
@@ -180,6 +181,11 @@ bool GgufParser::read_array(int depth, GgufValue* out) {
                                      std::string(gguf_value_type_name(elem_type)).c_str(),
                                      static_cast<unsigned long long>(left())));
   }
+  if (!checked_add(total_array_elements_, count, &total_array_elements_) ||
+      total_array_elements_ > lim::kMaxArrayElements) {
+    return fail(count_at, str_format("metadata arrays hold more than %llu elements in total",
+                                     static_cast<unsigned long long>(lim::kMaxArrayElements)));
+  }
   auto arr = std::make_shared<GgufArray>();
   arr->elem_type = elem_type;
   arr->items.reserve(static_cast<size_t>(count));  // bounded by the bytes left (checked above)
@@ -218,6 +224,16 @@ bool GgufParser::read_header(uint64_t* n_tensors, uint64_t* n_kv) {
   }
   if (!read_pod(n_tensors, "tensor count")) return wrap("header");
   if (!read_pod(n_kv, "metadata count")) return wrap("header");
+  if (*n_tensors > lim::kMaxTensorCount) {
+    return fail(8, str_format("tensor count %llu exceeds the limit of %llu",
+                              static_cast<unsigned long long>(*n_tensors),
+                              static_cast<unsigned long long>(lim::kMaxTensorCount)));
+  }
+  if (*n_kv > lim::kMaxKvCount) {
+    return fail(16, str_format("metadata count %llu exceeds the limit of %llu",
+                               static_cast<unsigned long long>(*n_kv),
+                               static_cast<unsigned long long>(lim::kMaxKvCount)));
+  }
   // Bound both counts by the bytes left before anything is reserved.
   uint64_t kv_min = 0, t_min = 0, total = 0;
   if (!checked_mul(*n_kv, lim::kMinKvBytes, &kv_min) || kv_min > left()) {

@@ -197,7 +197,7 @@ TEST(ConvertForward, LlamaQ8_0StaysClose) {
   m.generate(14);
   double mx = 0;
   double err = max_logit_error(m, "fwd_llama_q8", GgmlType::Q8_0, &mx);
-  EXPECT_LT(err, 0.05 * mx) << "max ref " << mx;
+  EXPECT_LT(err, 0.08 * mx) << "max ref " << mx;
 }
 
 }  // namespace

@@ -100,11 +100,11 @@ TEST(GgufMalformed, ValuesAndArrays) {
   inner.header(3, 0, 1).str("k").u32(kTypeArray).u32(kTypeArray).u64(2);
   inner.u32(0).u64(1).u8(7);  // element 0: [1 x uint8]
   inner.u32(0x41414141).u64(0);  // element 1: bad type
-  expect_error("nested_bad_type", inner, {at(66), "element 1", "invalid array element type"});
+  expect_error("nested_bad_type", inner, {at(62), "element 1", "invalid array element type"});
   RawGguf inner_huge;
   inner_huge.header(3, 0, 1).str("k").u32(kTypeArray).u32(kTypeArray).u64(1);
   inner_huge.u32(kTypeString).u64(1ull << 40);
-  expect_error("nested_huge", inner_huge, {at(57), "element 0", "array count"});
+  expect_error("nested_huge", inner_huge, {at(53), "element 0", "array count"});
   RawGguf deep;
   deep.header(3, 0, 1).str("k").u32(kTypeArray);
   for (int i = 0; i < 12; ++i) deep.u32(kTypeArray).u64(1);
@@ -157,12 +157,11 @@ TEST(GgufMalformed, TensorDirectory) {
                {"tensor 0 'w'", "runs past the end"});
   expect_error("data_short", with_tensors({{"w", {32}, kF32, 0}}, 127), {"tensor 0 'w'", "runs past"});
   uint64_t second = 0;
-  expect_error("overlap",
-               with_tensors({{"a", {32}, kF32, 0}, {"b", {32}, kF32, 96}}, 256, &second),
-               {at(second), "tensor 1 'b'", "overlaps tensor 'a'"});
-  expect_error("duplicate_name",
-               with_tensors({{"a", {32}, kF32, 0}, {"a", {32}, kF32, 128}}, 256, &second),
-               {at(second), "tensor 1 'a'", "duplicate tensor name"});
+  RawGguf overlap = with_tensors({{"a", {32}, kF32, 0}, {"b", {32}, kF32, 96}}, 256, &second);
+  expect_error("overlap", overlap, {at(second), "tensor 1 'b'", "overlaps tensor 'a'"});
+  second = 0;
+  RawGguf dup = with_tensors({{"a", {32}, kF32, 0}, {"a", {32}, kF32, 128}}, 256, &second);
+  expect_error("duplicate_name", dup, {at(second), "tensor 1 'a'", "duplicate tensor name"});
   RawGguf no_data;
   no_data.header(3, 1, 0).tensor("w", {32}, kF32, 0);
   expect_error("data_section_past_eof", no_data, {"data section starts at 64"});
@@ -247,6 +246,37 @@ TEST(GgufMalformed, EveryByteCorruptionIsHandled) {
     }
   }
   EXPECT_GT(failures, 100);  // most header bytes matter
+}
+
+// Writes `head` and extends the file with zeros (sparse) to `size` bytes.
+std::string sparse_file(const std::filesystem::path& dir, const std::string& name,
+                        const RawGguf& head, uint64_t size) {
+  std::string path = (dir / name).string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(head.bytes.data()), static_cast<std::streamsize>(head.size()));
+  }
+  std::filesystem::resize_file(path, size);
+  return path;
+}
+
+// Counts that do fit in the file's bytes but would decode into far more memory than the file.
+TEST(GgufMalformed, CapsOnCountsThatFitTheFile) {
+  auto dir = test::temp_dir();
+  RawGguf arr;
+  arr.header(3, 0, 1).str("k").u32(kTypeArray).u32(0).u64((1ull << 26) + 1);
+  auto a = GgufFile::open(sparse_file(dir, "arr.gguf", arr, (1ull << 26) + 4096));
+  ASSERT_FALSE(a.ok());
+  EXPECT_THAT(a.message(), HasSubstr("offset 41: kv 0 'k': metadata arrays hold more than 67108864"));
+  auto t = GgufFile::open(sparse_file(dir, "tensors.gguf", RawGguf().header(3, (1u << 20) + 1, 0),
+                                      64ull << 20));
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(t.message(), HasSubstr("offset 8: tensor count 1048577 exceeds the limit"));
+  auto k = GgufFile::open(sparse_file(dir, "kv.gguf", RawGguf().header(3, 0, (1u << 20) + 1),
+                                      64ull << 20));
+  ASSERT_FALSE(k.ok());
+  EXPECT_THAT(k.message(), HasSubstr("offset 16: metadata count 1048577 exceeds the limit"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(GgufMalformed, OpenReportsMissingAndEmptyFiles) {

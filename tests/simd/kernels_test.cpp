@@ -14,7 +14,7 @@ namespace {
 
 using testing::bytes_of;
 using testing::dot_tolerance;
-using testing::kWeightTypes;
+using testing::kWeightTypes;  // NOLINT
 
 // Element counts: 1 super-block, several, non-power-of-two block counts.
 const int64_t kLengths[] = {256, 512, 768, 1280, 2816, 4096};
@@ -168,6 +168,29 @@ TEST(SimdDot, KnownValueQ4_0) {
     float got = 0.0f;
     vec_dot_fn(GgmlType::Q4_0, isa)(64, w, x, &got);
     EXPECT_FLOAT_EQ(got, 64 * 0.5f * 0.25f * 2.0f) << isa_name(isa);  // = 16
+  }
+}
+
+}  // namespace
+}  // namespace dari::simd
+
+namespace dari::simd {
+namespace {
+
+// The AVX-512 VNNI kernels keep the AVX2 per-output order, so they must agree bit for bit.
+TEST(SimdIsa, Avx512MatchesAvx2BitForBit) {
+  if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "CPU (or compiler) lacks AVX-512 F/BW/VL/VNNI";
+  std::mt19937 rng(5);
+  for (GgmlType wt : kWeightTypes) {
+    for (int64_t n : kLengths) {
+      const std::vector<uint8_t> w = testing::random_bytes_row(wt, rng, n);
+      const std::vector<uint8_t> a = testing::quantized_row(activation_type(wt), rng, n, 1.0f);
+      float v2 = 0.0f;
+      float v512 = 1.0f;
+      vec_dot_fn(wt, Isa::kAvx2)(n, w.data(), a.data(), &v2);
+      vec_dot_fn(wt, Isa::kAvx512)(n, w.data(), a.data(), &v512);
+      EXPECT_EQ(v2, v512) << testing::type_label(wt) << " n=" << n;
+    }
   }
 }
 

@@ -76,6 +76,12 @@ TEST_P(ChatTemplateGolden, MatchesPythonJinja) {
   if (entry["status"] == "error") {
     EXPECT_FALSE(r.ok()) << "expected an error like: " << entry["error"].get<std::string>()
                          << "\ngot:\n" << (r.ok() ? *r : "");
+    // raise_exception() messages must surface verbatim.
+    const std::string py = entry["error"].get<std::string>();
+    const std::string kRaised = "TemplateError: ";
+    if (!r.ok() && py.rfind(kRaised, 0) == 0) {
+      EXPECT_NE(r.message().find(py.substr(kRaised.size())), std::string::npos) << r.message();
+    }
     return;
   }
   ASSERT_TRUE(r.ok()) << r.message();

@@ -119,7 +119,7 @@ TEST(TemplateStatements, MacrosCallFilterGeneration) {
   EXPECT_EQ(render("{% macro w() %}{{ caller(2) }}{% endmacro %}{% call(x) w() %}x={{ x }}{% endcall %}"), "x=2");
   EXPECT_EQ(render("{% filter upper %}abc{% endfilter %}"), "ABC");
   EXPECT_EQ(render("{% generation %}gen{% endgeneration %}"), "gen");
-  EXPECT_EQ(render("{% macro m() %}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, k=2) }}"), "[1]{'k': 2}");
+  EXPECT_EQ(render("{% macro m() %}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, k=2) }}"), "(1,){'k': 2}");
 }
 
 TEST(TemplateBuiltins, Tests) {
@@ -148,7 +148,10 @@ TEST(TemplateBuiltins, Filters) {
   EXPECT_EQ(render("{{ 'aaa'|replace('a', 'b', 2) }} {{ '3'|int + 1 }} {{ 'x'|int(7) }} {{ 2|float }} {{ -3|abs }}"),
             "bba 4 7 2.0 3");
   EXPECT_EQ(render("{{ {'b': 1, 'a': 2}|dictsort }} {{ {'k': 'v'}|items|list }} {{ 2.567|round(2) }}"),
-            "[['a', 2], ['b', 1]] [['k', 'v']] 2.57");
+            "[('a', 2), ('b', 1)] [('k', 'v')] 2.57");
+  EXPECT_EQ(render("{{ '%s=%d %.2f %5s|%-3d|%x %%'|format('a', 3, 2.5, 'r', 7, 255) }} {{ 'v:%(k)s' % {'k': 1} }}"),
+            "a=3 2.50     r|7  |ff % v:1");
+  EXPECT_EQ(render("{{ (1, 2) }} {{ (1,) }} {{ 3|round }} {{ -0.0 }}"), "(1, 2) (1,) 3 -0.0");
   EXPECT_EQ(render("{{ [1, 2, 3]|select('odd')|list }} {{ [1, 2, 3]|reject('odd')|list }} {{ [1,2,3]|sum }}"),
             "[1, 3] [2] 6");
   EXPECT_EQ(render("{{ ['a', 'b']|map('upper')|join('-') }} {{ '<&>'|e }} {{ 'a b  c'|wordcount }}"),

@@ -1,6 +1,7 @@
 // Tokenizer behaviour beyond the reference vectors: validation, round trips, special tokens,
 // BOS/EOS, invalid UTF-8 and in-memory vocabularies.
 #include <algorithm>
+#include <thread>
 
 #include "dari/io/gguf.h"
 #include "test_util.h"
@@ -72,12 +73,30 @@ TEST_P(RoundTrip, DecodeOfEncodeIsIdentity) {
 INSTANTIATE_TEST_SUITE_P(Tokenizer, RoundTrip,
                          ::testing::Values("llama-spm", "phi-3", "llama-bpe", "qwen2",
                                            "deepseek-llm", "deepseek-coder", "gpt-2", "falcon",
-                                           "starcoder", "mpt", "refact"),
+                                           "starcoder", "mpt", "refact", "gpt-neox",
+                                           "baichuan"),
                          [](const ::testing::TestParamInfo<std::string>& p) {
                            std::string n = p.param;
                            for (char& c : n) c = (c == '-') ? '_' : c;
                            return n;
                          });
+
+TEST(TokenizerThreads, ConcurrentEncodesAgree) {
+  const Tokenizer* t = load_vocab("llama-bpe");
+  ASSERT_NE(t, nullptr);
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += kCorpus[static_cast<size_t>(i) % kCorpus.size()] + " ";
+  const auto expected = plain(*t, text);
+  std::vector<std::vector<TokenId>> got(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < 5; ++k) got[i] = plain(*t, text);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& g : got) EXPECT_EQ(g, expected);
+}
 
 TEST(TokenizerBert, RoundTripIsLossyByDesign) {
   // BERT lower-cases, strips accents and splits punctuation: the text cannot be restored.

@@ -16,8 +16,10 @@
 //     llama.cpp's converter does). token_embd.weight and output.weight use Q8_0 instead when the
 //     target has fewer than 8 bits per weight (they are the most quantization-sensitive).
 //
-// Memory: one source tensor at a time is decoded to float, but GgufWriter buffers every
-// converted tensor until the file is written, so peak memory is about the output file size.
+// Memory: streaming. Every tensor is validated and declared first (GgufWriter::add_tensor_info),
+// the header is written, then tensors are converted and written one at a time, so peak memory is
+// about one tensor as floats plus its encoding (the safetensors inputs are mmapped). The output
+// goes to OUT.tmp.<pid> and is renamed over OUT only when complete.
 //
 // Thread safety: pure functions; the callback runs on the calling thread.
 #pragma once

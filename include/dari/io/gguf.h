@@ -13,7 +13,9 @@
 // in 1..1 MiB (default 32); keys 1..65535 bytes, unique; tensor names 1..255 bytes, unique;
 // arrays nested at most 8 deep; 1..4 dims, each 1..2^63-1 (zero-sized tensors are rejected),
 // element count below 2^63, dim 0 a multiple of the type's block size; tensor offsets aligned,
-// inside the file and not overlapping. bool values must be 0 or 1.
+// inside the file and not overlapping. bool values must be 0 or 1. At most 2^20 metadata keys,
+// 2^20 tensors and 2^26 metadata array elements in all (so a hostile file cannot make the
+// decoded metadata many times larger than itself).
 #pragma once
 
 #include <cstdint>

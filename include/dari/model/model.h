@@ -3,7 +3,8 @@
 //
 // Ownership: Model owns its GgufFile mapping (weights are views into it, or repacked copies).
 // Thread safety: a Model is immutable after load(); forward() may be called by one thread at a
-// time per KvCache (it uses the backend's thread pool internally).
+// time per KvCache (it uses the backend's thread pool internally; concurrent calls are serialised
+// by an internal mutex).
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,8 @@
 // AVX2 + FMA + F16C dot products and register tiles.
 //
-// Q4_0 / Q8_0 x Q8_0: per block, int8 products through _mm256_maddubs_epi16 with the sign trick
-// (|w| as unsigned, sign moved onto the activation), pair sums via _mm256_madd_epi16, then one
+// Q4_0 / Q8_0 x Q8_0: per block, int8 products through _mm256_maddubs_epi16 (Q4_0: unsigned
+// nibbles times x, minus 8 * sum(x); Q8_0: the sign trick, |w| as unsigned and the sign moved
+// onto the activation), pair sums via _mm256_madd_epi16, then one
 // FMA of the block's integer sums by dw * dx into 8 fp32 lanes. The tile kernel computes up to
 // 4 weight rows x 4 activation rows per pass so each loaded block serves several outputs; the
 // single dot is the 1x1 tile, so every output sees the same operations in the same order.
@@ -56,7 +57,7 @@ inline __m128i loadu128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_c
 
 // ---- Q4_0 / Q8_0 x Q8_0 ----
 
-// 32 signed weights of one block in element order.
+// 32 weights of one block in element order: Q4_0 as unsigned nibbles q (value q - 8), Q8_0 signed.
 template <bool kQ4>
 inline __m256i load_weights(const uint8_t* block) {
   if constexpr (kQ4) {
@@ -64,18 +65,27 @@ inline __m256i load_weights(const uint8_t* block) {
     const __m128i m = _mm_set1_epi8(0x0f);
     const __m128i lo = _mm_and_si128(q, m);
     const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    return _mm256_set_m128i(hi, lo);  // unsigned 0..15; the -8 is applied through sum(x)
   } else {
     return loadu256(block + offsetof(BlockQ8_0, qs));
   }
 }
 
-// 8 int32 partial sums of w . x as floats. |x| <= 127 (our Q8_0 quantiser) keeps the sign trick
-// exact; |w| <= 128 keeps maddubs' pair sums below 2^15.
-inline __m256 block_dot(__m256i w_abs, __m256i w, __m256i x) {
+// 8 int32 partial sums of w . x as floats (Q8_0 weights). |x| <= 127 (our Q8_0 quantiser)
+// keeps the sign trick exact; |w| <= 128 keeps maddubs' pair sums below 2^15.
+inline __m256 block_dot_q8(__m256i w_abs, __m256i w, __m256i x) {
   const __m256i p = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x, w));
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
+// Q4_0: (q - 8) . x = q . x - 8 * sum(x), per int16 pair: |q.x| <= 2 * 15 * 128 and
+// |8 * pair sum| <= 2048, so neither maddubs saturates nor the difference overflows.
+inline __m256 block_dot_q4(__m256i q, __m256i x, __m256i x_sum8) {
+  const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), x_sum8);
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+// Bytes ahead of the current block to prefetch in each weight row (0: none).
+constexpr int64_t kPrefetch = 512;
 
 template <bool kQ4, int kW, int kX>
 void tile_q_0(int64_t k, const uint8_t* w, uint64_t w_stride, const uint8_t* x, uint64_t x_stride,
@@ -91,13 +101,14 @@ void tile_q_0(int64_t k, const uint8_t* w, uint64_t w_stride, const uint8_t* x, 
   const int64_t nb = k / kQK8_0;
   for (int64_t ib = 0; ib < nb; ++ib) {
     __m256i wq[kW];
-    __m256i wa[kW];
+    __m256i wa[kW] = {};
     float dw[kW];
     DARI_UNROLL
     for (int i = 0; i < kW; ++i) {
       const uint8_t* b = w + static_cast<uint64_t>(i) * w_stride + ib * kWBytes;
+      if constexpr (kPrefetch > 0) _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch), _MM_HINT_T0);
       wq[i] = load_weights<kQ4>(b);
-      wa[i] = _mm256_sign_epi8(wq[i], wq[i]);
+      if constexpr (!kQ4) wa[i] = _mm256_sign_epi8(wq[i], wq[i]);
       dw[i] = half_at(b);
     }
     DARI_UNROLL
@@ -105,9 +116,12 @@ void tile_q_0(int64_t k, const uint8_t* w, uint64_t w_stride, const uint8_t* x, 
       const uint8_t* b = x + static_cast<uint64_t>(j) * x_stride + ib * kXBytes;
       const __m256i xq = loadu256(b + offsetof(BlockQ8_0, qs));
       const float dx = half_at(b);
+      __m256i x_sum8 = _mm256_setzero_si256();
+      if constexpr (kQ4) x_sum8 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), xq);
       DARI_UNROLL
       for (int i = 0; i < kW; ++i) {
-        acc[i][j] = _mm256_fmadd_ps(block_dot(wa[i], wq[i], xq), _mm256_set1_ps(dw[i] * dx), acc[i][j]);
+        const __m256 bd = kQ4 ? block_dot_q4(wq[i], xq, x_sum8) : block_dot_q8(wa[i], wq[i], xq);
+        acc[i][j] = _mm256_fmadd_ps(bd, _mm256_set1_ps(dw[i] * dx), acc[i][j]);
       }
     }
   }

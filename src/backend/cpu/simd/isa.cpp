@@ -2,6 +2,9 @@
 // driver (cache blocking and tiling; the arithmetic lives in the per-ISA files).
 #include <algorithm>
 #include <atomic>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "backend/cpu/simd/simd_internal.h"
 #include "dari/core/strings.h"
@@ -63,13 +66,22 @@ const IsaKernels& kernels_for(Isa isa) {
 
 namespace {
 
+#if defined(__x86_64__)
+// clang 14's __builtin_cpu_supports has no "f16c": read CPUID leaf 1, ECX bit 29. (The OS
+// support for YMM state is covered by the "avx2" check, which tests XGETBV.)
+bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d) == 0) return false;
+  return (c & bit_F16C) != 0;
+}
+#endif
+
 bool cpu_has(Isa isa) {
   switch (isa) {
     case Isa::kGeneric: return true;
 #if defined(__x86_64__)
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case Isa::kAvx512:
 #if defined(DARI_SIMD_HAVE_AVX512)
       return cpu_has(Isa::kAvx2) && __builtin_cpu_supports("avx512f") &&
