@@ -30,6 +30,19 @@ class Parser {
     Parser& p_;
   };
 
+  // Each link of a left-deep chain (a.b.c, a+b+c, x|f|g) deepens the AST by one; counting the
+  // links keeps every tree shallow enough for the recursive evaluator and destructor.
+  struct ChainGuard {
+    explicit ChainGuard(Parser& p) : p_(p) {}
+    ~ChainGuard() { p_.depth_ -= added_; }
+    void link() {
+      ++added_;
+      if (++p_.depth_ > kMaxParseDepth) p_.error("expression nested too deeply");
+    }
+    Parser& p_;
+    int added_ = 0;
+  };
+
   const Token& cur() const { return t_[p_]; }
   const Token& peek(size_t n = 1) const { return t_[std::min(p_ + n, t_.size() - 1)]; }
   void advance() {
@@ -341,7 +354,9 @@ class Parser {
     DepthGuard guard(*this);
     Token at = cur();
     ExprPtr e = parse_or();
+    ChainGuard chain(*this);
     while (skip_name("if")) {
+      chain.link();
       auto c = node(ExprKind::kCond, at);
       c->children.push_back(std::move(e));
       c->children.push_back(parse_or());
@@ -356,7 +371,9 @@ class Parser {
 
   ExprPtr parse_or() {
     ExprPtr left = parse_and();
+    ChainGuard chain(*this);
     while (is_name("or")) {
+      chain.link();
       auto n = node(ExprKind::kOr, cur());
       advance();
       n->children.push_back(std::move(left));
@@ -368,7 +385,9 @@ class Parser {
 
   ExprPtr parse_and() {
     ExprPtr left = parse_not();
+    ChainGuard chain(*this);
     while (is_name("and")) {
+      chain.link();
       auto n = node(ExprKind::kAnd, cur());
       advance();
       n->children.push_back(std::move(left));
@@ -431,7 +450,9 @@ class Parser {
 
   ExprPtr parse_math1() {
     ExprPtr left = parse_concat();
+    ChainGuard chain(*this);
     while (is_op("+") || is_op("-")) {
+      chain.link();
       Token at = cur();
       advance();
       left = binary(at.text, std::move(left), parse_concat(), at);
@@ -441,7 +462,9 @@ class Parser {
 
   ExprPtr parse_concat() {
     ExprPtr left = parse_math2();
+    ChainGuard chain(*this);
     while (is_op("~")) {
+      chain.link();
       Token at = cur();
       advance();
       left = binary("~", std::move(left), parse_math2(), at);
@@ -451,7 +474,9 @@ class Parser {
 
   ExprPtr parse_math2() {
     ExprPtr left = parse_pow();
+    ChainGuard chain(*this);
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      chain.link();
       Token at = cur();
       advance();
       left = binary(at.text, std::move(left), parse_pow(), at);
@@ -461,7 +486,9 @@ class Parser {
 
   ExprPtr parse_pow() {
     ExprPtr left = parse_unary(true);
+    ChainGuard chain(*this);
     while (is_op("**")) {
+      chain.link();
       Token at = cur();
       advance();
       left = binary("**", std::move(left), parse_unary(true), at);
@@ -577,7 +604,9 @@ ExprPtr Parser::parse_primary() {
 }
 
 ExprPtr Parser::parse_postfix(ExprPtr e) {
+  ChainGuard chain(*this);
   while (true) {
+    chain.link();
     Token at = cur();
     if (skip_op(".")) {
       auto g = node(ExprKind::kGetAttr, at);
@@ -657,8 +686,10 @@ void Parser::parse_call_args(Expr& call) {
 }
 
 ExprPtr Parser::parse_filter_chain(ExprPtr base, bool leading_pipe) {
+  ChainGuard chain(*this);
   bool first = true;
   while (first ? (!leading_pipe || is_op("|")) : is_op("|")) {
+    chain.link();
     if (!first || leading_pipe) expect_op("|");
     first = false;
     Token at = cur();
@@ -673,7 +704,9 @@ ExprPtr Parser::parse_filter_chain(ExprPtr base, bool leading_pipe) {
 }
 
 ExprPtr Parser::parse_filter_expr(ExprPtr e) {
+  ChainGuard chain(*this);
   while (true) {
+    chain.link();
     if (is_op("|")) {
       e = parse_filter_chain(std::move(e));
       e = parse_postfix(std::move(e));

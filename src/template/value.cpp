@@ -10,6 +10,43 @@ namespace dari::jinja {
 
 void fail(std::string message) { throw TemplateError{std::move(message), 0, 0}; }
 
+namespace {
+
+// Iterative teardown: while one release loop runs on this thread, nested containers whose last
+// reference is being dropped hand their children to that loop instead of recursing.
+thread_local std::vector<Value>* g_pending = nullptr;
+
+void release_children(std::vector<Value>&& children) {
+  if (g_pending) {
+    for (auto& v : children)
+      if (v.is_array() || v.is_object()) g_pending->push_back(std::move(v));
+    return;
+  }
+  std::vector<Value> stack;
+  g_pending = &stack;
+  for (auto& v : children)
+    if (v.is_array() || v.is_object()) stack.push_back(std::move(v));
+  while (!stack.empty()) {
+    Value v = std::move(stack.back());
+    stack.pop_back();
+    // Dropping `v` here may run ~Array/~Object, which appends to `stack` (no recursion).
+    if (v.is_array()) v.take_array().reset();
+    else if (v.is_object()) v.take_object().reset();
+  }
+  g_pending = nullptr;
+}
+
+}  // namespace
+
+Array::~Array() { release_children(std::move(items)); }
+
+Object::~Object() {
+  std::vector<Value> children;
+  children.reserve(items.size());
+  for (auto& kv : items) children.push_back(std::move(kv.second));
+  release_children(std::move(children));
+}
+
 const Value* Object::find(const std::string& key) const {
   auto it = index.find(key);
   return it == index.end() ? nullptr : &items[it->second].second;
@@ -267,7 +304,8 @@ std::string Value::repr() const {
   return out;
 }
 
-bool Value::equals(const Value& other) const {
+bool Value::equals(const Value& other, int depth) const {
+  if (depth > kMaxValueDepth) fail("values nested too deeply to compare");
   if (is_number() && other.is_number()) {
     if (is_float() || other.is_float()) return as_double() == other.as_double();
     return as_int() == other.as_int();
@@ -282,7 +320,7 @@ bool Value::equals(const Value& other) const {
       if (arr_->generator || other.arr_->generator) return false;
       if (arr_->items.size() != other.arr_->items.size()) return false;
       for (size_t i = 0; i < arr_->items.size(); ++i)
-        if (!arr_->items[i].equals(other.arr_->items[i])) return false;
+        if (!arr_->items[i].equals(other.arr_->items[i], depth + 1)) return false;
       return true;
     }
     case Kind::kObject: {
@@ -291,7 +329,7 @@ bool Value::equals(const Value& other) const {
       if (obj_->items.size() != other.obj_->items.size()) return false;
       for (const auto& [k, v] : obj_->items) {
         const Value* o = other.obj_->find(k);
-        if (!o || !v.equals(*o)) return false;
+        if (!o || !v.equals(*o, depth + 1)) return false;
       }
       return true;
     }
@@ -300,7 +338,8 @@ bool Value::equals(const Value& other) const {
   }
 }
 
-int Value::compare(const Value& other) const {
+int Value::compare(const Value& other, int depth) const {
+  if (depth > kMaxValueDepth) fail("values nested too deeply to compare");
   if (is_number() && other.is_number()) {
     if (is_float() || other.is_float()) {
       double a = as_double(), b = other.as_double();
@@ -317,7 +356,7 @@ int Value::compare(const Value& other) const {
     const auto& a = arr_->items;
     const auto& b = other.arr_->items;
     for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-      if (!a[i].equals(b[i])) return a[i].compare(b[i]);
+      if (!a[i].equals(b[i], depth + 1)) return a[i].compare(b[i], depth + 1);
     }
     return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
   }

@@ -38,7 +38,13 @@ struct TemplateError {
 class Value;
 class Evaluator;
 
+// Arrays and objects release their children iteratively (see release_children), so dropping a
+// deeply nested value built by a template cannot overflow the stack.
 struct Array {
+  Array() = default;
+  Array(const Array&) = delete;
+  Array& operator=(const Array&) = delete;
+  ~Array();
   std::vector<Value> items;
   // True for the lazy results of map/select/reject: Python Jinja returns generators there,
   // which cannot be indexed, measured or serialised by tojson (the goldens depend on it).
@@ -50,6 +56,10 @@ struct Array {
 enum class ObjectKind : uint8_t { kDict, kNamespace, kLoop };
 
 struct Object {
+  Object() = default;
+  Object(const Object&) = delete;
+  Object& operator=(const Object&) = delete;
+  ~Object();
   std::vector<std::pair<std::string, Value>> items;
   std::unordered_map<std::string, size_t> index;  // key -> position in items
   ObjectKind kind = ObjectKind::kDict;
@@ -138,9 +148,12 @@ class Value {
   const char* type_name() const;  // Python type names for messages: 'str', 'dict', ...
 
   // Python ==.
-  bool equals(const Value& other) const;
+  bool equals(const Value& other, int depth = 0) const;
   // Python <, ==, > for ordering (numbers, strings, lists); throws on incompatible types.
-  int compare(const Value& other) const;
+  int compare(const Value& other, int depth = 0) const;
+  // Moves out the container pointer (used by the iterative destructor).
+  std::shared_ptr<Array> take_array() { return std::move(arr_); }
+  std::shared_ptr<Object> take_object() { return std::move(obj_); }
   // True if `target` is reachable from this value (guards mutation against cycles).
   bool reaches(const void* target, int depth = 0) const;
 

@@ -68,6 +68,9 @@ class TokenizerImpl {
 
   // WordPiece: longest token in bytes (bounds the greedy match).
   size_t max_token_bytes = 0;
+  // WordPiece vocab in Hugging Face form ("##" marks continuations) rather than llama.cpp's GGUF
+  // form (U+2581 marks word starts).
+  bool wordpiece_hash_prefix = false;
 
   SpecialIndex specials_all;   // control, unknown and user-defined: used with parse_special
   SpecialIndex specials_user;  // user-defined only: always used

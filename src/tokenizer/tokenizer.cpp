@@ -188,6 +188,14 @@ Result<Tokenizer> Tokenizer::create(VocabData d) {
     DARI_ASSIGN_OR_RETURN(t->splitter, tok::RegexSplitter::create(spec.patterns));
     DARI_TRY(bpe_prepare(t.get(), d.merges));
   }
+  if (d.kind == VocabKind::kWordPiece) {
+    size_t hashes = 0, marks = 0;
+    for (const std::string& s : t->tokens) {
+      hashes += s.size() > 2 && s.rfind("##", 0) == 0;
+      marks += s.rfind("\xE2\x96\x81", 0) == 0;
+    }
+    t->wordpiece_hash_prefix = hashes > marks;
+  }
   apply_defaults(d, t.get());
   build_special_index(t.get());
   build_end_of_generation(t.get());
@@ -268,6 +276,9 @@ std::string Tokenizer::token_to_piece(TokenId id, bool render_special) const {
       break;
   }
   if (t.kind == VocabKind::kBpe) return tok::byte_level_decode(text);
+  if (t.kind == VocabKind::kWordPiece && t.wordpiece_hash_prefix) {
+    return text.rfind("##", 0) == 0 ? text.substr(2) : " " + text;
+  }
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {

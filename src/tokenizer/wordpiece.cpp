@@ -92,28 +92,43 @@ size_t count_chars(std::string_view s) {
   return n;
 }
 
+// Greedy longest-match-first over one word; false when some part matches no token.
+bool match_word(const TokenizerImpl& t, std::string_view word, std::vector<TokenId>* out) {
+  // GGUF form: the word with a U+2581 prefix is cut into tokens as they are. HF form: pieces
+  // after the first are looked up with a "##" prefix.
+  std::string w;
+  if (!t.wordpiece_hash_prefix) w = "\xE2\x96\x81";
+  w.append(word);
+  std::string probe;
+  for (size_t i = 0; i < w.size();) {
+    bool matched = false;
+    const size_t max_end = std::min(w.size(), i + t.max_token_bytes);
+    for (size_t j = max_end; j > i; --j) {
+      std::string_view part = std::string_view(w).substr(i, j - i);
+      if (t.wordpiece_hash_prefix && i > 0) {
+        probe.assign("##");
+        probe.append(part);
+        part = probe;
+      }
+      const TokenId id = t.find(part);
+      if (id != kNoToken) {
+        out->push_back(id);
+        i = j;
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void wordpiece_encode(const TokenizerImpl& t, std::string_view text, std::vector<TokenId>* out) {
   for (const std::string& word : basic_tokenize(text)) {
     const size_t start = out->size();
-    const std::string w = "\xE2\x96\x81" + word;  // word-initial marker
-    bool ok = count_chars(word) <= kMaxWordChars;
-    for (size_t i = 0; ok && i < w.size();) {
-      bool matched = false;
-      const size_t max_end = std::min(w.size(), i + t.max_token_bytes);
-      for (size_t j = max_end; j > i; --j) {
-        const TokenId id = t.find(std::string_view(w).substr(i, j - i));
-        if (id != kNoToken) {
-          out->push_back(id);
-          i = j;
-          matched = true;
-          break;
-        }
-      }
-      ok = matched;
-    }
-    if (!ok) {
+    if (count_chars(word) > kMaxWordChars || !match_word(t, word, out)) {
       out->resize(start);
       if (t.unk != kNoToken) out->push_back(t.unk);
     }

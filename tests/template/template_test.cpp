@@ -246,6 +246,14 @@ TEST(TemplateLimits, PathologicalTemplatesFail) {
   EXPECT_NE(error_of("{{" + std::string(5000, '(') + "1" + std::string(5000, ')') + "}}").find("nested too deeply"),
             std::string::npos);
   EXPECT_NE(error_of("{% set xs = [] %}{{ xs.append(xs) }}").find("cycle"), std::string::npos);
+  // Deeply nested values are built and dropped without recursion; printing them fails cleanly.
+  EXPECT_EQ(render("{% set x = [] %}{% for i in range(200000) %}{% set x = [x] %}{% endfor %}ok"), "ok");
+  EXPECT_NE(error_of("{% set x = [] %}{% for i in range(1000) %}{% set x = [x] %}{% if loop.last %}{{ x }}{% endif %}{% endfor %}").find("deeply"),
+            std::string::npos);
+  EXPECT_NE(error_of("{{ x" + std::string(3000, '|') + "}}").find("expected a name"), std::string::npos);
+  std::string chain = "{{ a";
+  for (int i = 0; i < 100000; ++i) chain += ".b";
+  EXPECT_NE(error_of(chain + " }}").find("nested too deeply"), std::string::npos);
 }
 
 TEST(ChatTemplate, InputsAndFallback) {

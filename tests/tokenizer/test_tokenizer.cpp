@@ -220,6 +220,19 @@ TEST(TokenizerInMemory, BpeMergesByRank) {
   EXPECT_EQ(decode_all(*t, {8, 7}), " hello");
 }
 
+TEST(TokenizerInMemory, WordPieceWithHashContinuations) {
+  VocabData d;
+  d.kind = VocabKind::kWordPiece;
+  d.tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "affable", ",", "##s"};
+  d.types = {3, 2, 3, 3, 1, 1, 1, 1, 1, 1};
+  d.unk = 1, d.bos = 2, d.eos = 3;
+  auto t = Tokenizer::create(d);
+  ASSERT_TRUE(t.ok()) << t.message();
+  EXPECT_EQ(plain(*t, "Unaffable, affables xyz"), (std::vector<TokenId>{4, 5, 6, 8, 7, 9, 1}));
+  EXPECT_EQ(t->encode("affable", EncodeOptions{}), (std::vector<TokenId>{2, 7, 3}));
+  EXPECT_EQ(decode_all(*t, {4, 5, 6, 8, 7}, false), " unaffable , affable");
+}
+
 TEST(TokenizerValidation, ClearErrors) {
   VocabData base;
   base.kind = VocabKind::kSpm;

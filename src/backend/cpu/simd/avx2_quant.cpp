@@ -53,7 +53,8 @@ inline __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
 }
 
 inline uint16_t half_bits(float f) {
-  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  // Not _cvtss_sh: clang 14 implements it with a C99 compound literal (-Wpedantic).
+  return static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
 }
 
 void quantize_q8_0_avx2(const float* src, void* dst, int64_t n) {

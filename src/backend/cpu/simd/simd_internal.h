@@ -2,10 +2,11 @@
 // per-ISA files. Not for use outside src/backend/cpu/simd.
 //
 // Thread safety: the tables are immutable after static initialisation.
+// No inline functions here: per-ISA files are compiled with ISA flags, and an inline function
+// they instantiate could be the copy the linker keeps for baseline callers (ODR).
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "backend/cpu/simd/simd_kernels.h"
 
@@ -43,16 +44,5 @@ void fill_avx512(IsaKernels* t);
 #endif
 
 const IsaKernels& kernels_for(Isa isa);
-
-inline float load_f32_unaligned(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline uint16_t load_u16_unaligned(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 }  // namespace dari::simd::detail

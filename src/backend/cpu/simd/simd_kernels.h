@@ -27,7 +27,7 @@ namespace dari::simd {
 enum class Isa : uint8_t {
   kGeneric = 0,  // portable C++ (the scalar reference kernels), any CPU
   kAvx2 = 1,     // AVX2 + FMA + F16C
-  kAvx512 = 2,   // AVX-512 F + BW + VL + VNNI (BF16 used when present)
+  kAvx512 = 2,   // AVX-512 F + BW + VL + VNNI (VNNI Q4_0/Q8_0 kernels; the rest as AVX2)
 };
 inline constexpr int kNumIsas = 3;
 
