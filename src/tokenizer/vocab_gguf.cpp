@@ -14,6 +14,8 @@ Result<TokenId> read_id(const GgufFile& f, std::string_view key, TokenId def, si
     return def >= 0 && static_cast<size_t>(def) < n_tokens ? def : kNoToken;
   }
   DARI_ASSIGN_OR_RETURN(int64_t v, f.get_i64(key));
+  // Converters write -1 (as int32) or 0xFFFFFFFF (as uint32) for "no such token".
+  if (v == -1 || v == UINT32_MAX) return kNoToken;
   if (v < 0 || v > INT32_MAX) {
     return make_error(str_format("%s: %s = %lld is not a token id", f.path().c_str(),
                                  std::string(key).c_str(), static_cast<long long>(v)));

@@ -13,9 +13,10 @@ namespace {
 using test::f32_view;
 using test::random_floats;
 
-std::unique_ptr<Backend> cpu(uint32_t threads = 3) {
+std::unique_ptr<Backend> cpu(uint32_t threads = 3, bool simd = true) {
   BackendOptions o;
   o.n_threads = threads;
+  o.simd = simd;
   auto b = create_backend("cpu", o);
   EXPECT_TRUE(b.ok()) << b.message();
   return std::move(b).value();
@@ -45,11 +46,17 @@ TEST_P(MatmulTypes, MatchesDequantisedReference) {
       vt->to_float(q.data(), xr.data() + r * k, k);
     }
   }
-  std::vector<float> y(static_cast<size_t>(n * m)), y1(y.size());
+  // SIMD path (where dari_simd has a kernel for the type) with 3 and 1 threads, scalar path.
+  std::vector<float> y(static_cast<size_t>(n * m)), y1(y.size()), ys(y.size());
   TensorView w = TensorView::contiguous(wq->data(), t, k, n);
   ASSERT_TRUE(cpu()->matmul(w, f32_view(x, k, m), f32_view(y, n, m)).ok());
   ASSERT_TRUE(cpu(1)->matmul(w, f32_view(x, k, m), f32_view(y1, n, m)).ok());
+  ASSERT_TRUE(cpu(2, false)->matmul(w, f32_view(x, k, m), f32_view(ys, n, m)).ok());
   EXPECT_EQ(std::memcmp(y.data(), y1.data(), y.size() * 4), 0) << "thread count changed bits";
+  // One activation row alone gives the same bits as inside the batch (batch invariance).
+  std::vector<float> x1(x.begin() + k, x.begin() + 2 * k), yrow(static_cast<size_t>(n));
+  ASSERT_TRUE(cpu()->matmul(w, f32_view(x1, k, 1), f32_view(yrow, n, 1)).ok());
+  EXPECT_EQ(std::memcmp(yrow.data(), y.data() + n, n * 4), 0) << "batch changed bits";
   // Q8_1 activations (for Q4_1 / Q5_1) carry each block's sum rounded to F16, which the min term
   // uses instead of the exact sum: allow 3e-4 of sum |w x| there (measured 9e-5).
   const double rel = vt->type == GgmlType::Q8_1 ? 3e-4 : 1e-5;
@@ -62,6 +69,7 @@ TEST_P(MatmulTypes, MatchesDequantisedReference) {
         mag += std::fabs(p);
       }
       EXPECT_NEAR(y[r * n + j], ref, rel * mag + 1e-6) << ggml_type_name(t) << " " << r << "," << j;
+      EXPECT_NEAR(ys[r * n + j], ref, rel * mag + 1e-6) << "scalar " << r << "," << j;
     }
   }
 }

@@ -247,3 +247,23 @@ TEST(GgufWriter, RejectsBadInput) {
 
 }  // namespace
 }  // namespace dari
+
+namespace dari {
+namespace {
+
+TEST(GgufReader, AcceptsVersion2) {
+  GgufWriter w;
+  w.set_u32("k", 7);
+  std::vector<uint8_t> data(4 * 32, 0);
+  ASSERT_TRUE(w.add_tensor("w", GgmlType::F32, {32}, data.data(), data.size()).ok());
+  std::vector<uint8_t> bytes = w.to_bytes().value();
+  bytes[4] = 2;  // v2 has the same layout as v3 (v3 only added big-endian files)
+  auto f = GgufFile::parse(bytes.data(), bytes.size(), "v2.gguf");
+  ASSERT_TRUE(f.ok()) << f.message();
+  EXPECT_EQ(f->version(), 2u);
+  EXPECT_EQ(f->get_u32("k").value(), 7u);
+  EXPECT_EQ(f->tensors().size(), 1u);
+}
+
+}  // namespace
+}  // namespace dari

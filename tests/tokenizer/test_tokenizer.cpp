@@ -292,6 +292,22 @@ TEST(TokenizerValidation, FromGgufChecksKeys) {
   EXPECT_NE(t2.message().find("eos_token_id = 7 is out of range [0, 4)"), std::string::npos)
       << t2.message();
 
+  // -1 (int32) and 0xFFFFFFFF (uint32) mean "no such token", as converters write them.
+  GgufWriter w4;
+  w4.set_string("tokenizer.ggml.model", "llama");
+  w4.set_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  w4.set_i32("tokenizer.ggml.eos_token_id", -1);
+  w4.set_u32("tokenizer.ggml.padding_token_id", 0xFFFFFFFFu);
+  auto b4 = w4.to_bytes();
+  ASSERT_TRUE(b4.ok());
+  auto f4 = GgufFile::parse(b4->data(), b4->size(), "none.gguf");
+  ASSERT_TRUE(f4.ok()) << f4.message();
+  auto t4 = Tokenizer::from_gguf(*f4);
+  ASSERT_TRUE(t4.ok()) << t4.message();
+  EXPECT_EQ(t4->eos(), kNoToken);
+  EXPECT_EQ(t4->pad(), kNoToken);
+  EXPECT_EQ(t4->bos(), 1);  // default of the llama (SPM) kind
+
   GgufWriter w3;
   w3.set_string("tokenizer.ggml.model", "unigram-x");
   w3.set_string_array("tokenizer.ggml.tokens", {"a"});

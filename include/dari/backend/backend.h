@@ -64,6 +64,9 @@ class Buffer {
 
 struct BackendOptions {
   uint32_t n_threads = 0;  // 0 = hardware concurrency
+  // CPU: use the run-time dispatched SIMD matmul kernels (src/backend/cpu/simd) where they cover
+  // the weight type; false = the scalar traits path everywhere (reference / conformance runs).
+  bool simd = true;
 };
 
 class Backend {

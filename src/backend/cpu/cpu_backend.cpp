@@ -40,10 +40,12 @@ bool can_write(GgmlType t) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(unsigned n_threads) : pool_(n_threads) {
+  CpuBackend(unsigned n_threads, bool simd) : pool_(n_threads) {
     ctx_.pool = &pool_;
+    ctx_.simd = simd;
     info_.name = "cpu";
-    info_.description = str_format("CPU, scalar kernels, %u threads", pool_.size());
+    info_.description = str_format("CPU, %s matmul, %u threads",
+                                   simd ? cpu::simd_isa_name() : "scalar", pool_.size());
     info_.host_memory = true;
   }
 
@@ -118,7 +120,7 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> create_cpu_backend(const BackendOptions& opts) {
-  return std::unique_ptr<Backend>(new CpuBackend(opts.n_threads));
+  return std::unique_ptr<Backend>(new CpuBackend(opts.n_threads, opts.simd));
 }
 
 }  // namespace dari

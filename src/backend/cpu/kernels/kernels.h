@@ -13,6 +13,7 @@ namespace dari::cpu {
 
 struct KernelContext {
   ThreadPool* pool = nullptr;
+  bool simd = true;              // matmul through dari_simd where the weight type has a kernel
   std::vector<uint8_t> scratch;  // reused across ops (matmul activation quantisation)
 };
 
@@ -22,6 +23,7 @@ Status check_f32(OpKind kind, const char* what, const TensorView& v);
 Status check_same_shape(OpKind kind, const TensorView& a, const TensorView& b);
 
 Status matmul(KernelContext& ctx, const Op& op);
+const char* simd_isa_name();  // the ISA the SIMD matmul path runs on
 Status rms_norm(KernelContext& ctx, const Op& op);
 Status rope(KernelContext& ctx, const Op& op);
 Status softmax(KernelContext& ctx, const Op& op);

@@ -1,60 +1,126 @@
 // matmul: y[m][n] = dot(w row n, x row m). Activation rows are converted once to the weight
-// type's vec_dot_type, then every output element is one vec_dot call, so each element's
-// reduction order is fixed whatever the batch (batch invariance) and the thread split.
+// type's vec_dot_type, then every output element is one dot product of fixed reduction order,
+// whatever the batch (batch invariance) and the thread split. Weight types with a dari_simd kernel
+// run through it (run-time ISA dispatch, same activation format, same per-element order for any
+// row range); the rest use the scalar traits vec_dot.
 #include <cstring>
+#include <mutex>
 
 #include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/simd/simd_kernels.h"
 #include "dari/core/strings.h"
 #include "dari/tensor/dtype.h"
 
 namespace dari::cpu {
+namespace {
 
-Status matmul(KernelContext& ctx, const Op& op) {
+struct MatmulShape {
+  TensorView w, x, y;
+  const TypeTraits* wt = nullptr;
+  const TypeTraits* vt = nullptr;
+  int64_t k = 0, n = 0, m = 0;
+};
+
+Status check_matmul(const Op& op, MatmulShape* s) {
   const OpKind kind = OpKind::kMatmul;
   if (op.n_src < 2) return make_error("matmul: needs weights and activations");
-  TensorView w = from_c_view(op.src[0]);
-  TensorView x = from_c_view(op.src[1]);
-  TensorView y = from_c_view(op.dst);
-  DARI_TRY(check_view(kind, "weights", w));
-  DARI_TRY(check_f32(kind, "activations", x));
-  DARI_TRY(check_f32(kind, "dst", y));
-  const TypeTraits* wt = type_traits(w.type);
-  if (wt == nullptr || wt->vec_dot == nullptr) {
-    return make_error("matmul: no vec_dot for weight type " + w.describe());
+  s->w = from_c_view(op.src[0]);
+  s->x = from_c_view(op.src[1]);
+  s->y = from_c_view(op.dst);
+  DARI_TRY(check_view(kind, "weights", s->w));
+  DARI_TRY(check_f32(kind, "activations", s->x));
+  DARI_TRY(check_f32(kind, "dst", s->y));
+  s->wt = type_traits(s->w.type);
+  if (s->wt == nullptr || s->wt->vec_dot == nullptr) {
+    return make_error("matmul: no vec_dot for weight type " + s->w.describe());
   }
-  const TypeTraits* vt = type_traits(wt->vec_dot_type);
-  if (vt == nullptr || (wt->vec_dot_type != GgmlType::F32 && vt->from_float == nullptr)) {
-    return make_error("matmul: cannot produce activation type for weights " + w.describe());
+  s->vt = type_traits(s->wt->vec_dot_type);
+  if (s->vt == nullptr || (s->wt->vec_dot_type != GgmlType::F32 && s->vt->from_float == nullptr)) {
+    return make_error("matmul: cannot produce activation type for weights " + s->w.describe());
   }
-  const int64_t k = w.ne[0];
-  const int64_t n = w.n_rows();
-  const int64_t m = x.n_rows();
-  if (x.ne[0] != k || y.ne[0] != n || y.n_rows() != m) {
-    return make_error("matmul: shapes do not match: weights " + w.describe() + ", activations " +
-                      x.describe() + ", dst " + y.describe());
+  s->k = s->w.ne[0];
+  s->n = s->w.n_rows();
+  s->m = s->x.n_rows();
+  if (s->x.ne[0] != s->k || s->y.ne[0] != s->n || s->y.n_rows() != s->m) {
+    return make_error("matmul: shapes do not match: weights " + s->w.describe() +
+                      ", activations " + s->x.describe() + ", dst " + s->y.describe());
   }
-  if (k % vt->block_elems != 0) {
+  if (s->k % s->vt->block_elems != 0) {
     return make_error(str_format("matmul: K=%lld not a multiple of the activation block %u",
-                                 static_cast<long long>(k), vt->block_elems));
+                                 static_cast<long long>(s->k), s->vt->block_elems));
   }
+  return Status::Ok();
+}
+
+// Rows of v are evenly strided when the flattened row index maps to one stride.
+bool uniform_rows(const TensorView& v) {
+  return (v.ne[2] == 1 || v.nb[2] == v.nb[1] * static_cast<uint64_t>(v.ne[1])) &&
+         (v.ne[3] == 1 || v.nb[3] == v.nb[2] * static_cast<uint64_t>(v.ne[2]));
+}
+
+}  // namespace
+
+const char* simd_isa_name() { return simd::isa_name(simd::active_isa()); }
+
+Status matmul(KernelContext& ctx, const Op& op) {
+  MatmulShape s;
+  DARI_TRY(check_matmul(op, &s));
+  const TensorView &w = s.w, &x = s.x, &y = s.y;
+  const int64_t k = s.k, n = s.n, m = s.m;
   // Activations in vec_dot_type: packed rows of qrow bytes (or the F32 rows themselves).
-  const uint64_t qrow = static_cast<uint64_t>(k / vt->block_elems) * vt->block_bytes;
-  const bool direct = wt->vec_dot_type == GgmlType::F32;
+  const uint64_t qrow = static_cast<uint64_t>(k / s.vt->block_elems) * s.vt->block_bytes;
+  const bool direct = s.wt->vec_dot_type == GgmlType::F32 && uniform_rows(x);
+  const bool use_simd = ctx.simd && simd::weight_type_supported(w.type) && uniform_rows(w) &&
+                        uniform_rows(y) && y.nb[1] % sizeof(float) == 0;
   if (!direct) {
     ctx.scratch.resize(qrow * static_cast<uint64_t>(m));
     uint8_t* q = ctx.scratch.data();
+    const simd::QuantizeRowFn qf =
+        use_simd ? simd::quantize_row_fn(s.vt->type, simd::active_isa()) : nullptr;
+    const TypeTraits* vt = s.vt;
     ctx.pool->parallel_for(m, 1, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) vt->from_float(x.f32_row(r), q + qrow * r, k);
+      for (int64_t r = b; r < e; ++r) {
+        if (qf != nullptr) {
+          qf(x.f32_row(r), q + qrow * r, k);
+        } else if (vt->type == GgmlType::F32) {
+          std::memcpy(q + qrow * r, x.f32_row(r), qrow);
+        } else {
+          vt->from_float(x.f32_row(r), q + qrow * r, k);
+        }
+      }
     });
   }
-  const uint8_t* qbase = ctx.scratch.data();
-  auto act = [&](int64_t r) -> const void* {
-    return direct ? static_cast<const void*>(x.f32_row(r)) : qbase + qrow * r;
-  };
-  const int64_t grain = std::max<int64_t>(1, n / (8 * static_cast<int64_t>(ctx.pool->size())));
+  const uint8_t* act0 = direct ? reinterpret_cast<const uint8_t*>(x.f32_row(0)) : ctx.scratch.data();
+  const uint64_t act_stride = direct ? x.nb[1] : qrow;
+  const int64_t grain = std::max<int64_t>(4, n / (8 * static_cast<int64_t>(ctx.pool->size())));
+  if (use_simd) {
+    std::mutex err_mu;
+    Status first_error;
+    ctx.pool->parallel_for(n, grain, [&](int64_t b, int64_t e) {
+      simd::MatmulArgs a;
+      a.weight_type = w.type;
+      a.k = k;
+      a.weights = w.flat_row(0);
+      a.weight_stride = w.nb[1];
+      a.row_begin = b;
+      a.row_end = e;
+      a.act = act0;
+      a.act_stride = act_stride;
+      a.n_act = m;
+      a.out = y.f32_row(0);
+      a.out_stride = static_cast<int64_t>(y.nb[1] / sizeof(float));
+      Status st = simd::matmul(a);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(err_mu);
+        if (first_error.ok()) first_error = st;
+      }
+    });
+    return first_error;
+  }
+  const TypeTraits* wt = s.wt;
   ctx.pool->parallel_for(n, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = 0; r < m; ++r) {
-      const void* xr = act(r);
+      const void* xr = direct ? static_cast<const void*>(x.f32_row(r)) : act0 + qrow * r;
       float* yr = y.f32_row(r);
       for (int64_t j = b; j < e; ++j) wt->vec_dot(k, w.flat_row(j), xr, &yr[j]);
     }
