@@ -15,7 +15,8 @@ for fuzzer in build/fuzz/fuzz/fuzz_*; do
   mkdir -p "$corpus"
   seeds=()
   [[ -d fuzz/corpus/$name ]] && seeds+=("fuzz/corpus/$name")
-  [[ -d build/fuzz/seeds/$name ]] && seeds+=("build/fuzz/seeds/$name")
+  # Seeds the test suite wrote (valid and malformed files) in any build folder.
+  for d in build/*/fuzz-seeds/"$name"; do [[ -d $d ]] && seeds+=("$d"); done
   echo "fuzz: $name for ${seconds}s"
   "$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
     "$corpus" "${seeds[@]}" 2>&1 | tail -n 12

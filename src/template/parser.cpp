@@ -176,6 +176,8 @@ class Parser {
       return s;
     }
     if (n == "generation" || n == "block") return parse_scope(n);
+    if (n.rfind("end", 0) == 0 || n == "elif" || n == "else")
+      error("unexpected '" + printable(n) + "' (no matching open block)");
     error("unknown or unsupported tag '" + printable(n) + "'");
   }
 

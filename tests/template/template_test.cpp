@@ -214,6 +214,7 @@ TEST(TemplateErrors, UnterminatedBlocksNameLines) {
   EXPECT_NE(error_of("{% for x in y %}").find("endfor"), std::string::npos);
   EXPECT_NE(error_of("{{ 'abc }}").find("unterminated string"), std::string::npos);
   EXPECT_NE(error_of("{# c").find("unterminated comment"), std::string::npos);
+  EXPECT_NE(error_of("a\n{% endif %}").find("line 2, column 4: unexpected 'endif'"), std::string::npos);
   EXPECT_NE(error_of("{% bogus %}").find("unknown or unsupported tag 'bogus'"), std::string::npos);
   EXPECT_NE(error_of("{{ (1 ] }}").find("expected ')'"), std::string::npos);
   EXPECT_NE(error_of("{{ (1 }}").find("expected '}}'"), std::string::npos);
