@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   clang libclang-rt-dev            # libFuzzer + sanitizer runtimes
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev nlohmann-json3-dev libpcre2-dev
+  libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
 )
 
 missing=()

@@ -25,18 +25,18 @@ import torch.nn.functional as F
 
 CONFIG = {
     "vocab_size": 4096,
-    "hidden_size": 256,
-    "intermediate_size": 768,
+    "hidden_size": 192,
+    "intermediate_size": 512,
     "num_hidden_layers": 6,
-    "num_attention_heads": 8,
-    "num_key_value_heads": 4,
+    "num_attention_heads": 6,
+    "num_key_value_heads": 2,
     "max_position_embeddings": 512,
     "rms_norm_eps": 1e-5,
     "rope_theta": 10000.0,
 }
 SEQ_LEN = 256
 BATCH = 16
-LR = 2e-3
+LR = 3e-3
 SEED = 1234
 
 
@@ -179,7 +179,7 @@ def encode_file(sp: spm.SentencePieceProcessor, path: Path) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("work", type=Path)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=800)
     args = ap.parse_args()
     torch.manual_seed(SEED)
     torch.set_num_threads(2)

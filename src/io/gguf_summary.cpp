@@ -87,7 +87,11 @@ std::string gguf_value_display(const GgufValue& v, size_t max_string) {
       [max_string](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::string>) {
-          return "\"" + printable(x, max_string) + "\"";
+          // Built by append: gcc 12 at -O3 warns falsely (-Wrestrict) on "lit" + string&&.
+          std::string out = "\"";
+          out += printable(x, max_string);
+          out += '"';
+          return out;
         } else if constexpr (std::is_same_v<T, bool>) {
           return x ? "true" : "false";
         } else if constexpr (std::is_same_v<T, float>) {

@@ -35,11 +35,12 @@ void append_tensor_bytes(const StTensor& t, std::vector<uint8_t>* out) {
 
 std::vector<uint8_t> make_raw_safetensors(const std::string& header,
                                           const std::vector<uint8_t>& data) {
-  std::vector<uint8_t> out(8);
+  std::vector<uint8_t> out;
+  out.reserve(8 + header.size() + data.size());
   uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(n >> (8 * i)));
+  for (char c : header) out.push_back(static_cast<uint8_t>(c));
+  for (uint8_t b : data) out.push_back(b);
   return out;
 }
 
