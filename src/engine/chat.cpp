@@ -6,14 +6,10 @@
 namespace dari {
 
 ChatFormatter::ChatFormatter(const Engine& engine, bool use_template) : engine_(engine) {
-#ifdef DARI_HAVE_TEMPLATE
   if (use_template) {
     template_ = engine.chat_template();
     use_template_ = !template_.empty();
   }
-#else
-  (void)use_template;
-#endif
 }
 
 std::string ChatFormatter::describe() const {
@@ -63,11 +59,3 @@ Result<std::vector<int32_t>> ChatFormatter::tokenize(
 }
 
 }  // namespace dari
-
-#ifndef DARI_HAVE_TEMPLATE
-namespace dari {
-Result<std::string> ChatFormatter::render_template(const std::vector<ChatMessage>&) const {
-  return make_error("chat: this build has no template engine");
-}
-}  // namespace dari
-#endif

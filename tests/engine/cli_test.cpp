@@ -69,10 +69,28 @@ TEST(DariCli, RunPromptFromStdinAndSeed) {
   EXPECT_NE(a.err.find("seed 7"), std::string::npos);
 }
 
-TEST(DariCli, RunWithoutModelFails) {
-  const Output o = run_dari("run_nomodel", "run -p hi", "");
+Output run_dari_with_default(const std::string& name, const std::string& default_model,
+                             const std::string& args) {
+  ::setenv("DARI_DEFAULT_MODEL", default_model.c_str(), 1);
+  Output o = run_dari(name, args, "");
+  ::unsetenv("DARI_DEFAULT_MODEL");
+  return o;
+}
+
+TEST(DariCli, RunWithoutModelUsesTheDefaultModelAndSaysWhich) {
+  const Output o = run_dari_with_default("run_default", kModel,
+                                         "run -p 'Once upon a time' -n 48 --temp 0");
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.err.find("using the default model"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("stories260K.gguf"), std::string::npos) << o.err;
+  EXPECT_EQ(o.out.rfind(", there was a little girl named Lily.", 0), 0u) << o.out;
+}
+
+TEST(DariCli, RunWithoutModelFailsWhenTheDefaultIsMissing) {
+  const Output o = run_dari_with_default("run_nomodel", kTmp + "/no-such-model.gguf", "run -p hi");
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.err.find("no model given (-m)"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("no-such-model.gguf"), std::string::npos) << o.err;
 }
 
 TEST(DariCli, RunPromptTooLongForContext) {

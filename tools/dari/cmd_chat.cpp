@@ -9,7 +9,6 @@
 //     [system text "\n\n"] then per message "User: <text>\n" / "Assistant: <text>\n",
 //     then "Assistant:" to prompt the reply; "\nUser:" is a stop string.
 // Ctrl-C during a reply stops it and returns to the prompt; Ctrl-C at the prompt, or EOF, exits.
-#ifdef DARI_HAVE_ENGINE
 
 #include <unistd.h>
 
@@ -126,4 +125,3 @@ DARI_COMMAND("chat", "Interactive chat with a model (one user turn per input lin
 }  // namespace
 }  // namespace dari::cli
 
-#endif  // DARI_HAVE_ENGINE

@@ -4,6 +4,9 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
 
 namespace dari::cli {
 namespace {
@@ -61,14 +64,50 @@ void add_generation_options(CLI::App& app, GenerationCliOptions* o) {
   app.add_flag("-v,--verbose", o->verbose, "print model and sampling details to stderr");
 }
 
-#ifdef DARI_HAVE_ENGINE
+std::string default_model_override() {
+  const char* env = std::getenv("DARI_DEFAULT_MODEL");
+  return env != nullptr ? env : "";
+}
+
+std::string find_default_model() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (std::string env = default_model_override(); !env.empty()) {
+    return fs::is_regular_file(env, ec) ? env : "";
+  }
+  std::vector<fs::path> candidates;
+  fs::path exe_dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  if (!ec) {
+    candidates.push_back(exe_dir / kDefaultModelFile);                          // beside the binary
+    candidates.push_back(exe_dir / "../share/dari" / kDefaultModelFile);        // installed
+  }
+  candidates.push_back(fs::path(DARI_SOURCE_DIR) / "models" / kDefaultModelFile);  // source tree
+  for (const auto& c : candidates) {
+    if (fs::is_regular_file(c, ec)) return fs::weakly_canonical(c, ec).string();
+  }
+  return "";
+}
+
 std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_sequences) {
-  if (o.model.empty()) {
-    std::fprintf(stderr, "dari: error: no model given (-m)\n");
-    return nullptr;
+  std::string model = o.model;
+  if (model.empty()) {
+    model = find_default_model();
+    if (model.empty()) {
+      std::string env = default_model_override();
+      if (!env.empty()) {
+        std::fprintf(stderr, "dari: error: no model given (-m) and DARI_DEFAULT_MODEL=%s is not "
+                     "a file\n", env.c_str());
+      } else {
+        std::fprintf(stderr, "dari: error: no model given (-m) and the default model %s was not "
+                     "found beside the binary, in ../share/dari, or in the source tree\n",
+                     kDefaultModelFile);
+      }
+      return nullptr;
+    }
+    std::fprintf(stderr, "dari: using the default model %s\n", model.c_str());
   }
   EngineOptions eo;
-  eo.model_path = o.model;
+  eo.model_path = model;
   eo.n_ctx = o.ctx_size;
   eo.n_threads = o.threads;
   eo.prefill_chunk = o.batch_size;
@@ -114,6 +153,5 @@ void print_timings(double load_ms, const GenerationResult& r) {
                t.generation_ms, t.generated_tokens, rate(t.generated_tokens, t.generation_ms));
   std::fprintf(stderr, "dari: finish reason     = %s\n", finish_reason_name(r.finish));
 }
-#endif
 
 }  // namespace dari::cli

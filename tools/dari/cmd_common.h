@@ -10,9 +10,7 @@
 #include <string>
 #include <vector>
 
-#ifdef DARI_HAVE_ENGINE
 #include "dari/engine.h"
-#endif
 
 namespace dari::cli {
 
@@ -47,12 +45,16 @@ std::atomic<bool>& cancel_flag();
 int sigint_count();
 void reset_sigint();
 
-#ifdef DARI_HAVE_ENGINE
-// Loads the model named by -m (error "no model given (-m)" when empty); prints errors to stderr.
+// The project's embedded default model, used when -m is omitted.
+inline constexpr const char* kDefaultModelFile = "dari-tiny.gguf";
+// Path of the default model: $DARI_DEFAULT_MODEL when set (and only it), else beside the binary,
+// else <binary>/../share/dari, else models/ in the source tree; "" when none exists.
+std::string find_default_model();
+// Loads the model named by -m, or the default model when -m is empty (saying which file it used
+// on stderr); prints errors to stderr and returns null on failure.
 std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_sequences);
 // Sampling and stop settings from the options; resolves the random seed (printed to stderr).
 GenerateOptions make_generate_options(const GenerationCliOptions& o);
 void print_timings(double load_ms, const GenerationResult& r);
-#endif
 
 }  // namespace dari::cli

@@ -2,7 +2,6 @@
 //
 // stdout receives only the generated text (no prompt echo, no added newline), flushed per piece,
 // so the output can be piped. Ctrl-C ends the generation early and still prints the timings.
-#ifdef DARI_HAVE_ENGINE
 
 #include <cstdio>
 #include <fstream>
@@ -103,4 +102,3 @@ DARI_COMMAND("run", "Generate a continuation of a prompt (streams text to stdout
 }  // namespace
 }  // namespace dari::cli
 
-#endif  // DARI_HAVE_ENGINE
