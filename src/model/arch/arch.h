@@ -69,6 +69,9 @@ struct ArchSpec {
 };
 
 // Shared by the architecture files: the llama layer tensors (norms, q/k/v/o, gate/up/down).
+// Binds blk.<il>.attn_{q,k,v}.bias (shapes from cfg); missing or mis-shaped -> Error.
+Status bind_qkv_biases(WeightBinder& binder, const ModelConfig& cfg, uint32_t il,
+                       LayerWeights* out);
 Status bind_llama_layer(WeightBinder& binder, const ModelConfig& cfg, uint32_t il,
                         LayerWeights* out);
 

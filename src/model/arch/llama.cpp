@@ -21,19 +21,22 @@ Status bind_llama_layer(WeightBinder& b, const ModelConfig& cfg, uint32_t il, La
   return Status::Ok();
 }
 
+Status bind_qkv_biases(WeightBinder& b, const ModelConfig& cfg, uint32_t il, LayerWeights* out) {
+  const std::string p = str_format("blk.%u.", il);
+  const uint64_t q_dim = uint64_t{cfg.n_head} * cfg.head_dim;
+  const uint64_t kv_dim = uint64_t{cfg.n_head_kv} * cfg.head_dim;
+  DARI_ASSIGN_OR_RETURN(out->bq, b.vector(p + "attn_q.bias", q_dim));
+  DARI_ASSIGN_OR_RETURN(out->bk, b.vector(p + "attn_k.bias", kv_dim));
+  DARI_ASSIGN_OR_RETURN(out->bv, b.vector(p + "attn_v.bias", kv_dim));
+  return Status::Ok();
+}
+
 namespace {
 
 Status bind_layer(WeightBinder& b, const ModelConfig& cfg, uint32_t il, LayerWeights* out) {
   DARI_TRY(bind_llama_layer(b, cfg, il, out));
   // Some llama-architecture conversions carry attention biases; use them when present.
-  const std::string p = str_format("blk.%u.", il);
-  const uint64_t q_dim = uint64_t{cfg.n_head} * cfg.head_dim;
-  const uint64_t kv_dim = uint64_t{cfg.n_head_kv} * cfg.head_dim;
-  if (b.has(p + "attn_q.bias")) {
-    DARI_ASSIGN_OR_RETURN(out->bq, b.vector(p + "attn_q.bias", q_dim));
-    DARI_ASSIGN_OR_RETURN(out->bk, b.vector(p + "attn_k.bias", kv_dim));
-    DARI_ASSIGN_OR_RETURN(out->bv, b.vector(p + "attn_v.bias", kv_dim));
-  }
+  if (b.has(str_format("blk.%u.attn_q.bias", il))) DARI_TRY(bind_qkv_biases(b, cfg, il, out));
   return Status::Ok();
 }
 
