@@ -1,13 +1,20 @@
 // ChatFormatter: chat template when available, plain fallback otherwise.
 #include "dari/engine/chat.h"
 
+#include <utility>
+
 #include "dari/engine.h"
 
 namespace dari {
 
-ChatFormatter::ChatFormatter(const Engine& engine, bool use_template) : engine_(engine) {
+ChatFormatter::ChatFormatter(const Engine& engine, bool use_template)
+    : ChatFormatter(engine.tokenizer(), engine.chat_template(), use_template) {}
+
+ChatFormatter::ChatFormatter(const Tokenizer& tokenizer, std::string chat_template,
+                             bool use_template)
+    : tokenizer_(tokenizer) {
   if (use_template) {
-    template_ = engine.chat_template();
+    template_ = std::move(chat_template);
     use_template_ = !template_.empty();
   }
 }
@@ -46,7 +53,7 @@ Result<std::string> ChatFormatter::render(const std::vector<ChatMessage>& messag
 Result<std::vector<int32_t>> ChatFormatter::tokenize(
     const std::vector<ChatMessage>& messages) const {
   DARI_ASSIGN_OR_RETURN(std::string text, render(messages));
-  const Tokenizer& tok = engine_.tokenizer();
+  const Tokenizer& tok = tokenizer_;
   EncodeOptions eo;
   eo.add_special = true;
   eo.parse_special = true;

@@ -25,7 +25,7 @@ Result<std::string> ChatFormatter::render_template(const std::vector<ChatMessage
   }
   ctx["messages"] = std::move(msgs);
   ctx["add_generation_prompt"] = true;
-  const Tokenizer& tok = engine_.tokenizer();
+  const Tokenizer& tok = tokenizer_;
   ctx["bos_token"] = tok.bos() != kNoToken ? tok.token_text(tok.bos()) : std::string();
   ctx["eos_token"] = tok.eos() != kNoToken ? tok.token_text(tok.eos()) : std::string();
   auto out = tmpl->render(ctx, static_cast<int64_t>(std::time(nullptr)));

@@ -6,8 +6,9 @@
 //     then "Assistant:" as the generation prompt; "\nUser:" is a stop string.
 // System messages in the fallback are written as plain text before the first turn.
 //
-// Ownership: keeps a reference to the Engine, which must outlive it. Thread safety: same thread
-// as the Engine.
+// Ownership: keeps a reference to the Tokenizer (or the Engine's), which must outlive it.
+// Thread safety: render()/tokenize() are const and may run on any thread (the tokenizer is
+// immutable after load).
 #pragma once
 
 #include <string>
@@ -18,6 +19,7 @@
 namespace dari {
 
 class Engine;
+class Tokenizer;
 
 struct ChatMessage {
   std::string role;     // "system", "user" or "assistant"
@@ -28,6 +30,9 @@ class ChatFormatter {
  public:
   // use_template = false forces the plain fallback.
   explicit ChatFormatter(const Engine& engine, bool use_template = true);
+  // For callers without an Engine (the server): the tokenizer and the model's chat template
+  // ("" = none, so the fallback).
+  ChatFormatter(const Tokenizer& tokenizer, std::string chat_template, bool use_template = true);
 
   bool uses_template() const { return use_template_; }
   std::string describe() const;  // "chat template" or "plain fallback (...)" for -v output
@@ -47,7 +52,7 @@ class ChatFormatter {
   Result<std::string> render_template(const std::vector<ChatMessage>& messages) const;
   std::string render_fallback(const std::vector<ChatMessage>& messages) const;
 
-  const Engine& engine_;
+  const Tokenizer& tokenizer_;
   std::string template_;
   bool use_template_ = false;
 };
