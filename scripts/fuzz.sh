@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses (clang, ASan+UBSan) and runs each for a bounded time over its
-# seed corpus. Usage: scripts/fuzz.sh [seconds per harness, default 60]
+# Builds the libFuzzer harnesses (the asan-ubsan preset: clang, ASan+UBSan; it also holds the
+# sanitizer test suite) and runs each for a bounded time over its seed corpus.
+# Usage: scripts/fuzz.sh [seconds per harness, default 60]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 jobs=$(nproc)
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j"$jobs"
+cmake --preset asan-ubsan >/dev/null
+cmake --build --preset asan-ubsan -j"$jobs"
 shopt -s nullglob
-for fuzzer in build/fuzz/fuzz/fuzz_*; do
+for fuzzer in build/asan-ubsan/fuzz/fuzz_*; do
   [[ -x $fuzzer ]] || continue
   name=$(basename "$fuzzer")
-  corpus=build/fuzz/corpus/$name
+  corpus=build/asan-ubsan/corpus/$name
   mkdir -p "$corpus"
   seeds=()
   [[ -d fuzz/corpus/$name ]] && seeds+=("fuzz/corpus/$name")

@@ -8,6 +8,8 @@ packages=(
   clang libclang-rt-dev            # libFuzzer + sanitizer runtimes
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
+  libssl-dev libsqlite3-dev libtomlplusplus-dev   # trust layer (Ed25519, audit db, policy)
+  libboost-dev                     # dari serve: Boost.Asio/Beast (header-only)
 )
 
 missing=()

@@ -10,17 +10,20 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/simd/simd_kernels.h"
+#include "dari/core/thread_pool.h"
 #include "dari/tensor/dtype.h"
 
 namespace {
@@ -84,19 +87,23 @@ __attribute__((target("avx2"))) uint64_t sum_bytes_avx2(const uint8_t* p, uint64
                     _mm256_setzero_si256()};
   for (uint64_t i = 0; i < n; i += 128) {
     for (int u = 0; u < 4; ++u) {
-      acc[u] = _mm256_add_epi64(acc[u], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32 * u)));
+      acc[u] = _mm256_add_epi64(
+          acc[u], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32 * u)));
     }
   }
-  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3]));
+  const __m256i s =
+      _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3]));
   uint64_t lanes[4];
   std::memcpy(lanes, &s, sizeof lanes);
   return lanes[0] + lanes[1] + lanes[2] + lanes[3];
 }
 uint64_t sum_bytes_sse2(const uint8_t* p, uint64_t n) {
-  __m128i acc[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+  __m128i acc[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(),
+                    _mm_setzero_si128()};
   for (uint64_t i = 0; i < n; i += 64) {
     for (int u = 0; u < 4; ++u) {
-      acc[u] = _mm_add_epi64(acc[u], _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16 * u)));
+      acc[u] =
+          _mm_add_epi64(acc[u], _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16 * u)));
     }
   }
   const __m128i s = _mm_add_epi64(_mm_add_epi64(acc[0], acc[1]), _mm_add_epi64(acc[2], acc[3]));
@@ -129,7 +136,34 @@ void BM_ReadBandwidth(benchmark::State& state) {
   const double t0 = thread_seconds();
   for (auto _ : state) benchmark::DoNotOptimize(sum_bytes(buf, kPoolBytes));
   const double secs = thread_seconds() - t0;
-  g_probe_bytes_per_s = static_cast<double>(kPoolBytes) * static_cast<double>(state.iterations()) / secs;
+  g_probe_bytes_per_s =
+      static_cast<double>(kPoolBytes) * static_cast<double>(state.iterations()) / secs;
+  state.SetBytesProcessed(static_cast<int64_t>(kPoolBytes) * state.iterations());
+}
+
+// The same probe split over a ThreadPool of state.range(0) threads (wall time: the threads
+// overlap). Stores its rate per thread count for the multi-threaded matvec ratios.
+dari::ThreadPool& pool_of(int threads) {
+  static dari::ThreadPool p1(1), p2(2), p4(4);
+  return threads <= 1 ? p1 : threads == 2 ? p2 : p4;
+}
+
+void BM_ReadBandwidthMT(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const uint8_t* buf = pool().data.get();
+  if (!pool().filled) std::memset(pool().data.get(), 1, kPoolBytes);
+  dari::ThreadPool& tp = pool_of(threads);
+  constexpr int64_t kChunk = 1 << 20;  // 1 MiB chunks, handed out dynamically
+  for (auto _ : state) {
+    std::atomic<uint64_t> sink{0};
+    tp.parallel_for(static_cast<int64_t>(kPoolBytes / kChunk), 1, [&](int64_t b, int64_t e) {
+      uint64_t s = 0;
+      for (int64_t c = b; c < e; ++c)
+        s += sum_bytes(buf + static_cast<uint64_t>(c) * kChunk, kChunk);
+      sink += s;
+    });
+    benchmark::DoNotOptimize(sink.load());
+  }
   state.SetBytesProcessed(static_cast<int64_t>(kPoolBytes) * state.iterations());
 }
 
@@ -159,7 +193,8 @@ void BM_Matvec(benchmark::State& state) {
   for (auto _ : state) {
     const uint8_t* w = pool().data.get() + (it++ % copies) * matrix;
     if (impl == kScalar) {
-      for (int64_t r = 0; r < rows; ++r) tr->vec_dot(k, w + rb * static_cast<uint64_t>(r), act.data(), &out[static_cast<size_t>(r)]);
+      for (int64_t r = 0; r < rows; ++r)
+        tr->vec_dot(k, w + rb * static_cast<uint64_t>(r), act.data(), &out[static_cast<size_t>(r)]);
     } else {
       dari::simd::MatmulArgs a;
       a.weight_type = type;
@@ -186,6 +221,49 @@ void BM_Matvec(benchmark::State& state) {
                  (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl))));
 }
 
+// Matrix-vector product on the active ISA split over a ThreadPool like the CPU backend does
+// (chunks of max(4, rows / (8 * threads)) rows). Args: weight type, rows, k, threads. Wall time.
+void BM_MatvecMT(benchmark::State& state) {
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t rows = state.range(1);
+  const int64_t k = state.range(2);
+  const int threads = static_cast<int>(state.range(3));
+  fill_pool(type, k);
+  const uint64_t rb = packed_row_bytes(type, k);
+  const uint64_t matrix = rb * static_cast<uint64_t>(rows);
+  const uint64_t copies = std::max<uint64_t>(1, kPoolBytes / matrix);
+  const GgmlType at = dari::simd::activation_type(type);
+  std::vector<float> x(static_cast<size_t>(k), 0.5f);
+  std::vector<uint8_t> act(packed_row_bytes(at, k));
+  dari::type_traits(at)->from_float(x.data(), act.data(), k);
+  std::vector<float> out(static_cast<size_t>(rows));
+  dari::ThreadPool& tp = pool_of(threads);
+  const int64_t grain = std::max<int64_t>(4, rows / (8 * static_cast<int64_t>(tp.size())));
+  uint64_t it = 0;
+  for (auto _ : state) {
+    const uint8_t* w = pool().data.get() + (it++ % copies) * matrix;
+    tp.parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+      dari::simd::MatmulArgs a;
+      a.weight_type = type;
+      a.k = k;
+      a.weights = w;
+      a.weight_stride = rb;
+      a.row_begin = b;
+      a.row_end = e;
+      a.act = act.data();
+      a.act_stride = act.size();
+      a.n_act = 1;
+      a.out = out.data();
+      a.out_stride = rows;
+      (void)dari::simd::matmul(a);
+    });
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(matrix) * state.iterations());
+  state.SetLabel(std::string(dari::ggml_type_name(type)) + " " +
+                 dari::simd::isa_name(dari::simd::active_isa()) + " t" + std::to_string(threads));
+}
+
 // Prefill-shaped product: 2048x2048 weights (in cache-resident reuse) times kTokens activation
 // rows; reports GFLOP/s (2 * rows * k * tokens per iteration). Shows the register-tile reuse.
 void BM_Gemm(benchmark::State& state) {
@@ -206,7 +284,8 @@ void BM_Gemm(benchmark::State& state) {
     if (impl == kScalar) {  // the backend's previous loop order: activation row outer
       for (int64_t t = 0; t < tokens; ++t) {
         for (int64_t r = 0; r < rows; ++r) {
-          tr->vec_dot(k, w + rb * static_cast<uint64_t>(r), act.data() + ab * static_cast<uint64_t>(t),
+          tr->vec_dot(k, w + rb * static_cast<uint64_t>(r),
+                      act.data() + ab * static_cast<uint64_t>(t),
                       &out[static_cast<size_t>(t * rows + r)]);
         }
       }
@@ -226,12 +305,45 @@ void BM_Gemm(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["GFLOPs"] = benchmark::Counter(2.0 * rows * k * tokens * static_cast<double>(state.iterations()) / 1e9,
-                                                benchmark::Counter::kIsRate);
+  state.counters["GFLOPs"] =
+      benchmark::Counter(2.0 * rows * k * tokens * static_cast<double>(state.iterations()) / 1e9,
+                         benchmark::Counter::kIsRate);
+}
+
+// Decode attention for one query head over n_pos F16 cache rows of hd = 64 (scores, softmax
+// exp, V sum) with the attention helpers of an ISA. Reports KV bytes/s and ns per position.
+void BM_AttnHead(benchmark::State& state) {
+  const int64_t n_pos = state.range(0);
+  const auto isa = static_cast<Isa>(state.range(1));
+  if (!dari::simd::isa_supported(isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  constexpr int64_t kHd = 64;
+  const uint64_t stride = 4 * kHd * 2;  // 4 KV heads per cache row, F16
+  std::vector<uint8_t> k(stride * static_cast<uint64_t>(n_pos), 0x3c), v(k.size(), 0x3c);
+  std::vector<float> q(kHd, 0.01f), scores(static_cast<size_t>(n_pos)), acc(kHd);
+  const auto dot = dari::simd::kv_dot_fn(GgmlType::F16, isa);
+  const auto axpy = dari::simd::kv_axpy_fn(GgmlType::F16, isa);
+  const auto exp_sum = dari::simd::exp_sum_fn(isa);
+  for (auto _ : state) {
+    dot(q.data(), k.data(), stride, n_pos, kHd, 0.125f, scores.data());
+    const float mx = *std::max_element(scores.begin(), scores.end());
+    benchmark::DoNotOptimize(exp_sum(scores.data(), n_pos, mx));
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    axpy(scores.data(), v.data(), stride, n_pos, kHd, acc.data());
+    benchmark::DoNotOptimize(acc.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(2 * kHd * 2 * n_pos) * state.iterations());
+  state.counters["ns_per_pos"] =
+      benchmark::Counter(static_cast<double>(n_pos) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void register_all() {
-  benchmark::RegisterBenchmark("BM_ReadBandwidth_1GiB", BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  benchmark::RegisterBenchmark("BM_ReadBandwidth_1GiB", BM_ReadBandwidth)
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(1.0);
   const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
                             GgmlType::Q6_K, GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
   // {rows (outputs), k}: attention 2048x2048, ffn up/gate 5632x2048, ffn down 2048x5632, output.
@@ -240,9 +352,10 @@ void register_all() {
     for (const auto& s : shapes) {
       for (int impl : {static_cast<int>(kScalar), 0, 1, 2}) {
         if (impl > 0 && !dari::simd::isa_supported(static_cast<Isa>(impl))) continue;
-        const std::string name = std::string("BM_Matvec/") + std::string(dari::ggml_type_name(t)) + "/" +
-                                 std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/" +
-                                 (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl)));
+        const std::string name =
+            std::string("BM_Matvec/") + std::string(dari::ggml_type_name(t)) + "/" +
+            std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/" +
+            (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl)));
         benchmark::RegisterBenchmark(name.c_str(), BM_Matvec)
             ->Args({static_cast<int64_t>(t), s[0], s[1], impl})
             ->Unit(benchmark::kMillisecond)
@@ -250,11 +363,42 @@ void register_all() {
       }
     }
   }
-  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+  for (int impl : {0, 1}) {
+    if (!dari::simd::isa_supported(static_cast<Isa>(impl))) continue;
+    benchmark::RegisterBenchmark(
+        (std::string("BM_AttnHead/512pos/") + dari::simd::isa_name(static_cast<Isa>(impl))).c_str(),
+        BM_AttnHead)
+        ->Args({512, impl})
+        ->MinTime(0.2);
+  }
+  for (int threads : {1, 2}) {
+    benchmark::RegisterBenchmark(("BM_ReadBandwidthMT/t" + std::to_string(threads)).c_str(),
+                                 BM_ReadBandwidthMT)
+        ->Arg(threads)
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(1.0)
+        ->UseRealTime();
+    for (GgmlType t : types) {
+      for (const auto& s :
+           {std::array<int64_t, 2>{2048, 5632}, std::array<int64_t, 2>{32000, 2048}}) {
+        const std::string name = std::string("BM_MatvecMT/") +
+                                 std::string(dari::ggml_type_name(t)) + "/" + std::to_string(s[0]) +
+                                 "x" + std::to_string(s[1]) + "/t" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), BM_MatvecMT)
+            ->Args({static_cast<int64_t>(t), s[0], s[1], threads})
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(0.3)
+            ->UseRealTime();
+      }
+    }
+  }
+  for (GgmlType t :
+       {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16}) {
     for (int impl : {static_cast<int>(kScalar), 1, 2}) {
       if (impl > 0 && !dari::simd::isa_supported(static_cast<Isa>(impl))) continue;
-      const std::string name = std::string("BM_Gemm32tok/") + std::string(dari::ggml_type_name(t)) + "/" +
-                               (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl)));
+      const std::string name =
+          std::string("BM_Gemm32tok/") + std::string(dari::ggml_type_name(t)) + "/" +
+          (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl)));
       benchmark::RegisterBenchmark(name.c_str(), BM_Gemm)
           ->Args({static_cast<int64_t>(t), impl})
           ->Unit(benchmark::kMillisecond)

@@ -1,8 +1,39 @@
 #include "dari/core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace dari {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until pred() holds or kSpinNs pass; true if it held. Reads the clock every 64 polls
+// and yields the CPU every 1024 (so an oversubscribed machine still runs the thread we wait for).
+template <typename Pred>
+bool spin_until(Pred pred) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::nanoseconds(ThreadPool::kSpinNs);
+  for (unsigned i = 1;; ++i) {
+    if (pred()) return true;
+    cpu_relax();
+    if ((i & 63) == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) return pred();
+      if ((i & 1023) == 0) std::this_thread::yield();
+    }
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(unsigned n_threads) {
   if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
@@ -11,9 +42,10 @@ ThreadPool::ThreadPool(unsigned n_threads) {
 }
 
 ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_release);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    std::lock_guard<std::mutex> lock(sleep_mu_);
+    generation_.fetch_add(1, std::memory_order_seq_cst);
   }
   wake_cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -28,18 +60,25 @@ void ThreadPool::run_chunks() {
 }
 
 void ThreadPool::worker_loop() {
-  uint64_t seen = 0;
+  // Generation 0 is the pool's start; a loop posted before this thread runs is generation 1.
+  uint32_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+      // seq_cst pairs with parallel_for: either it sees the sleeper and notifies (under the
+      // mutex, so not before this thread waits), or the predicate sees the new generation.
+      std::unique_lock<std::mutex> lock(sleep_mu_);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      wake_cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      continue;
     }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load(std::memory_order_acquire)) return;
     run_chunks();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) done_cv_.notify_one();
+    if (active_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        caller_sleeps_.load(std::memory_order_seq_cst)) {
+      { std::lock_guard<std::mutex> lock(sleep_mu_); }
+      done_cv_.notify_one();
     }
   }
 }
@@ -53,19 +92,27 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     return;
   }
   std::lock_guard<std::mutex> call_lock(call_mu_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    grain_ = grain;
-    next_.store(0, std::memory_order_relaxed);
-    active_ = static_cast<unsigned>(workers_.size());
-    ++generation_;
+  fn_ = &fn;
+  n_ = n;
+  grain_ = grain;
+  next_.store(0, std::memory_order_relaxed);
+  active_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
+  // Publishes the loop fields to workers that acquire the new generation.
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) {
+    { std::lock_guard<std::mutex> lock(sleep_mu_); }
+    wake_cv_.notify_all();
   }
-  wake_cv_.notify_all();
   run_chunks();
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return active_ == 0; });
+  for (;;) {
+    if (active_.load(std::memory_order_acquire) == 0) break;
+    if (!spin_until([&] { return active_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(sleep_mu_);
+      caller_sleeps_.store(true, std::memory_order_seq_cst);
+      done_cv_.wait(lock, [&] { return active_.load(std::memory_order_seq_cst) == 0; });
+      caller_sleeps_.store(false, std::memory_order_seq_cst);
+    }
+  }
   fn_ = nullptr;
 }
 

@@ -13,7 +13,7 @@ struct Fixture {
   static constexpr int kHd = 8, kHeads = 4, kKvHeads = 2, kBt = 4, kBlocks = 12;
   static constexpr int kKvDim = kKvHeads * kHd;
   GgmlType type;
-  std::vector<std::vector<float>> k, v;        // per sequence [len][kv_dim], rounded to type
+  std::vector<std::vector<float>> k, v;  // per sequence [len][kv_dim], rounded to type
   std::vector<std::vector<int32_t>> tables = {{5, 1, 10}, {3, 7}};
   std::vector<uint8_t> kc, vc;
 
@@ -48,8 +48,13 @@ struct Fixture {
   TensorView vview() { return TensorView::contiguous(vc.data(), type, kKvDim, kBlocks * kBt); }
 };
 
-TEST(CpuAttention, PagedGqaMatchesReference) {
-  auto be = create_backend("cpu");
+class CpuAttentionPaths : public ::testing::TestWithParam<bool> {};
+
+// Both the SIMD path (BackendOptions::simd) and the scalar one.
+TEST_P(CpuAttentionPaths, PagedGqaMatchesReference) {
+  BackendOptions opts;
+  opts.simd = GetParam();
+  auto be = create_backend("cpu", opts);
   ASSERT_TRUE(be.ok());
   for (GgmlType t : {GgmlType::F32, GgmlType::F16}) {
     Fixture f(t);
@@ -69,7 +74,10 @@ TEST(CpuAttention, PagedGqaMatchesReference) {
     p.block_tables = tabs.data();
     p.block_counts = counts.data();
     auto qv = test::f32_view(q, Fixture::kHd, Fixture::kHeads, m);
-    ASSERT_TRUE((*be)->attention(qv, f.kview(), f.vview(), p, test::f32_view(y, Fixture::kHd, Fixture::kHeads, m)).ok());
+    ASSERT_TRUE((*be)
+                    ->attention(qv, f.kview(), f.vview(), p,
+                                test::f32_view(y, Fixture::kHd, Fixture::kHeads, m))
+                    .ok());
     for (int r = 0; r < m; ++r) {
       const auto& ks = f.k[row_seq[r]];
       const auto& vs = f.v[row_seq[r]];
@@ -80,14 +88,16 @@ TEST(CpuAttention, PagedGqaMatchesReference) {
         double mx = -1e300, z = 0;
         for (int tpos = 0; tpos <= positions[r]; ++tpos) {
           double s = 0;
-          for (int d = 0; d < Fixture::kHd; ++d) s += double(qr[d]) * ks[tpos * Fixture::kKvDim + kvh * Fixture::kHd + d];
+          for (int d = 0; d < Fixture::kHd; ++d)
+            s += double(qr[d]) * ks[tpos * Fixture::kKvDim + kvh * Fixture::kHd + d];
           sc.push_back(s * p.scale);
           mx = std::max(mx, sc.back());
         }
         for (double& s : sc) z += (s = std::exp(s - mx));
         for (int d = 0; d < Fixture::kHd; ++d) {
           double o = 0;
-          for (size_t tpos = 0; tpos < sc.size(); ++tpos) o += sc[tpos] / z * vs[tpos * Fixture::kKvDim + kvh * Fixture::kHd + d];
+          for (size_t tpos = 0; tpos < sc.size(); ++tpos)
+            o += sc[tpos] / z * vs[tpos * Fixture::kKvDim + kvh * Fixture::kHd + d];
           EXPECT_NEAR(y[(r * Fixture::kHeads + h) * Fixture::kHd + d], o, 2e-6) << r << " " << h;
         }
       }
@@ -108,6 +118,9 @@ TEST(CpuAttention, PagedGqaMatchesReference) {
     EXPECT_FALSE((*be)->attention(qv, f.kview(), f.vview(), p, test::f32_view(y, 8, 4, m)).ok());
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(SimdAndScalar, CpuAttentionPaths, ::testing::Bool(),
+                         [](const auto& i) { return std::string(i.param ? "simd" : "scalar"); });
 
 }  // namespace
 }  // namespace dari

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 namespace dari {
@@ -40,6 +42,38 @@ TEST(ThreadPool, ManyLoopsAndConcurrentCallers) {
   work();
   other.join();
   EXPECT_EQ(total.load(), 2 * 200 * 64);
+}
+
+// Loops separated by pauses longer than the spin window exercise the sleep / wake-up path of
+// both the workers and the caller (a lost wake-up would hang here).
+TEST(ThreadPool, WakesAfterIdleSleep) {
+  for (unsigned threads : {2u, 3u}) {
+    ThreadPool pool(threads);
+    int64_t total = 0;
+    for (int it = 0; it < 4; ++it) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(3 * ThreadPool::kSpinNs));
+      std::atomic<int64_t> sum{0};
+      pool.parallel_for(100, 1, [&](int64_t b, int64_t e) {
+        // A slow chunk makes the caller outlast its own spin window now and then.
+        if (b == 0) std::this_thread::sleep_for(std::chrono::nanoseconds(2 * ThreadPool::kSpinNs));
+        sum += e - b;
+      });
+      total += sum.load();
+    }
+    EXPECT_EQ(total, 400);
+  }
+}
+
+// Many tiny back-to-back loops (the decode pattern): every index is covered every time.
+TEST(ThreadPool, ManyTinyLoops) {
+  ThreadPool pool(2);
+  std::vector<int> hits(8, 0);
+  for (int it = 0; it < 20000; ++it) {
+    pool.parallel_for(8, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+    });
+  }
+  for (int h : hits) EXPECT_EQ(h, 20000);
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ struct Problem {
 // rows weight rows and n_act activation rows, both padded by 16 bytes per row.
 Problem make_problem(GgmlType wt, int64_t k, int64_t rows, int64_t n_act, uint32_t seed) {
   std::mt19937 rng(seed);
-  Problem p{wt, k, rows, n_act, bytes_of(wt, k) + 16, bytes_of(activation_type(wt), k) + 16, {}, {}};
+  Problem p{wt, k, rows, n_act, bytes_of(wt, k) + 16, bytes_of(activation_type(wt), k) + 16,
+            {}, {}};
   p.w.assign(p.w_stride * static_cast<uint64_t>(rows), 0xee);
   p.a.assign(p.a_stride * static_cast<uint64_t>(n_act), 0xee);
   for (int64_t r = 0; r < rows; ++r) {
@@ -54,7 +55,8 @@ MatmulArgs args_for(const Problem& p, int64_t r0, int64_t r1, int64_t n_act, flo
   return a;
 }
 
-std::vector<uint8_t> row_bytes_of(const std::vector<uint8_t>& buf, uint64_t stride, int64_t r, uint64_t len) {
+std::vector<uint8_t> row_bytes_of(const std::vector<uint8_t>& buf, uint64_t stride, int64_t r,
+                                  uint64_t len) {
   const auto begin = buf.begin() + static_cast<int64_t>(stride) * r;
   return std::vector<uint8_t>(begin, begin + static_cast<int64_t>(len));
 }
@@ -75,15 +77,17 @@ TEST(SimdMatmul, TilesEqualSingleDotsAndScalar) {
             float single = 0.0f;
             vec_dot_fn(wt, isa)(k, wr, xr, &single);
             const float got = out[static_cast<size_t>(a * out_stride + r)];
-            EXPECT_EQ(got, single) << testing::type_label(wt) << " isa=" << isa_name(isa) << " r=" << r
-                                   << " a=" << a;
+            EXPECT_EQ(got, single)
+                << testing::type_label(wt) << " isa=" << isa_name(isa) << " r=" << r << " a=" << a;
             float ref = 0.0f;
             type_traits(wt)->vec_dot(k, wr, xr, &ref);
-            const double tol = testing::dot_tolerance(wt, k, row_bytes_of(p.w, p.w_stride, r, bytes_of(wt, k)),
-                                                      row_bytes_of(p.a, p.a_stride, a, bytes_of(activation_type(wt), k)));
+            const double tol = testing::dot_tolerance(
+                wt, k, row_bytes_of(p.w, p.w_stride, r, bytes_of(wt, k)),
+                row_bytes_of(p.a, p.a_stride, a, bytes_of(activation_type(wt), k)));
             EXPECT_NEAR(got, ref, tol) << testing::type_label(wt) << " isa=" << isa_name(isa);
           }
-          for (int64_t r = p.rows; r < out_stride; ++r) EXPECT_EQ(out[static_cast<size_t>(a * out_stride + r)], -1.0f);
+          for (int64_t r = p.rows; r < out_stride; ++r)
+            EXPECT_EQ(out[static_cast<size_t>(a * out_stride + r)], -1.0f);
         }
       }
     }
@@ -92,7 +96,7 @@ TEST(SimdMatmul, TilesEqualSingleDotsAndScalar) {
 
 // The same output row computed alone, in a batch, and in a thread-style row split is identical.
 TEST(SimdMatmul, BatchAndSplitInvariance) {
-  for (GgmlType wt : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+  for (GgmlType wt : kWeightTypes) {  // every type: all have tiled or looped paths
     const Problem p = make_problem(wt, 512, 9, 6, 5u);
     for (Isa isa : supported_isas()) {
       std::vector<float> batch(static_cast<size_t>(p.rows * p.n_act));

@@ -5,6 +5,16 @@
 // elements of `dtype` (F16 by default, or F32). Token position p of a sequence lives in block
 // table[p / block_tokens], slot p % block_tokens.
 //
+// Blocks are reference counted: fork() makes a sequence that shares every block of another
+// (copy-on-write: reserve() copies a shared, partially filled last block before it is written).
+//
+// Automatic prefix caching (options.prefix_cache): a sequence whose tokens are committed with
+// commit_tokens() registers each block once it is full, keyed by a hash chain (the block's tokens
+// and the previous block's key). A later sequence with the same leading tokens attaches those
+// blocks with match_prefix() instead of recomputing them. Registered blocks that no sequence
+// references stay cached (their K/V intact) until the pool needs them: allocation takes never-
+// registered free blocks first, then evicts the least recently released cached block.
+//
 // Ownership: KvCache owns all block memory. Sequence ids are small integers handed out by
 // add_sequence() and valid until free_sequence().
 // Thread safety: not thread-safe; owned and called by one thread (the engine thread). The model's
@@ -12,6 +22,9 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
+#include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "dari/core/result.h"
@@ -23,9 +36,17 @@ struct KvCacheOptions {
   uint32_t n_layers = 0;
   uint32_t n_kv_heads = 0;
   uint32_t head_dim = 0;
-  uint32_t block_tokens = 16;  // tokens per block
-  uint32_t n_blocks = 0;       // blocks in the pool (capacity = n_blocks * block_tokens tokens)
+  uint32_t block_tokens = 16;      // tokens per block
+  uint32_t n_blocks = 0;           // blocks in the pool (capacity = n_blocks * block_tokens tokens)
   GgmlType dtype = GgmlType::F16;  // F16 or F32
+  bool prefix_cache = false;       // keep and reuse full blocks (see above)
+};
+
+// Prefix-cache counters, cumulative since create().
+struct KvPrefixStats {
+  uint64_t query_tokens = 0;  // tokens offered to match_prefix()
+  uint64_t hit_tokens = 0;    // of those, attached from the cache
+  uint64_t evictions = 0;     // cached blocks reused for new data
 };
 
 using SeqId = int32_t;
@@ -37,7 +58,7 @@ class KvCache {
   const KvCacheOptions& options() const { return opts_; }
 
   SeqId add_sequence();
-  void free_sequence(SeqId seq);     // returns all its blocks to the pool
+  void free_sequence(SeqId seq);  // returns all its blocks to the pool
   bool has_sequence(SeqId seq) const;
 
   // Number of tokens whose K/V are stored for seq (the next position to write).
@@ -50,9 +71,41 @@ class KvCache {
   // Drops tokens at positions >= new_length (frees whole blocks no longer needed).
   void truncate(SeqId seq, uint32_t new_length);
 
+  // Like commit(), and records the tokens (tokens.size() new ones) so that blocks they fill are
+  // registered in the prefix cache. A sequence committed with plain commit() registers nothing.
+  void commit_tokens(SeqId seq, std::span<const int32_t> tokens);
+
+  // A new sequence sharing all of src's blocks and tokens (each block's reference count + 1).
+  // Returns -1 if src is unknown.
+  SeqId fork(SeqId src);
+
+  // Attaches to the empty sequence `seq` the cached blocks holding the longest prefix of `tokens`
+  // made of whole blocks, at most max_tokens tokens; returns the tokens attached (the new
+  // length). Counts query/hit tokens. No-op (0) without prefix caching or if seq is not empty.
+  uint32_t match_prefix(SeqId seq, std::span<const int32_t> tokens, uint32_t max_tokens);
+  // How many tokens match_prefix() would attach, without attaching or counting. *unreferenced
+  // (optional) receives how many of those blocks are cached with no holder (attaching them takes
+  // them out of free_blocks()).
+  uint32_t peek_prefix(std::span<const int32_t> tokens, uint32_t max_tokens,
+                       uint32_t* unreferenced = nullptr) const;
+
+  // Blocks reserve(seq, n_new) would take from the pool (new blocks plus a copy-on-write copy).
+  uint32_t blocks_needed(SeqId seq, uint32_t n_new) const;
+  // Blocks that hold n_tokens tokens (rounded up).
+  uint32_t blocks_for_tokens(uint32_t n_tokens) const;
+  bool can_allocate(uint32_t n_blocks) const { return n_blocks <= free_blocks(); }
+
   const std::vector<int32_t>& block_table(SeqId seq) const;
+  // Blocks that can be allocated now: never-used/free ones plus unreferenced cached ones.
   uint32_t free_blocks() const;
   uint32_t total_blocks() const { return opts_.n_blocks; }
+  uint32_t used_blocks() const { return opts_.n_blocks - free_blocks(); }  // referenced
+  uint32_t cached_blocks() const { return static_cast<uint32_t>(lru_.size()); }
+  uint32_t ref_count(int32_t block) const;
+  uint32_t live_sequences() const;
+  const KvPrefixStats& prefix_stats() const { return prefix_stats_; }
+  // Drops every unreferenced cached block (they become plain free blocks).
+  void clear_prefix_cache();
 
   // Pointer to the K (or V) row for (layer, physical block, slot): n_kv_heads * head_dim elements
   // of options().dtype.
@@ -69,9 +122,32 @@ class KvCache {
     bool live = false;
     uint32_t length = 0;
     std::vector<int32_t> blocks;
+    bool track = true;             // tokens/hashes valid (only commit_tokens() used so far)
+    std::vector<int32_t> tokens;   // committed tokens when track
+    std::vector<uint64_t> hashes;  // chain key of each full block when track
   };
+  struct BlockState {
+    uint32_t refs = 0;
+    bool registered = false;               // in index_ (full, content fixed)
+    uint64_t key = 0;                      // chain key when registered
+    uint64_t parent = 0;                   // previous block's key (0 for the first)
+    std::vector<int32_t> tokens;           // the block's tokens when registered (collision check)
+    std::list<int32_t>::iterator lru_pos;  // valid while refs == 0 && registered
+  };
+
+  int32_t take_block();           // free list first, then evicts the LRU cached block
+  void release_block(int32_t b);  // refs - 1; at 0 to the LRU (registered) or the free list
+  void unregister_block(int32_t b);
+  void copy_block(int32_t dst, int32_t src, uint32_t slots);
+  void register_full_blocks(SeqState& s);
+  int32_t lookup(uint64_t parent, std::span<const int32_t> tokens, uint64_t* key) const;
+
   std::vector<SeqState> seqs_;
   std::vector<int32_t> free_list_;
+  std::vector<BlockState> blocks_;
+  std::list<int32_t> lru_;                       // unreferenced registered blocks, oldest first
+  std::unordered_map<uint64_t, int32_t> index_;  // chain key -> block
+  KvPrefixStats prefix_stats_;
 };
 
 }  // namespace dari

@@ -1,9 +1,58 @@
 // The generic (portable C++) kernel table: the scalar reference kernels of dari_tensor. Any
-// CPU runs them; the matmul driver adds cache blocking on top.
+// CPU runs them; the matmul driver adds cache blocking on top. The attention helpers here are
+// the plain loops the CPU backend's scalar attention uses.
+#include <cmath>
+#include <cstring>
+
 #include "backend/cpu/simd/simd_internal.h"
 #include "dari/tensor/dtype.h"
 
 namespace dari::simd::detail {
+namespace {
+
+template <GgmlType kT>
+float kv_at(const uint8_t* row, int64_t d) {
+  if constexpr (kT == GgmlType::F32) {
+    float f;
+    std::memcpy(&f, row + 4 * d, sizeof f);
+    return f;
+  } else {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * d, sizeof h);
+    return kT == GgmlType::F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+  }
+}
+
+template <GgmlType kT>
+void kv_dot_generic(const float* q, const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
+                    float scale, float* out) {
+  for (int64_t t = 0; t < count; ++t) {
+    const uint8_t* row = kv + static_cast<uint64_t>(t) * stride;
+    float dot = 0.0f;
+    for (int64_t d = 0; d < hd; ++d) dot += q[d] * kv_at<kT>(row, d);
+    out[t] = dot * scale;
+  }
+}
+
+template <GgmlType kT>
+void kv_axpy_generic(const float* w, const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
+                     float* acc) {
+  for (int64_t t = 0; t < count; ++t) {
+    const uint8_t* row = kv + static_cast<uint64_t>(t) * stride;
+    for (int64_t d = 0; d < hd; ++d) acc[d] += w[t] * kv_at<kT>(row, d);
+  }
+}
+
+float exp_sum_generic(float* x, int64_t n, float max) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  return sum;
+}
+
+}  // namespace
 
 void fill_generic(IsaKernels* t) {
   const GgmlType weights[kNumWeightSlots] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,
@@ -13,6 +62,13 @@ void fill_generic(IsaKernels* t) {
   const GgmlType acts[kNumActSlots] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
                                        GgmlType::Q8_K};
   for (GgmlType a : acts) t->quantize[act_slot(a)] = type_traits(a)->from_float;
+  t->kv_dot[kKvF32] = kv_dot_generic<GgmlType::F32>;
+  t->kv_dot[kKvF16] = kv_dot_generic<GgmlType::F16>;
+  t->kv_dot[kKvBF16] = kv_dot_generic<GgmlType::BF16>;
+  t->kv_axpy[kKvF32] = kv_axpy_generic<GgmlType::F32>;
+  t->kv_axpy[kKvF16] = kv_axpy_generic<GgmlType::F16>;
+  t->kv_axpy[kKvBF16] = kv_axpy_generic<GgmlType::BF16>;
+  t->exp_sum = exp_sum_generic;
 }
 
 }  // namespace dari::simd::detail

@@ -15,26 +15,54 @@ namespace detail {
 
 int weight_slot(GgmlType t) {
   switch (t) {
-    case GgmlType::F32: return kWF32;
-    case GgmlType::F16: return kWF16;
-    case GgmlType::BF16: return kWBF16;
-    case GgmlType::Q4_0: return kWQ4_0;
-    case GgmlType::Q8_0: return kWQ8_0;
-    case GgmlType::Q4_K: return kWQ4_K;
-    case GgmlType::Q5_K: return kWQ5_K;
-    case GgmlType::Q6_K: return kWQ6_K;
-    default: return -1;
+    case GgmlType::F32:
+      return kWF32;
+    case GgmlType::F16:
+      return kWF16;
+    case GgmlType::BF16:
+      return kWBF16;
+    case GgmlType::Q4_0:
+      return kWQ4_0;
+    case GgmlType::Q8_0:
+      return kWQ8_0;
+    case GgmlType::Q4_K:
+      return kWQ4_K;
+    case GgmlType::Q5_K:
+      return kWQ5_K;
+    case GgmlType::Q6_K:
+      return kWQ6_K;
+    default:
+      return -1;
   }
 }
 
 int act_slot(GgmlType t) {
   switch (t) {
-    case GgmlType::F32: return kAF32;
-    case GgmlType::F16: return kAF16;
-    case GgmlType::BF16: return kABF16;
-    case GgmlType::Q8_0: return kAQ8_0;
-    case GgmlType::Q8_K: return kAQ8_K;
-    default: return -1;
+    case GgmlType::F32:
+      return kAF32;
+    case GgmlType::F16:
+      return kAF16;
+    case GgmlType::BF16:
+      return kABF16;
+    case GgmlType::Q8_0:
+      return kAQ8_0;
+    case GgmlType::Q8_K:
+      return kAQ8_K;
+    default:
+      return -1;
+  }
+}
+
+int kv_slot(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32:
+      return kKvF32;
+    case GgmlType::F16:
+      return kKvF16;
+    case GgmlType::BF16:
+      return kKvBF16;
+    default:
+      return -1;
   }
 }
 
@@ -78,7 +106,8 @@ bool cpu_has_f16c() {
 
 bool cpu_has(Isa isa) {
   switch (isa) {
-    case Isa::kGeneric: return true;
+    case Isa::kGeneric:
+      return true;
 #if defined(__x86_64__)
     case Isa::kAvx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
@@ -91,7 +120,8 @@ bool cpu_has(Isa isa) {
       return false;
 #endif
 #endif
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -102,9 +132,12 @@ std::atomic<int> g_forced{kNotForced};
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kGeneric: return "generic";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
+    case Isa::kGeneric:
+      return "generic";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -138,18 +171,25 @@ bool set_forced_isa(Isa isa) {
   return true;
 }
 
-void clear_forced_isa() { g_forced.store(kNotForced, std::memory_order_relaxed); }
+void clear_forced_isa() {
+  g_forced.store(kNotForced, std::memory_order_relaxed);
+}
 
-bool weight_type_supported(GgmlType weight_type) { return detail::weight_slot(weight_type) >= 0; }
+bool weight_type_supported(GgmlType weight_type) {
+  return detail::weight_slot(weight_type) >= 0;
+}
 
 GgmlType activation_type(GgmlType weight_type) {
   switch (weight_type) {
     case GgmlType::Q4_0:
-    case GgmlType::Q8_0: return GgmlType::Q8_0;
+    case GgmlType::Q8_0:
+      return GgmlType::Q8_0;
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
-    case GgmlType::Q6_K: return GgmlType::Q8_K;
-    default: return weight_type;  // F32, F16, BF16 dot against themselves
+    case GgmlType::Q6_K:
+      return GgmlType::Q8_K;
+    default:
+      return weight_type;  // F32, F16, BF16 dot against themselves
   }
 }
 
@@ -157,6 +197,23 @@ QuantizeRowFn quantize_row_fn(GgmlType act_type, Isa isa) {
   const int s = detail::act_slot(act_type);
   if (s < 0 || !isa_supported(isa)) return nullptr;
   return detail::kernels_for(isa).quantize[s];
+}
+
+KvDotFn kv_dot_fn(GgmlType kv_type, Isa isa) {
+  const int s = detail::kv_slot(kv_type);
+  if (s < 0 || !isa_supported(isa)) return nullptr;
+  return detail::kernels_for(isa).kv_dot[s];
+}
+
+KvAxpyFn kv_axpy_fn(GgmlType kv_type, Isa isa) {
+  const int s = detail::kv_slot(kv_type);
+  if (s < 0 || !isa_supported(isa)) return nullptr;
+  return detail::kernels_for(isa).kv_axpy[s];
+}
+
+ExpSumFn exp_sum_fn(Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  return detail::kernels_for(isa).exp_sum;
 }
 
 VecDotFn vec_dot_fn(GgmlType weight_type, Isa isa) {

@@ -13,7 +13,17 @@
 namespace dari::simd::detail {
 
 // Weight-type slots of the tables.
-enum WeightSlot : int { kWF32, kWF16, kWBF16, kWQ4_0, kWQ8_0, kWQ4_K, kWQ5_K, kWQ6_K, kNumWeightSlots };
+enum WeightSlot : int {
+  kWF32,
+  kWF16,
+  kWBF16,
+  kWQ4_0,
+  kWQ8_0,
+  kWQ4_K,
+  kWQ5_K,
+  kWQ6_K,
+  kNumWeightSlots
+};
 // Activation-type slots.
 enum ActSlot : int { kAF32, kAF16, kABF16, kAQ8_0, kAQ8_K, kNumActSlots };
 
@@ -27,10 +37,17 @@ using TileFn = void (*)(int64_t k, const uint8_t* w, uint64_t w_stride, int n_w,
                         uint64_t act_stride, int n_act, float* out, int64_t out_stride);
 inline constexpr int kTileMax = 4;
 
+// KV element slots of the attention helpers.
+enum KvSlot : int { kKvF32, kKvF16, kKvBF16, kNumKvSlots };
+int kv_slot(GgmlType t);  // -1 if unsupported
+
 struct IsaKernels {
   VecDotFn dot[kNumWeightSlots] = {};
   QuantizeRowFn quantize[kNumActSlots] = {};
   TileFn tile[kNumWeightSlots] = {};  // optional; null: the driver loops over dot
+  KvDotFn kv_dot[kNumKvSlots] = {};
+  KvAxpyFn kv_axpy[kNumKvSlots] = {};
+  ExpSumFn exp_sum = nullptr;
 };
 
 // Filled by each per-ISA file (generic.cpp, avx2_*.cpp, avx512.cpp).
@@ -38,6 +55,7 @@ void fill_generic(IsaKernels* t);
 #if defined(__x86_64__)
 void fill_avx2(IsaKernels* t);        // avx2_dot.cpp (calls fill_avx2_quant)
 void fill_avx2_quant(IsaKernels* t);  // avx2_quant.cpp
+void fill_avx2_attn(IsaKernels* t);   // avx2_attn.cpp
 #if defined(DARI_SIMD_HAVE_AVX512)
 void fill_avx512(IsaKernels* t);
 #endif

@@ -66,16 +66,16 @@ VecDotFn vec_dot_fn(GgmlType weight_type, Isa isa);
 // accumulate every element in the same order.
 struct MatmulArgs {
   GgmlType weight_type = GgmlType::F32;
-  int64_t k = 0;                // elements per row; a multiple of both types' block sizes
+  int64_t k = 0;  // elements per row; a multiple of both types' block sizes
   const void* weights = nullptr;
-  uint64_t weight_stride = 0;   // bytes between weight rows (>= row bytes)
+  uint64_t weight_stride = 0;  // bytes between weight rows (>= row bytes)
   int64_t row_begin = 0;
   int64_t row_end = 0;
-  const void* act = nullptr;    // rows in activation_type(weight_type)
-  uint64_t act_stride = 0;      // bytes between activation rows
+  const void* act = nullptr;  // rows in activation_type(weight_type)
+  uint64_t act_stride = 0;    // bytes between activation rows
   int64_t n_act = 0;
   float* out = nullptr;
-  int64_t out_stride = 0;       // floats between output rows (one per activation row)
+  int64_t out_stride = 0;  // floats between output rows (one per activation row)
 };
 
 // Runs the slice on the active ISA (or `isa`, which must be supported). Errors name the bad
@@ -83,5 +83,22 @@ struct MatmulArgs {
 // smaller than a row, null pointers with work to do); nothing is written then.
 Status matmul(const MatmulArgs& args);
 Status matmul(const MatmulArgs& args, Isa isa);
+
+// ---- attention helpers (KV rows in F32, F16 or BF16) ----
+// out[t] = scale * dot(q, row t) for t in [0, count); row t starts at kv + t * stride bytes and
+// holds hd elements of kv_type. Each output is one fixed-order reduction (independent of count).
+using KvDotFn = void (*)(const float* q, const uint8_t* kv, uint64_t stride, int64_t count,
+                         int64_t hd, float scale, float* out);
+// acc[d] += w[t] * row t [d] for d in [0, hd), rows taken in increasing t.
+using KvAxpyFn = void (*)(const float* w, const uint8_t* kv, uint64_t stride, int64_t count,
+                          int64_t hd, float* acc);
+// x[i] = exp(x[i] - max) for i in [0, n); returns their sum in a fixed order for a given n.
+// The SIMD versions use a polynomial exp within a few ulp of std::exp (for x - max <= 0).
+using ExpSumFn = float (*)(float* x, int64_t n, float max);
+
+// nullptr for a kv_type other than F32, F16, BF16. `isa` must be supported.
+KvDotFn kv_dot_fn(GgmlType kv_type, Isa isa);
+KvAxpyFn kv_axpy_fn(GgmlType kv_type, Isa isa);
+ExpSumFn exp_sum_fn(Isa isa);
 
 }  // namespace dari::simd

@@ -1,0 +1,78 @@
+// Server: the OpenAI-compatible HTTP server of `dari serve` (Boost.Beast over Asio).
+//
+// I/O: `io_threads` threads run one io_context; each connection lives on its own strand; no
+// thread per connection. Keep-alive; bodies over max_body_bytes get 413; a request must arrive
+// completely within request_timeout once its first byte is in; idle keep-alive connections close
+// after idle_timeout; a write blocked longer than write_timeout (slow reader) closes the
+// connection. Engine events reach a connection through Stream::set_notify, which posts to the
+// connection's strand (the engine thread never blocks on I/O, the I/O threads never wait on the
+// engine). A client that disconnects has its engine request cancelled.
+//
+// Routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health,
+// GET /metrics. Until set_engine() is called the server is "loading": /health and the API answer
+// 503. request_stop(drain=true) (also SIGTERM/SIGINT when handle_signals) stops accepting, answers
+// new API requests with 503, lets in-flight requests finish (at most drain_timeout), then run()
+// returns.
+//
+// Ownership: Server owns its io_context, threads and connections; the engine is borrowed and must
+// outlive the Server (destroy the Server first; call engine->shutdown() after run() returns).
+// Thread safety: port(), set_engine(), request_stop() and metrics() may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dari/core/result.h"
+#include "dari/engine/serving.h"
+#include "dari/server/api.h"
+#include "dari/server/hooks.h"
+#include "dari/server/metrics.h"
+
+namespace dari::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;             // 0: the OS picks (see Server::port())
+  std::string model_name = "dari";  // id in /v1/models and responses; requests must name it
+  uint32_t io_threads = 1;
+  uint64_t max_body_bytes = 8u << 20;  // larger bodies → 413
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds idle_timeout{120000};
+  std::chrono::milliseconds write_timeout{30000};
+  std::chrono::milliseconds drain_timeout{30000};
+  uint64_t max_pending_write_bytes = 4u << 20;  // unsent SSE bytes per connection before closing
+  uint32_t max_connections = 10000;             // more are closed at accept
+  bool handle_signals = false;                  // SIGTERM/SIGINT → request_stop(true)
+  ApiLimits limits;
+  std::shared_ptr<ServerHooks> hooks;  // optional
+};
+
+class Server {
+ public:
+  // Binds and listens (errors: bad address, port in use). Does not start serving.
+  static Result<std::unique_ptr<Server>> create(ServerOptions opts);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  uint16_t port() const;
+  // The engine is ready: API requests are served from now on. Call at most once.
+  void set_engine(ServingEngine* engine);
+  // Runs the I/O threads until stopped; the calling thread is one of them.
+  void run();
+  // Runs the I/O threads in the background (tests); stop with request_stop() and wait().
+  void start();
+  void wait();
+  void request_stop(bool drain);
+  Metrics& metrics();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dari::server

@@ -1,0 +1,360 @@
+#include "engine/serving_core.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "dari/core/strings.h"
+
+namespace dari::serving {
+namespace {
+
+constexpr uint32_t kMaxChoices = 64;
+
+}  // namespace
+
+ServingCore::ServingCore(CoreOptions opts, KvCache kv, ForwardFn forward)
+    : opts_(std::move(opts)),
+      kv_(std::move(kv)),
+      forward_(std::move(forward)),
+      sched_(opts_.sched) {}
+
+ServingCore::~ServingCore() = default;
+
+double ServingCore::now() const {
+  if (opts_.now_ms) return opts_.now_ms();
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+SubmitError ServingCore::validate(const ServingRequest& req, std::string* message,
+                                  std::string* param) const {
+  auto bad = [&](SubmitError e, const char* field, std::string msg) {
+    *param = field;
+    *message = std::move(msg);
+    return e;
+  };
+  if (req.prompt.empty()) return bad(SubmitError::kInvalid, "prompt", "prompt: no tokens");
+  for (size_t i = 0; i < req.prompt.size(); ++i) {
+    const int32_t t = req.prompt[i];
+    if (t < 0 || static_cast<uint32_t>(t) >= opts_.n_vocab) {
+      return bad(SubmitError::kInvalid, "prompt",
+                 str_format("prompt: token %zu has id %d, outside [0, %u)", i, t, opts_.n_vocab));
+    }
+  }
+  if (req.prompt.size() >= opts_.n_ctx) {
+    return bad(SubmitError::kTooLong, "prompt",
+               str_format("prompt: %zu tokens, but the context holds %u (at least one new token "
+                          "must fit)",
+                          req.prompt.size(), opts_.n_ctx));
+  }
+  if (req.max_tokens < -1) {
+    return bad(SubmitError::kInvalid, "max_tokens",
+               str_format("max_tokens: must be >= -1, got %d", req.max_tokens));
+  }
+  if (req.n < 1 || req.n > kMaxChoices) {
+    return bad(SubmitError::kInvalid, "n",
+               str_format("n: must be in [1, %u], got %u", kMaxChoices, req.n));
+  }
+  for (const auto& s : req.stop) {
+    if (s.empty()) return bad(SubmitError::kInvalid, "stop", "stop: strings must not be empty");
+  }
+  if (!req.stop.empty() && opts_.tokenizer == nullptr) {
+    return bad(SubmitError::kInvalid, "stop", "stop: this engine has no tokenizer");
+  }
+  Status sp = validate_sampling_params(req.sampling, opts_.n_vocab);
+  if (!sp.ok()) return bad(SubmitError::kInvalid, "sampling", sp.message());
+  return SubmitError::kNone;
+}
+
+std::unique_ptr<ServingCore::Choice> ServingCore::make_choice(Request* r, uint32_t index) {
+  auto c = std::make_unique<Choice>();
+  c->req = r;
+  c->index = index;
+  c->priority = r->r.priority;
+  c->arrival = r->choices.empty() ? next_arrival_++ : r->choices[0]->arrival;
+  c->tokens = r->r.prompt;
+  SamplingParams sp = r->r.sampling;
+  sp.seed += index;
+  auto sampler = Sampler::create(sp, opts_.n_vocab);
+  DARI_CHECK(sampler.ok());  // validated by validate()
+  c->sampler.emplace(std::move(sampler).value());
+  c->sampler->accept_prompt(r->r.prompt);
+  if (opts_.tokenizer != nullptr) {
+    c->decoder.emplace(*opts_.tokenizer, DecodeOptions{});
+    c->matcher.emplace(r->r.stop);
+  }
+  return c;
+}
+
+void ServingCore::add(uint64_t id, ServingRequest req, std::shared_ptr<Stream> stream,
+                      double submit_ms) {
+  auto r = std::make_unique<Request>();
+  r->id = id;
+  r->r = std::move(req);
+  r->stream = std::move(stream);
+  r->submit_ms = submit_ms;
+  r->choices.push_back(make_choice(r.get(), 0));
+  reqs_[id] = std::move(r);
+}
+
+void ServingCore::cancel(uint64_t id) {
+  auto it = reqs_.find(id);
+  if (it != reqs_.end()) it->second->cancelled = true;
+}
+
+void ServingCore::cancel_all() {
+  for (auto& [id, r] : reqs_) r->cancelled = true;
+}
+
+void ServingCore::finish_choice(Choice* c, FinishReason why, const std::string& stop) {
+  c->done = true;
+  if (c->kv_seq >= 0) kv_.free_sequence(c->kv_seq);
+  c->kv_seq = -1;
+  Request& r = *c->req;
+  StreamEvent ev;
+  ev.kind = StreamEvent::Kind::kDone;
+  ev.index = c->index;
+  ev.finish = why;
+  ev.stop_string = stop;
+  GenerationTimings& t = ev.timings;
+  t.prompt_tokens = static_cast<uint32_t>(r.r.prompt.size());
+  t.cached_tokens = c->first_cached;
+  if (c->prompt_done_ms >= 0) {
+    t.prompt_ms = c->prompt_done_ms - c->admit_ms;
+    t.generation_ms = std::max(0.0, c->last_token_ms - c->prompt_done_ms);
+  }
+  t.generated_tokens = c->generated;
+  if (c->first_token_ms >= 0) ev.ttft_ms = c->first_token_ms - r.submit_ms;
+  r.stream->push(std::move(ev));
+  ++r.n_done;
+}
+
+void ServingCore::fail_request(Request* r, const std::string& msg) {
+  if (r->failed) return;
+  r->failed = true;
+  for (auto& c : r->choices) {
+    if (c->kv_seq >= 0) kv_.free_sequence(c->kv_seq);
+    c->kv_seq = -1;
+    c->done = true;
+  }
+  StreamEvent ev;
+  ev.kind = StreamEvent::Kind::kError;
+  ev.error = msg;
+  r->stream->push(std::move(ev));
+}
+
+void ServingCore::process_cancels() {
+  for (auto& [id, r] : reqs_) {
+    if (!r->cancelled || r->failed) continue;
+    for (uint32_t i = 0; i < r->r.n; ++i) {
+      if (i < r->choices.size()) {
+        if (!r->choices[i]->done) finish_choice(r->choices[i].get(), FinishReason::kCancelled, "");
+      } else {  // never forked: end the choice without a sequence
+        StreamEvent ev;
+        ev.kind = StreamEvent::Kind::kDone;
+        ev.index = i;
+        ev.finish = FinishReason::kCancelled;
+        ev.timings.prompt_tokens = static_cast<uint32_t>(r->r.prompt.size());
+        r->stream->push(std::move(ev));
+        ++r->n_done;
+      }
+    }
+  }
+}
+
+void ServingCore::reap() {
+  for (auto it = reqs_.begin(); it != reqs_.end();) {
+    Request& r = *it->second;
+    if (r.failed || r.n_done >= r.r.n) {
+      for (auto& c : r.choices) {
+        if (c->kv_seq >= 0) kv_.free_sequence(c->kv_seq);  // defensive: nothing should be left
+      }
+      r.stream->finish();
+      if (r.cancelled) {
+        ++counters_.requests_cancelled;
+      } else {
+        ++counters_.requests_finished;
+      }
+      it = reqs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ServingCore::sample_one(Choice* c, std::span<const float> row) {
+  if (c->done) return;  // its request failed while a sibling was sampled
+  Request& r = *c->req;
+  const ServingRequest& rq = r.r;
+  const size_t max_new = rq.max_tokens < 0 ? SIZE_MAX : static_cast<size_t>(rq.max_tokens);
+  if (c->generated >= max_new) {
+    finish_choice(c, FinishReason::kLength, "");
+    return;
+  }
+  auto st = c->sampler->sample(row);
+  if (!st.ok()) {
+    fail_request(&r, "sampling: " + st.message());
+    return;
+  }
+  const int32_t tok = st->token;
+  c->sampler->accept(tok);
+  c->tokens.push_back(tok);
+  ++c->generated;
+  ++counters_.generated_tokens;
+  const double t = now();
+  if (c->first_token_ms < 0) c->first_token_ms = t;
+  c->last_token_ms = t;
+  StreamEvent ev;
+  ev.index = c->index;
+  ev.token.token = tok;
+  ev.token.logprob = st->logprob;
+  ev.token.top_logprobs = std::move(st->top);
+  FinishReason fin = FinishReason::kNone;
+  std::string stop;
+  const bool eog = static_cast<size_t>(tok) < opts_.eog.size() && opts_.eog[tok] != 0;
+  if (!rq.ignore_eog && eog) {
+    fin = FinishReason::kStop;
+  } else if (c->decoder) {
+    auto piece = c->decoder->push(tok);
+    if (!piece.ok()) {
+      fail_request(&r, "detokenize: " + piece.message());
+      return;
+    }
+    StopResult sr = c->matcher->push(*piece);
+    ev.token.text = std::move(sr.text);
+    if (sr.stopped) {
+      fin = FinishReason::kStop;
+      stop = rq.stop[sr.stop_index];
+    }
+  }
+  if (fin == FinishReason::kNone && (c->generated >= max_new || c->tokens.size() >= opts_.n_ctx)) {
+    fin = FinishReason::kLength;
+  }
+  if (fin != FinishReason::kNone && stop.empty() && c->decoder) {
+    // Release held-back text (partial stop-string prefix, incomplete UTF-8) at the end.
+    StopResult tail = c->matcher->push(c->decoder->flush());
+    ev.token.text += tail.text;
+    if (tail.stopped) {
+      fin = FinishReason::kStop;
+      stop = rq.stop[tail.stop_index];
+    } else {
+      ev.token.text += c->matcher->flush();
+    }
+  }
+  ev.token.finish = fin;
+  r.stream->push(std::move(ev));
+  if (fin != FinishReason::kNone) finish_choice(c, fin, stop);
+}
+
+void ServingCore::on_logits(Choice* c, std::span<const float> row) {
+  Request& r = *c->req;
+  if (c->prompt_done_ms < 0) c->prompt_done_ms = now();
+  if (c->index == 0 && !r.forked && r.r.n > 1) {
+    // The prompt is in the cache: the other choices share its blocks (copy-on-write).
+    r.forked = true;
+    for (uint32_t i = 1; i < r.r.n && !r.failed; ++i) {
+      r.choices.push_back(make_choice(&r, i));
+      Choice* ch = r.choices.back().get();
+      ch->kv_seq = kv_.fork(c->kv_seq);
+      ch->computed = c->computed;
+      ch->admitted_once = true;
+      ch->first_cached = c->first_cached;
+      ch->admit_ms = c->admit_ms;
+      ch->prompt_done_ms = c->prompt_done_ms;
+      sample_one(ch, row);
+    }
+  }
+  sample_one(c, row);
+}
+
+Status ServingCore::step() {
+  process_cancels();
+  reap();
+  std::vector<SchedSeq*> seqs;
+  for (auto& [id, r] : reqs_) {
+    for (auto& c : r->choices) {
+      if (!c->done) seqs.push_back(c.get());
+    }
+  }
+  StepPlan plan = sched_.plan(seqs, kv_);
+  counters_.preemptions += plan.preempted.size();
+  const double t = now();
+  for (SchedSeq* s : plan.admitted) {
+    auto* c = static_cast<Choice*>(s);
+    if (c->admitted_once) continue;
+    c->admitted_once = true;
+    c->first_cached = c->cached_tokens;
+    c->admit_ms = t;
+  }
+  if (plan.run.empty()) return Status::Ok();
+  batch_.tokens.clear();
+  batch_.positions.clear();
+  batch_.seq_ids.clear();
+  batch_.need_logits.clear();
+  for (auto [s, n] : plan.run) {
+    const bool to_end = s->computed + n == s->tokens.size();
+    for (uint32_t i = 0; i < n; ++i) {
+      batch_.tokens.push_back(s->tokens[s->computed + i]);
+      batch_.positions.push_back(static_cast<int32_t>(s->computed + i));
+      batch_.seq_ids.push_back(s->kv_seq);
+      batch_.need_logits.push_back(to_end && i + 1 == n ? 1 : 0);
+    }
+  }
+  Status fr = forward_(batch_, kv_, &logits_);
+  if (!fr.ok()) {
+    for (auto [s, n] : plan.run) fail_request(static_cast<Choice*>(s)->req, fr.message());
+    reap();
+    return fr;
+  }
+  ++counters_.steps;
+  size_t row = 0;
+  for (auto [s, n] : plan.run) {
+    auto* c = static_cast<Choice*>(s);
+    const bool has_logits = s->computed + n == s->tokens.size();
+    if (c->done) {  // its request failed while this step's rows were handled
+      row += has_logits ? 1 : 0;
+      continue;
+    }
+    const bool decode = c->generated > 0 && n == 1 && s->pending() == 1;
+    if (!decode) counters_.prompt_tokens += n;
+    kv_.commit_tokens(s->kv_seq, std::span<const int32_t>(s->tokens.data() + s->computed, n));
+    s->computed += n;
+    if (!has_logits) continue;
+    std::span<const float> lrow(logits_.data() + row * opts_.n_vocab, opts_.n_vocab);
+    ++row;
+    on_logits(c, lrow);
+  }
+  reap();
+  return Status::Ok();
+}
+
+uint32_t ServingCore::n_waiting() const {
+  uint32_t n = 0;
+  for (const auto& [id, r] : reqs_) {
+    for (const auto& c : r->choices) n += (!c->done && c->kv_seq < 0) ? 1 : 0;
+  }
+  return n;
+}
+
+uint32_t ServingCore::n_running() const {
+  uint32_t n = 0;
+  for (const auto& [id, r] : reqs_) {
+    for (const auto& c : r->choices) n += (!c->done && c->kv_seq >= 0) ? 1 : 0;
+  }
+  return n;
+}
+
+void ServingCore::fill_stats(ServingStats* st) const {
+  *st = counters_;
+  st->waiting = n_waiting();
+  st->running = n_running();
+  st->kv_blocks_total = kv_.total_blocks();
+  st->kv_blocks_used = kv_.used_blocks();
+  st->kv_blocks_cached = kv_.cached_blocks();
+  st->kv_block_tokens = kv_.options().block_tokens;
+  st->prefix_query_tokens = kv_.prefix_stats().query_tokens;
+  st->prefix_hit_tokens = kv_.prefix_stats().hit_tokens;
+}
+
+}  // namespace dari::serving

@@ -1,0 +1,449 @@
+// Exchange: request admission, tokenization, engine submission and response assembly.
+#include "exchange.h"
+
+#include <random>
+
+#include "dari/engine/chat.h"
+#include "dari/model/model.h"
+#include "dari/tokenizer/tokenizer.h"
+#include "responses.h"
+
+namespace dari::server {
+
+using json = nlohmann::json;
+
+namespace {
+
+double ms_between(std::chrono::steady_clock::time_point a,
+                  std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::string random_id(const char* prefix) {
+  static const char kAlnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string id = prefix;
+  for (int i = 0; i < 24; ++i) id += kAlnum[rng() % (sizeof kAlnum - 1)];
+  return id;
+}
+
+ApiError service_unavailable(std::string message) {
+  ApiError e;
+  e.status = 503;
+  e.type = "service_unavailable";
+  e.message = std::move(message);
+  e.retry_after_s = 1;
+  return e;
+}
+
+}  // namespace
+
+Exchange::Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, RequestInfo info,
+                   ApiRequest req, std::chrono::steady_clock::time_point arrival)
+    : server_(server),
+      sink_(sink),
+      ex_(std::move(ex)),
+      info_(std::move(info)),
+      req_(std::move(req)),
+      arrival_(arrival) {
+  id_ = random_id(req_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
+  created_ = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+}
+
+Exchange::~Exchange() {
+  if (mailbox_) mailbox_->kill();
+  if (counted_in_flight_) server_.in_flight.fetch_sub(1);
+}
+
+void Exchange::fail(const ApiError& e) {
+  done_ = true;
+  if (sink_ == nullptr) return;
+  HeaderList extra;
+  if (e.retry_after_s > 0) extra.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+  ResponseSink* sink = sink_;
+  complete(e.status, false);
+  sink->send_response(e.status, "application/json", error_body(e), extra);
+}
+
+void Exchange::start() {
+  counted_in_flight_ = true;
+  server_.in_flight.fetch_add(1);
+  engine_ = server_.engine.load();
+  if (server_.draining.load()) return fail(service_unavailable("the server is shutting down"));
+  if (engine_ == nullptr) return fail(service_unavailable("the model is loading"));
+  if (req_.model != server_.opts.model_name) {
+    ApiError e;
+    e.status = 404;
+    e.message = "The model '" + req_.model.substr(0, 128) + "' does not exist (this server has '" +
+                server_.opts.model_name + "')";
+    e.param = "model";
+    e.code = "model_not_found";
+    return fail(e);
+  }
+  // The single admission point (trust layer / auth hook).
+  if (server_.opts.hooks) {
+    if (auto e = server_.opts.hooks->admit(info_, req_)) return fail(*e);
+  }
+  if (auto e = submit_all()) return fail(*e);
+  if (req_.stream) {
+    HeaderList extra;
+    if (server_.opts.hooks) server_.opts.hooks->response_headers(info_, &extra);
+    sink_->start_stream(extra);
+    if (req_.endpoint == Endpoint::kChat) {
+      for (uint32_t i = 0; i < choices_.size(); ++i) {
+        json c = chunk_base();
+        c["choices"] = json::array({{{"index", i},
+                                     {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", nullptr}}});
+        send_chunk_json(c);
+      }
+    }
+  }
+  // Notifications start only now, so events never race the response head.
+  mailbox_ = server_.make_mailbox(ex_);
+  std::weak_ptr<Exchange> weak = weak_from_this();
+  mailbox_->deliver = [weak] {
+    if (auto self = weak.lock()) self->on_events();
+  };
+  for (auto& run : runs_) {
+    std::shared_ptr<Mailbox> mb = mailbox_;
+    run.stream->set_notify([mb] { mb->notify(); });
+  }
+}
+
+std::optional<ApiError> Exchange::submit_all() {
+  const Tokenizer& tok = engine_->tokenizer();
+  const uint32_t n_vocab = engine_->model_config().n_vocab;
+  const uint32_t n_ctx = engine_->n_ctx();
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::string> stops = req_.stop;
+  if (req_.endpoint == Endpoint::kChat) {
+    ChatFormatter fmt(tok, engine_->chat_template());
+    auto toks = fmt.tokenize(req_.messages);
+    if (!toks.ok()) return bad_request("messages", "cannot render the chat: " + toks.message());
+    prompts.push_back(std::move(toks).value());
+    for (auto& s : fmt.stop_strings()) stops.push_back(s);
+    strip_leading_space_ = fmt.strip_reply_leading_space();
+  } else {
+    for (size_t i = 0; i < req_.prompts.size(); ++i) {
+      const std::string param =
+          req_.prompts.size() == 1 ? "prompt" : "prompt[" + std::to_string(i) + "]";
+      if (const auto* text = std::get_if<std::string>(&req_.prompts[i])) {
+        EncodeOptions eo;
+        eo.add_special = true;
+        eo.parse_special = true;
+        prompts.push_back(tok.encode(*text, eo));
+      } else {
+        const auto& ids = std::get<std::vector<int32_t>>(req_.prompts[i]);
+        for (int32_t id : ids) {
+          if (id < 0 || static_cast<uint32_t>(id) >= n_vocab) {
+            return bad_request(param,
+                               "token id " + std::to_string(id) + " in '" + param +
+                                   "' is outside the vocabulary (" + std::to_string(n_vocab) +
+                                   " tokens)",
+                               "invalid_value");
+          }
+        }
+        prompts.push_back(ids);
+      }
+      if (prompts.back().empty()) return bad_request(param, "'" + param + "' has no tokens");
+    }
+  }
+  for (const auto& [id, bias] : req_.logit_bias) {
+    if (static_cast<uint32_t>(id) >= n_vocab) {
+      return bad_request("logit_bias",
+                         "logit_bias token id " + std::to_string(id) +
+                             " is outside the vocabulary (" + std::to_string(n_vocab) + " tokens)",
+                         "invalid_value");
+    }
+  }
+  const char* prompt_param = req_.endpoint == Endpoint::kChat ? "messages" : "prompt";
+  for (const auto& p : prompts) {
+    if (p.size() >= n_ctx) {
+      return bad_request(prompt_param,
+                         "This model's maximum context length is " + std::to_string(n_ctx) +
+                             " tokens; the prompt has " + std::to_string(p.size()) + " tokens",
+                         "context_length_exceeded");
+    }
+    if (req_.max_tokens && p.size() + static_cast<uint64_t>(*req_.max_tokens) > n_ctx) {
+      return bad_request("max_tokens",
+                         "This model's maximum context length is " + std::to_string(n_ctx) +
+                             " tokens; the prompt has " + std::to_string(p.size()) +
+                             " tokens and max_tokens is " + std::to_string(*req_.max_tokens),
+                         "context_length_exceeded");
+    }
+  }
+  SamplingParams sp;
+  sp.temperature = req_.temperature;
+  sp.top_p = req_.top_p;
+  sp.frequency_penalty = req_.frequency_penalty;
+  sp.presence_penalty = req_.presence_penalty;
+  sp.logit_bias = req_.logit_bias;
+  sp.seed = req_.seed ? static_cast<uint64_t>(*req_.seed) : random_seed();
+  sp.n_logprobs = req_.logprobs;
+  for (auto& p : prompts) {
+    ServingRequest sr;
+    sr.prompt = std::move(p);
+    sr.sampling = sp;
+    // OpenAI's legacy completions default to 16 tokens; chat runs to a stop or the context end.
+    sr.max_tokens =
+        req_.max_tokens ? *req_.max_tokens : (req_.endpoint == Endpoint::kCompletions ? 16 : -1);
+    sr.stop = stops;
+    sr.n = req_.n;
+    const uint32_t prompt_tokens = static_cast<uint32_t>(sr.prompt.size());
+    SubmitResult res = engine_->submit(std::move(sr));
+    if (res.error != SubmitError::kNone) {
+      for (auto& r : runs_) engine_->cancel(r.stream->id());
+      runs_.clear();
+      ApiError e = bad_request(res.param, res.message);
+      if (res.error == SubmitError::kTooLong) e.code = "context_length_exceeded";
+      if (res.error == SubmitError::kQueueFull) {
+        e.status = 429;
+        e.type = "rate_limit_exceeded";
+        e.code = "queue_full";
+        e.retry_after_s = 1;
+      }
+      if (res.error == SubmitError::kShuttingDown) e = service_unavailable(res.message);
+      return e;
+    }
+    Run run;
+    run.stream = std::move(res.stream);
+    run.prompt_tokens = prompt_tokens;
+    run.first_choice = static_cast<uint32_t>(choices_.size());
+    runs_.push_back(std::move(run));
+    for (uint32_t i = 0; i < req_.n; ++i) choices_.emplace_back();
+  }
+  return std::nullopt;
+}
+
+void Exchange::on_events() {
+  if (done_) return;
+  std::vector<StreamEvent> evs;
+  bool all_finished = true;
+  for (auto& run : runs_) {
+    if (run.finished) continue;
+    // poll() reports the end only once the queue is empty, and the end's notification may
+    // already have been delivered: poll until a call returns nothing.
+    bool more = true;
+    do {
+      evs.clear();
+      more = run.stream->poll(&evs);
+      for (const auto& ev : evs) {
+        handle_event(ev, run);
+        if (done_) return;
+      }
+    } while (more && !evs.empty());
+    if (!more) run.finished = true;
+    all_finished = all_finished && run.finished;
+  }
+  if (!error_.empty()) {
+    ApiError e;
+    e.status = 500;
+    e.type = "server_error";
+    e.message = "generation failed: " + error_;
+    if (!req_.stream) return fail(e);
+    done_ = true;
+    json j = {{"error",
+               {{"message", e.message}, {"type", e.type}, {"param", nullptr}, {"code", nullptr}}}};
+    send_chunk_json(j);
+    ResponseSink* sink = sink_;
+    complete(500, false);
+    sink->send_chunk("data: [DONE]\n\n");
+    sink->end_stream();
+    return;
+  }
+  if (all_finished) finish();
+}
+
+void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
+  const uint32_t ci = run.first_choice + ev.index;
+  if (ev.kind == StreamEvent::Kind::kError) {
+    error_ = ev.error.empty() ? "engine error" : ev.error;
+    return;
+  }
+  if (ci >= choices_.size()) return;
+  Choice& c = choices_[ci];
+  if (ev.kind == StreamEvent::Kind::kToken) {
+    if (!have_first_token_) {
+      have_first_token_ = true;
+      first_token_ = std::chrono::steady_clock::now();
+    }
+    ++c.tokens;
+    std::string piece = ev.token.text;
+    if (strip_leading_space_ && !c.any_text && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+    if (!piece.empty()) c.any_text = true;
+    json delta_lp;
+    if (req_.logprobs >= 0) add_logprobs(c, ev.token, &delta_lp);
+    const size_t offset = c.text.size();
+    c.text += piece;
+    if (req_.stream && (!piece.empty() || !delta_lp.is_null())) {
+      json ch = chunk_base();
+      json choice = req_.endpoint == Endpoint::kChat
+                        ? json{{"index", ci}, {"delta", {{"content", piece}}}}
+                        : json{{"index", ci}, {"text", piece}};
+      choice["logprobs"] = delta_lp;
+      if (req_.endpoint == Endpoint::kCompletions && !delta_lp.is_null()) {
+        choice["logprobs"]["text_offset"] = json::array({offset});
+      }
+      choice["finish_reason"] = nullptr;
+      ch["choices"] = json::array({choice});
+      send_chunk_json(ch);
+    }
+    return;
+  }
+  // kDone
+  c.finish = ev.finish == FinishReason::kLength ? "length" : "stop";
+  if (ev.timings.generated_tokens > c.tokens) c.tokens = ev.timings.generated_tokens;
+  if (ev.timings.generated_tokens > 1) {
+    tpot_s_ = ev.timings.generation_ms / 1000.0 / (ev.timings.generated_tokens - 1);
+  }
+  if (req_.stream) {
+    json ch = chunk_base();
+    json choice = req_.endpoint == Endpoint::kChat ? json{{"index", ci}, {"delta", json::object()}}
+                                                   : json{{"index", ci}, {"text", ""}};
+    choice["logprobs"] = nullptr;
+    choice["finish_reason"] = c.finish;
+    ch["choices"] = json::array({choice});
+    send_chunk_json(ch);
+  }
+}
+
+void Exchange::add_logprobs(Choice& c, const TokenEvent& t, json* delta_lp) {
+  const Tokenizer& tok = engine_->tokenizer();
+  if (req_.endpoint == Endpoint::kChat) {
+    json entry = logprob_entry(tok, t.token, t.logprob);
+    json top = json::array();
+    for (const auto& alt : t.top_logprobs)
+      top.push_back(logprob_entry(tok, alt.token, alt.logprob));
+    entry["top_logprobs"] = top;
+    if (c.logprobs.is_null()) c.logprobs = json{{"content", json::array()}, {"refusal", nullptr}};
+    c.logprobs["content"].push_back(entry);
+    *delta_lp = json{{"content", json::array({entry})}, {"refusal", nullptr}};
+  } else {
+    const std::string piece = tok.token_to_piece(t.token);
+    json top = json::object();
+    for (const auto& alt : t.top_logprobs) top[tok.token_to_piece(alt.token)] = alt.logprob;
+    if (c.logprobs.is_null()) {
+      c.logprobs = json{{"tokens", json::array()},
+                        {"token_logprobs", json::array()},
+                        {"top_logprobs", json::array()},
+                        {"text_offset", json::array()}};
+    }
+    c.logprobs["tokens"].push_back(piece);
+    c.logprobs["token_logprobs"].push_back(t.logprob);
+    c.logprobs["top_logprobs"].push_back(top);
+    c.logprobs["text_offset"].push_back(c.text_bytes);
+    c.text_bytes += piece.size();
+    *delta_lp = json{{"tokens", {piece}}, {"token_logprobs", {t.logprob}}, {"top_logprobs", {top}}};
+  }
+}
+
+json Exchange::chunk_base() const {
+  json j = {
+      {"id", id_},
+      {"object", req_.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion"},
+      {"created", created_},
+      {"model", server_.opts.model_name},
+      {"system_fingerprint", nullptr}};
+  if (req_.include_usage) j["usage"] = nullptr;
+  return j;
+}
+
+void Exchange::send_chunk_json(const json& j) {
+  if (sink_ == nullptr) return;
+  sink_->send_chunk("data: " + dump_json(j) + "\n\n");
+}
+
+void Exchange::finish() {
+  done_ = true;
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+  for (const auto& r : runs_) prompt_tokens += r.prompt_tokens;
+  for (const auto& c : choices_) completion_tokens += c.tokens;
+  const json usage = {{"prompt_tokens", prompt_tokens},
+                      {"completion_tokens", completion_tokens},
+                      {"total_tokens", prompt_tokens + completion_tokens}};
+  ResponseSink* sink = sink_;
+  if (sink == nullptr) return;
+  if (req_.stream) {
+    if (req_.include_usage) {
+      json ch = chunk_base();
+      ch["choices"] = json::array();
+      ch["usage"] = usage;
+      send_chunk_json(ch);
+    }
+    complete(200, false);
+    sink->send_chunk("data: [DONE]\n\n");
+    sink->end_stream();
+    return;
+  }
+  json body = {{"id", id_},
+               {"object", req_.endpoint == Endpoint::kChat ? "chat.completion" : "text_completion"},
+               {"created", created_},
+               {"model", server_.opts.model_name},
+               {"system_fingerprint", nullptr}};
+  json choices = json::array();
+  for (uint32_t i = 0; i < choices_.size(); ++i) {
+    const Choice& c = choices_[i];
+    json ch = {{"index", i}};
+    if (req_.endpoint == Endpoint::kChat) {
+      ch["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+    } else {
+      ch["text"] = c.text;
+    }
+    ch["logprobs"] = c.logprobs;
+    ch["finish_reason"] = c.finish.empty() ? "stop" : c.finish;
+    choices.push_back(ch);
+  }
+  body["choices"] = choices;
+  body["usage"] = usage;
+  HeaderList extra;
+  if (server_.opts.hooks) server_.opts.hooks->response_headers(info_, &extra);
+  complete(200, false);
+  sink->send_response(200, "application/json", dump_json(body), extra);
+}
+
+// The single completion point: metrics and the on_complete hook; detaches the sink.
+void Exchange::complete(int status, bool disconnected) {
+  sink_ = nullptr;
+  const auto now = std::chrono::steady_clock::now();
+  CompletionRecord rec;
+  rec.id = id_;
+  rec.endpoint = req_.endpoint;
+  rec.status = status;
+  rec.client_disconnected = disconnected;
+  for (const auto& r : runs_) rec.prompt_tokens += r.prompt_tokens;
+  for (const auto& c : choices_) {
+    rec.completion_tokens += c.tokens;
+    rec.finish_reasons.push_back(c.finish);
+    rec.texts.push_back(c.text);
+  }
+  rec.ttft_ms = have_first_token_ ? ms_between(arrival_, first_token_) : 0.0;
+  rec.e2e_ms = ms_between(arrival_, now);
+  if (!runs_.empty()) {
+    server_.metrics.observe_request(rec.ttft_ms / 1000.0, tpot_s_, rec.e2e_ms / 1000.0,
+                                    have_first_token_);
+    server_.metrics.add_tokens(rec.prompt_tokens, rec.completion_tokens);
+  }
+  if (server_.opts.hooks) server_.opts.hooks->on_complete(info_, rec);
+  if (counted_in_flight_) {
+    counted_in_flight_ = false;
+    server_.in_flight.fetch_sub(1);
+  }
+}
+
+void Exchange::abort() {
+  if (mailbox_) mailbox_->kill();
+  if (engine_ != nullptr) {
+    for (auto& r : runs_) {
+      if (!r.finished) engine_->cancel(r.stream->id());
+    }
+  }
+  if (sink_ != nullptr) complete(499, true);
+  done_ = true;
+}
+
+}  // namespace dari::server

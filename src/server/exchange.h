@@ -1,0 +1,93 @@
+// Exchange: one OpenAI completion request from admission to its last byte.
+//
+// Tokenizes the prompt(s), submits them to the ServingEngine (one engine request per prompt, n
+// choices each), turns engine events into SSE chunks or one JSON body, and records metrics and
+// the completion hook. Lives on its connection's strand; all methods run there.
+// Ownership: owned (shared_ptr) by its Connection; holds a raw ResponseSink* that the Connection
+// clears through abort() before it goes away.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "server_impl.h"
+
+namespace dari::server {
+
+// The connection side of an exchange (implemented by Connection; strand only).
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual void send_response(int status, const std::string& content_type, std::string body,
+                             const HeaderList& extra) = 0;
+  virtual void start_stream(const HeaderList& extra) = 0;
+  virtual void send_chunk(const std::string& data) = 0;
+  virtual void end_stream() = 0;  // also releases the exchange
+};
+
+// Serializes an ApiError as OpenAI's {"error": {...}} body.
+std::string error_body(const ApiError& e);
+
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, RequestInfo info, ApiRequest req,
+           std::chrono::steady_clock::time_point arrival);
+  ~Exchange();
+
+  // Admits, tokenizes and submits; on failure sends the error response.
+  void start();
+  // The client went away or the connection failed: cancel engine work, record, detach the sink.
+  void abort();
+
+ private:
+  struct Choice {
+    std::string text;
+    uint32_t tokens = 0;
+    std::string finish;       // "" until done
+    nlohmann::json logprobs;  // chat: array of content entries; completions: object of arrays
+    size_t text_bytes = 0;    // completions text_offset
+    bool any_text = false;    // some text was emitted (fallback leading-space strip)
+  };
+  struct Run {
+    std::shared_ptr<Stream> stream;
+    uint32_t prompt_tokens = 0;
+    uint32_t first_choice = 0;
+    bool finished = false;
+  };
+
+  void fail(const ApiError& e);
+  std::optional<ApiError> submit_all();
+  void on_events();
+  void handle_event(const StreamEvent& ev, const Run& run);
+  void add_logprobs(Choice& c, const TokenEvent& t, nlohmann::json* delta_lp);
+  void finish();
+  nlohmann::json chunk_base() const;
+  void send_chunk_json(const nlohmann::json& j);
+  void complete(int status, bool disconnected);
+
+  Server::Impl& server_;
+  ResponseSink* sink_;
+  Executor ex_;
+  RequestInfo info_;
+  ApiRequest req_;
+  std::chrono::steady_clock::time_point arrival_;
+  std::chrono::steady_clock::time_point first_token_{};
+  bool have_first_token_ = false;
+  ServingEngine* engine_ = nullptr;
+  std::string id_;
+  int64_t created_ = 0;
+  std::vector<Run> runs_;
+  std::vector<Choice> choices_;
+  std::shared_ptr<Mailbox> mailbox_;
+  std::string error_;  // engine error text (kError)
+  bool counted_in_flight_ = false;
+  bool done_ = false;
+  bool strip_leading_space_ = false;
+  double ttft_ms_ = 0.0;
+  double tpot_s_ = 0.0;
+};
+
+}  // namespace dari::server

@@ -1,0 +1,76 @@
+// Internal state of dari::server::Server shared by the acceptor, connections and exchanges.
+// Thread safety: the atomics and the mailbox registry (mutex) may be used from any thread; the
+// rest is immutable after Server::create().
+#pragma once
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "dari/server/server.h"
+
+namespace dari::server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Executor = net::strand<net::io_context::executor_type>;
+
+// Routes engine notifications (engine thread) to a connection strand while the target lives.
+struct Mailbox : std::enable_shared_from_this<Mailbox> {
+  std::mutex mu;
+  bool alive = true;
+  std::atomic<bool> scheduled{false};
+  std::function<void()> deliver;  // runs on the strand
+  Executor ex;
+  explicit Mailbox(Executor e) : ex(std::move(e)) {}
+  // Engine thread: post one delivery unless one is already pending.
+  void notify();
+  void kill();
+};
+
+struct Server::Impl {
+  explicit Impl(ServerOptions o)
+      : opts(std::move(o)),
+        ioc_ptr(std::make_unique<net::io_context>()),
+        ioc(*ioc_ptr),
+        acceptor(std::make_unique<tcp::acceptor>(ioc)) {}
+  // I/O objects first, then the io_context (destroying pending handlers, hence connections, while
+  // the counters below still live).
+  ~Impl() {
+    signals.reset();
+    drain_timer.reset();
+    acceptor.reset();
+    ioc_ptr.reset();
+  }
+
+  ServerOptions opts;
+  std::unique_ptr<net::io_context> ioc_ptr;
+  net::io_context& ioc;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<net::signal_set> signals;
+  std::unique_ptr<net::steady_timer> drain_timer;
+  std::vector<std::thread> threads;
+  Metrics metrics;
+  std::atomic<ServingEngine*> engine{nullptr};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<uint64_t> in_flight{0};  // API exchanges not yet complete
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> next_request_id{1};
+  std::chrono::steady_clock::time_point drain_deadline;
+
+  std::mutex mailbox_mu;
+  std::vector<std::weak_ptr<Mailbox>> mailboxes;
+
+  std::shared_ptr<Mailbox> make_mailbox(Executor ex);
+  void kill_mailboxes();
+  void do_accept();
+  void begin_drain(bool drain);
+  void check_drain();
+};
+
+}  // namespace dari::server

@@ -1,0 +1,401 @@
+// TrustLayer: the server-facing facade (authorization, quotas, signing, audit, oversight).
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "trust/internal.h"
+
+namespace dari::trust {
+
+using nlohmann::json;
+
+namespace {
+
+bool is_loopback(std::string_view a) {
+  if (a.rfind("[::1]", 0) == 0 || a.rfind("[::ffff:127.", 0) == 0) return true;  // with port
+  return a.rfind("127.", 0) == 0 || a == "::1" || a.rfind("::ffff:127.", 0) == 0 ||
+         a == "localhost";
+}
+
+std::string_view bearer_token(std::string_view h) {
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  if (h.size() < 7) return {};
+  std::string scheme(h.substr(0, 7));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "bearer ") return {};
+  h.remove_prefix(7);
+  while (!h.empty() && (h.front() == ' ')) h.remove_prefix(1);
+  while (!h.empty() && (h.back() == ' ' || h.back() == '\r')) h.remove_suffix(1);
+  return h;
+}
+
+// Token bucket: `level` units, refilled at `rate` units per ms up to `capacity`.
+struct Bucket {
+  double level = 0, capacity = 0, rate = 0;
+  int64_t last_ms = 0;
+  void refill(int64_t now) {
+    if (now > last_ms)
+      level = std::min(capacity, level + rate * static_cast<double>(now - last_ms));
+    last_ms = now;
+  }
+  int64_t seconds_until(double need) const {  // until level >= need
+    if (rate <= 0) return 86400;
+    return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((need - level) / rate / 1000.0)));
+  }
+};
+
+struct KeyState {
+  std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
+  bool limit_requests = false, limit_tokens = false;
+  Bucket requests, tokens;
+};
+
+struct FailWindow {
+  int64_t start_ms = 0;
+  int32_t count = 0;
+};
+
+}  // namespace
+
+bool Grant::valid() const noexcept {
+  if (revoked_ && revoked_->load(std::memory_order_relaxed)) return false;
+  return !cancel_epoch_ || cancel_epoch_->load(std::memory_order_relaxed) == epoch_;
+}
+
+std::string AuthDecision::error_json() const {
+  std::string code = http_status == 401   ? "invalid_api_key"
+                     : http_status == 403 ? "insufficient_scope"
+                     : http_status == 429 ? "rate_limit_exceeded"
+                     : http_status == 503 ? "service_paused"
+                                          : "error";
+  return canonical_json(
+      json{{"error",
+            json{{"message", message}, {"type", error_type}, {"code", code}, {"param", nullptr}}}});
+}
+
+struct TrustLayer::Impl {
+  Policy policy;
+  TrustOptions options;
+  SigningKey key;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<KeyStore> keys;
+  std::atomic<bool> paused{false};
+  std::shared_ptr<std::atomic<uint64_t>> cancel_epoch = std::make_shared<std::atomic<uint64_t>>(0);
+  std::shared_ptr<std::atomic<bool>> never_revoked = std::make_shared<std::atomic<bool>>(false);
+  std::mutex mu;  // guards the maps and pause_reason
+  std::string pause_reason;
+  std::map<std::string, KeyState, std::less<>> states;
+  std::map<std::string, FailWindow, std::less<>> failures;
+
+  // Async audit writer (started on first record_async).
+  std::mutex qmu;
+  std::condition_variable qcv, done_cv;
+  std::deque<AuditRecord> queue;
+  uint64_t queued = 0, committed = 0;
+  bool stopping = false;
+  Status first_error;
+  std::thread writer;
+
+  void writer_loop() {
+    std::unique_lock<std::mutex> lock(qmu);
+    for (;;) {
+      qcv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) return;
+      std::vector<AuditRecord> batch(std::make_move_iterator(queue.begin()),
+                                     std::make_move_iterator(queue.end()));
+      queue.clear();
+      lock.unlock();
+      Status s = audit->record_batch(batch);
+      lock.lock();
+      if (!s.ok() && first_error.ok()) first_error = s;
+      committed += batch.size();
+      done_cv.notify_all();
+    }
+  }
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(qmu);
+      stopping = true;
+    }
+    qcv.notify_all();
+    if (writer.joinable()) writer.join();
+  }
+
+  int64_t now() const { return options.clock_ms ? options.clock_ms() : system_now_ms(); }
+  Status admin(std::string_view actor, json detail) {
+    detail["actor"] = actor;
+    if (!audit) return Status::Ok();
+    return audit->append("admin", canonical_json(detail), now());
+  }
+  AuthDecision deny(int status, std::string type, std::string msg) {
+    AuthDecision d;
+    d.http_status = status;
+    d.error_code = status == 401   ? "invalid_api_key"
+                   : status == 403 ? "insufficient_scope"
+                   : status == 429 ? "rate_limit_exceeded"
+                   : status == 503 ? "service_paused"
+                                   : "server_error";
+    d.error_type = std::move(type);
+    d.message = std::move(msg);
+    return d;
+  }
+  void auth_failure(TrustLayer* self, std::string_view client) {
+    int32_t limit = policy.auth_failures_per_minute;
+    if (limit <= 0) return;
+    bool report = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      FailWindow& w = failures[std::string(client)];
+      int64_t t = now();
+      if (t - w.start_ms >= 60000) w = FailWindow{t, 0};
+      report = ++w.count == limit;
+    }
+    if (report) {
+      (void)self->record_incident("repeated_auth_failures",
+                                  std::to_string(limit) + " failed authentications from " +
+                                      std::string(client) + " within a minute");
+    }
+  }
+};
+
+TrustLayer::TrustLayer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TrustLayer::~TrustLayer() = default;
+const Policy& TrustLayer::policy() const {
+  return impl_->policy;
+}
+const SigningKey& TrustLayer::signing_key() const {
+  return impl_->key;
+}
+AuditLog* TrustLayer::audit() {
+  return impl_->audit.get();
+}
+bool TrustLayer::paused() const {
+  return impl_->paused.load();
+}
+
+Result<std::unique_ptr<TrustLayer>> TrustLayer::open(Policy policy, TrustOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->policy = std::move(policy);
+  impl->options = std::move(options);
+  const Policy& p = impl->policy;
+  if (p.disclosure) {
+    std::error_code ec;
+    if (!std::filesystem::exists(p.signing_key_file, ec) && impl->options.create_signing_key) {
+      DARI_ASSIGN_OR_RETURN(SigningKey k, SigningKey::generate());
+      DARI_TRY(k.save(p.signing_key_file));
+    }
+    DARI_ASSIGN_OR_RETURN(impl->key, SigningKey::load(p.signing_key_file));
+  } else {
+    DARI_ASSIGN_OR_RETURN(impl->key, SigningKey::generate());  // ephemeral, never saved
+  }
+  if (p.audit) {
+    DARI_ASSIGN_OR_RETURN(impl->audit, AuditLog::open(p.audit_db, p));
+  }
+  DARI_ASSIGN_OR_RETURN(impl->keys, KeyStore::open(p.keys_db));
+  return std::unique_ptr<TrustLayer>(new TrustLayer(std::move(impl)));
+}
+
+AuthDecision TrustLayer::authorize(const RequestMeta& meta) {
+  Impl& m = *impl_;
+  std::string_view token = bearer_token(meta.authorization);
+  bool required =
+      m.policy.require_keys == KeyRequirement::kAlways ||
+      (m.policy.require_keys == KeyRequirement::kNonLoopback && !is_loopback(meta.client));
+  AuthDecision ok;
+  ok.grant.cancel_epoch_ = m.cancel_epoch;
+  ok.grant.epoch_ = m.cancel_epoch->load();
+  ok.grant.revoked_ = m.never_revoked;
+  if (token.empty()) {
+    if (required) {
+      m.auth_failure(this, meta.client);
+      return m.deny(401, "invalid_request_error",
+                    "an API key is required: send \"Authorization: Bearer <key>\"");
+    }
+  } else {
+    auto found = m.keys->lookup(token);
+    if (!found.ok()) return m.deny(500, "server_error", "key store: " + found.message());
+    if (!found->has_value()) {
+      m.auth_failure(this, meta.client);
+      return m.deny(401, "invalid_request_error", "invalid API key");
+    }
+    const KeyInfo& k = **found;
+    if (k.revoked_ms != 0) {
+      m.auth_failure(this, meta.client);
+      std::lock_guard<std::mutex> lock(m.mu);
+      auto it = m.states.find(k.key_id);
+      if (it != m.states.end()) it->second.revoked->store(true);
+      return m.deny(401, "invalid_request_error", "API key " + k.key_id + " has been revoked");
+    }
+    if ((k.scopes & meta.scope) == 0) {
+      return m.deny(403, "permission_error",
+                    "API key " + k.key_id + " lacks the \"" + scopes_to_string(meta.scope) +
+                        "\" scope needed for " + std::string(meta.endpoint));
+    }
+    ok.grant.key_id_ = k.key_id;
+    std::lock_guard<std::mutex> lock(m.mu);
+    auto [it, fresh] = m.states.try_emplace(k.key_id);
+    KeyState& s = it->second;
+    int64_t t = m.now();
+    if (fresh) {
+      s.limit_requests = k.requests_per_minute > 0;
+      s.requests = Bucket{static_cast<double>(k.requests_per_minute),
+                          static_cast<double>(k.requests_per_minute),
+                          static_cast<double>(k.requests_per_minute) / 60000.0, t};
+      s.limit_tokens = k.tokens_per_day > 0;
+      s.tokens =
+          Bucket{static_cast<double>(k.tokens_per_day), static_cast<double>(k.tokens_per_day),
+                 static_cast<double>(k.tokens_per_day) / 86400000.0, t};
+    }
+    ok.grant.revoked_ = s.revoked;
+    if (meta.scope == kScopeInfer && !m.paused.load()) {
+      s.requests.refill(t);
+      s.tokens.refill(t);
+      if (s.limit_tokens && s.tokens.level < 1) {
+        AuthDecision d = m.deny(429, "rate_limit_exceeded",
+                                "API key " + k.key_id + " has used its tokens for the day");
+        d.retry_after_s = s.tokens.seconds_until(1);
+        return d;
+      }
+      if (s.limit_requests && s.requests.level < 1) {
+        AuthDecision d = m.deny(429, "rate_limit_exceeded",
+                                "API key " + k.key_id + " exceeded " +
+                                    std::to_string(k.requests_per_minute) + " requests per minute");
+        d.retry_after_s = s.requests.seconds_until(1);
+        return d;
+      }
+      if (s.limit_requests) s.requests.level -= 1;
+    }
+  }
+  if (meta.scope == kScopeInfer && m.paused.load()) {
+    std::lock_guard<std::mutex> lock(m.mu);
+    return m.deny(503, "service_unavailable",
+                  "generation is paused by the operator" +
+                      (m.pause_reason.empty() ? std::string() : ": " + m.pause_reason));
+  }
+  return ok;
+}
+
+void TrustLayer::charge_tokens(const Grant& g, int64_t tokens) {
+  if (g.key_id().empty() || tokens <= 0) return;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->states.find(g.key_id());
+  if (it == impl_->states.end() || !it->second.limit_tokens) return;
+  it->second.tokens.refill(impl_->now());
+  it->second.tokens.level -= static_cast<double>(tokens);
+}
+
+Provenance TrustLayer::sign(const ProvenanceFacts& facts, std::string_view delivered_text) const {
+  return sign_provenance(impl_->key, facts, impl_->policy.operator_name,
+                         impl_->policy.deployment_id, delivered_text);
+}
+
+Status TrustLayer::record(AuditRecord r) {
+  if (r.time_ms == 0) r.time_ms = impl_->now();
+  if (r.status == "error" && r.http_status >= 500) {
+    DARI_TRY(record_incident("request_failure", r.error, r.request_id));
+  }
+  if (!impl_->audit) return Status::Ok();
+  return impl_->audit->record(r);
+}
+
+void TrustLayer::record_async(AuditRecord r) {
+  Impl& m = *impl_;
+  if (!m.audit) return;
+  if (r.time_ms == 0) r.time_ms = m.now();
+  if (r.status == "error" && r.http_status >= 500) {
+    (void)record_incident("request_failure", r.error, r.request_id);
+  }
+  std::lock_guard<std::mutex> lock(m.qmu);
+  if (!m.writer.joinable()) m.writer = std::thread([&m] { m.writer_loop(); });
+  m.queue.push_back(std::move(r));
+  ++m.queued;
+  m.qcv.notify_one();
+}
+
+Status TrustLayer::flush() {
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> lock(m.qmu);
+  uint64_t target = m.queued;
+  m.done_cv.wait(lock, [&] { return m.committed >= target; });
+  return m.first_error;
+}
+
+Status TrustLayer::record_incident(std::string_view kind, std::string_view detail,
+                                   std::string_view request_id) {
+  std::string d = impl_->policy.redact_pii ? redact_pii(detail) : std::string(detail);
+  std::string body = canonical_json(json{{"kind", kind},
+                                         {"detail", d},
+                                         {"request_id", request_id},
+                                         {"deployment_id", impl_->policy.deployment_id}});
+  Status s = impl_->audit ? impl_->audit->append("incident", body, impl_->now()) : Status::Ok();
+  if (impl_->options.on_incident) impl_->options.on_incident(body);
+  return s;
+}
+
+Status TrustLayer::record_feedback(std::string_view request_id, int rating, std::string_view text) {
+  if (request_id.empty()) return make_error("feedback: request_id must not be empty");
+  if (rating < -1 || rating > 5) return make_error("feedback: rating must be between -1 and 5");
+  if (text.size() > 16384) return make_error("feedback: text longer than 16384 bytes");
+  if (!impl_->audit) return Status::Ok();
+  std::string t = impl_->policy.redact_pii ? redact_pii(text) : std::string(text);
+  return impl_->audit->append(
+      "feedback", canonical_json(json{{"request_id", request_id}, {"rating", rating}, {"text", t}}),
+      impl_->now());
+}
+
+Status TrustLayer::pause(std::string_view actor, std::string_view reason, bool cancel_in_flight) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->pause_reason = reason;
+  }
+  impl_->paused.store(true);
+  if (cancel_in_flight) impl_->cancel_epoch->fetch_add(1);
+  return impl_->admin(
+      actor, json{{"action", "pause"}, {"reason", reason}, {"cancel_in_flight", cancel_in_flight}});
+}
+
+Status TrustLayer::resume(std::string_view actor) {
+  impl_->paused.store(false);
+  return impl_->admin(actor, json{{"action", "resume"}});
+}
+
+Result<std::string> TrustLayer::create_key(std::string_view actor, KeyInfo info) {
+  DARI_ASSIGN_OR_RETURN(std::string token, impl_->keys->create(info));
+  DARI_TRY(impl_->admin(actor, json{{"action", "create_key"},
+                                    {"key_id", token.substr(5, 16)},
+                                    {"name", info.name},
+                                    {"scopes", scopes_to_string(info.scopes)}}));
+  return token;
+}
+
+Status TrustLayer::revoke_key(std::string_view actor, std::string_view key_id) {
+  DARI_TRY(impl_->keys->revoke(key_id, impl_->now()));
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->states.find(key_id);
+    if (it != impl_->states.end()) it->second.revoked->store(true);
+  }
+  return impl_->admin(actor, json{{"action", "revoke_key"}, {"key_id", key_id}});
+}
+
+Result<std::vector<KeyInfo>> TrustLayer::list_keys() {
+  return impl_->keys->list();
+}
+
+Status TrustLayer::refresh_revocations() {
+  DARI_ASSIGN_OR_RETURN(std::vector<KeyInfo> all, impl_->keys->list());
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (const KeyInfo& k : all) {
+    if (k.revoked_ms == 0) continue;
+    auto it = impl_->states.find(k.key_id);
+    if (it != impl_->states.end()) it->second.revoked->store(true);
+  }
+  return Status::Ok();
+}
+
+}  // namespace dari::trust

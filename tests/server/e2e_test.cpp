@@ -1,0 +1,179 @@
+// HTTP end to end with the real ServingEngine and the default model (models/dari-tiny.gguf).
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "dari/server/server.h"
+#include "http_client.h"
+
+namespace dari::server::test {
+namespace {
+
+using nlohmann::json;
+
+class E2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ServingOptions eo;
+    eo.model_path = std::string(DARI_SOURCE_DIR) + "/models/dari-tiny.gguf";
+    eo.n_ctx = 256;
+    eo.max_running = 8;
+    eo.n_threads = 2;
+    auto e = ServingEngine::start(eo);
+    ASSERT_TRUE(e.ok()) << e.message();
+    engine_ = std::move(e).value().release();
+    ServerOptions so;
+    so.port = 0;
+    so.model_name = "dari-tiny";
+    auto s = Server::create(so);
+    ASSERT_TRUE(s.ok()) << s.message();
+    server_ = std::move(s).value().release();
+    server_->set_engine(engine_);
+    server_->start();
+  }
+  static void TearDownTestSuite() {
+    if (server_ != nullptr) {
+      server_->request_stop(false);
+      server_->wait();
+    }
+    if (engine_ != nullptr) engine_->shutdown(false);
+    delete server_;
+    delete engine_;
+  }
+  void SetUp() override { ASSERT_NE(server_, nullptr); }
+  static uint16_t port() { return server_->port(); }
+  static json chat(bool stream) {
+    json b = {{"model", "dari-tiny"},
+              {"messages", {{{"role", "user"}, {"content", "And it came to pass"}}}},
+              {"max_tokens", 12},
+              {"temperature", 0}};
+    if (stream) b["stream"] = true;
+    return b;
+  }
+  static std::string stream_text(const std::vector<json>& evs, const char* field) {
+    std::string t;
+    for (const auto& e : evs) {
+      if (e["choices"].empty()) continue;
+      const json& c = e["choices"][0];
+      if (std::string(field) == "delta") {
+        if (c["delta"].contains("content")) t += c["delta"]["content"].get<std::string>();
+      } else {
+        t += c["text"].get<std::string>();
+      }
+    }
+    return t;
+  }
+
+  static ServingEngine* engine_;
+  static Server* server_;
+};
+
+ServingEngine* E2E::engine_ = nullptr;
+Server* E2E::server_ = nullptr;
+
+TEST_F(E2E, ChatStreamingMatchesNonStreaming) {
+  HttpClient c(port());
+  auto r = c.post("/v1/chat/completions", chat(false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json j = r.json();
+  const std::string text = j["choices"][0]["message"]["content"];
+  EXPECT_FALSE(text.empty());
+  EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 0);
+  EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 12);
+
+  json b = chat(true);
+  b["stream_options"] = {{"include_usage", true}};
+  auto s = c.post("/v1/chat/completions", b);
+  ASSERT_EQ(s.status, 200);
+  bool done = false;
+  auto evs = sse_events(s.body, &done);
+  EXPECT_TRUE(done);
+  EXPECT_EQ(stream_text(evs, "delta"), text);  // greedy: same tokens either way
+  EXPECT_EQ(evs.back()["usage"]["completion_tokens"], j["usage"]["completion_tokens"]);
+}
+
+TEST_F(E2E, CompletionsGreedyIsDeterministic) {
+  HttpClient c(port());
+  json b = {{"model", "dari-tiny"},
+            {"prompt", "And the king said"},
+            {"max_tokens", 10},
+            {"temperature", 0},
+            {"logprobs", 2}};
+  auto r1 = c.post("/v1/completions", b);
+  auto r2 = c.post("/v1/completions", b);
+  ASSERT_EQ(r1.status, 200) << r1.body;
+  const json j1 = r1.json();
+  const json j2 = r2.json();
+  EXPECT_EQ(j1["choices"][0]["text"], j2["choices"][0]["text"]);
+  EXPECT_EQ(j1["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(j1["usage"]["completion_tokens"], 10);
+  EXPECT_EQ(j1["choices"][0]["logprobs"]["tokens"].size(), 10u);
+  EXPECT_EQ(j1["choices"][0]["logprobs"]["top_logprobs"][0].size(), 2u);
+}
+
+TEST_F(E2E, PromptLongerThanContextIs400) {
+  HttpClient c(port());
+  std::string big;
+  for (int i = 0; i < 400; ++i) big += "And it came to pass ";
+  auto r = c.post("/v1/completions", {{"model", "dari-tiny"}, {"prompt", big}});
+  ASSERT_EQ(r.status, 400);
+  EXPECT_EQ(r.json()["error"]["code"], "context_length_exceeded");
+}
+
+TEST_F(E2E, EightParallelStreamsComplete) {
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 8; ++i) {
+    ts.emplace_back([&, i] {
+      HttpClient c(port());
+      json b = {{"model", "dari-tiny"},
+                {"prompt", "And it came to pass"},
+                {"max_tokens", 16},
+                {"stream", true},
+                {"seed", i},
+                {"stream_options", {{"include_usage", true}}}};
+      auto r = c.post("/v1/completions", b);
+      bool done = false;
+      auto evs = sse_events(r.body, &done);
+      if (r.status == 200 && done && !evs.empty() &&
+          evs.back()["usage"]["completion_tokens"].get<int>() > 0) {
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok.load(), 8);
+}
+
+TEST_F(E2E, DisconnectMidStreamFreesTheSequence) {
+  {
+    HttpClient c(port());
+    json b = {{"model", "dari-tiny"}, {"prompt", "And"}, {"max_tokens", 200}, {"stream", true}};
+    http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
+    req.set(http::field::host, "x");
+    req.body() = b.dump();
+    req.prepare_payload();
+    http::write(c.stream(), req);
+    std::string got;
+    char buf[4096];
+    while (got.find("\"text\"") == std::string::npos) {
+      got.append(buf, c.stream().socket().read_some(net::buffer(buf)));
+    }
+  }  // the client goes away mid-stream
+  ServingStats s = engine_->stats();
+  for (int i = 0; i < 2000 && (s.running != 0 || s.kv_blocks_used != 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    s = engine_->stats();
+  }
+  EXPECT_EQ(s.running, 0u);
+  EXPECT_EQ(s.kv_blocks_used, 0u);
+  EXPECT_GE(s.requests_cancelled, 1u);
+  HttpClient c(port());
+  const std::string m = c.get("/metrics").body;
+  EXPECT_EQ(metric_value(m, "dari_kv_blocks_used"), 0);
+  EXPECT_GT(metric_value(m, "dari_kv_blocks_total"), 0);
+  EXPECT_GE(metric_value(m, "dari_requests_cancelled_total"), 1);
+}
+
+}  // namespace
+}  // namespace dari::server::test

@@ -1,0 +1,122 @@
+// dari_simd's attention helpers on every ISA the CPU supports against the generic loops:
+// scores and V sums within the fp32 reassociation bound, exp within a few ulp of std::exp, and
+// each output independent of how many rows one call covers (the batch-invariance property the
+// CPU attention relies on).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "simd/simd_test_util.h"
+
+namespace dari::simd {
+namespace {
+
+constexpr GgmlType kKvTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16};
+constexpr double kEps = 1.1920928955078125e-07;
+
+// count rows of hd elements, stride padded by 24 bytes.
+struct KvRows {
+  GgmlType t;
+  int64_t hd, count;
+  uint64_t stride;
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;  // the stored values as floats
+};
+
+KvRows make_rows(GgmlType t, int64_t hd, int64_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  KvRows r{t, hd, count, testing::bytes_of(t, hd) + 24, {}, {}};
+  r.bytes.assign(r.stride * static_cast<uint64_t>(count), 0xff);  // NaN padding if ever read
+  r.values.resize(static_cast<size_t>(hd * count));
+  for (int64_t i = 0; i < count; ++i) {
+    const std::vector<uint8_t> row = testing::quantized_row(t, rng, hd, 2.0f);
+    std::copy(row.begin(), row.end(), r.bytes.begin() + static_cast<int64_t>(r.stride) * i);
+    type_traits(t)->to_float(row.data(), r.values.data() + i * hd, hd);
+  }
+  return r;
+}
+
+TEST(SimdAttention, KvDotAndAxpyMatchGenericOnEveryIsa) {
+  std::mt19937 rng(7);
+  for (GgmlType t : kKvTypes) {
+    for (int64_t hd : {8, 64, 72, 100, 128}) {
+      const int64_t count = 13;
+      const KvRows kv = make_rows(t, hd, count, static_cast<uint32_t>(hd));
+      const std::vector<float> q = testing::random_floats(rng, hd, 1.0f);
+      std::vector<float> w = testing::random_floats(rng, count, 1.0f);
+      for (float& x : w) x = std::fabs(x);
+      for (Isa isa : supported_isas()) {
+        std::vector<float> scores(static_cast<size_t>(count));
+        kv_dot_fn(t, isa)(q.data(), kv.bytes.data(), kv.stride, count, hd, 0.5f, scores.data());
+        std::vector<float> acc(static_cast<size_t>(hd), 0.25f);
+        kv_axpy_fn(t, isa)(w.data(), kv.bytes.data(), kv.stride, count, hd, acc.data());
+        for (int64_t i = 0; i < count; ++i) {
+          double ref = 0.0, mag = 0.0;
+          for (int64_t d = 0; d < hd; ++d) {
+            const double p = static_cast<double>(q[static_cast<size_t>(d)]) *
+                             kv.values[static_cast<size_t>(i * hd + d)];
+            ref += p;
+            mag += std::fabs(p);
+          }
+          EXPECT_NEAR(scores[static_cast<size_t>(i)], 0.5 * ref,
+                      2.0 * kEps * static_cast<double>(hd + 2) * mag)
+              << ggml_type_name(t) << " hd=" << hd << " isa=" << isa_name(isa);
+          // One row per call gives the same bits as the run (no dependence on count).
+          float one = 0.0f;
+          kv_dot_fn(t, isa)(q.data(), kv.bytes.data() + kv.stride * static_cast<uint64_t>(i),
+                            kv.stride, 1, hd, 0.5f, &one);
+          EXPECT_EQ(one, scores[static_cast<size_t>(i)]);
+        }
+        for (int64_t d = 0; d < hd; ++d) {
+          double ref = 0.25, mag = 0.25;
+          for (int64_t i = 0; i < count; ++i) {
+            const double p = static_cast<double>(w[static_cast<size_t>(i)]) *
+                             kv.values[static_cast<size_t>(i * hd + d)];
+            ref += p;
+            mag += std::fabs(p);
+          }
+          EXPECT_NEAR(acc[static_cast<size_t>(d)], ref,
+                      2.0 * kEps * static_cast<double>(count + 2) * mag)
+              << ggml_type_name(t) << " hd=" << hd << " isa=" << isa_name(isa);
+        }
+      }
+    }
+  }
+}
+
+TEST(SimdAttention, ExpSumCloseToStdExp) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-100.0f, 0.0f);
+  for (int64_t n : {1, 7, 8, 9, 64, 203}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float& v : x) v = dist(rng);
+    x[0] = 1.5f;  // the max
+    for (Isa isa : supported_isas()) {
+      std::vector<float> got = x;
+      const float sum = exp_sum_fn(isa)(got.data(), n, 1.5f);
+      double ref_sum = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        // exp of the fp32 difference the kernels form (its rounding is not the exp's error).
+        const float diff = x[static_cast<size_t>(i)] - 1.5f;
+        const double ref = std::exp(static_cast<double>(diff));
+        ref_sum += ref;
+        // A few ulp relative, plus an absolute floor for results near the clamp (~1e-38).
+        EXPECT_NEAR(got[static_cast<size_t>(i)], ref, 4.0 * kEps * ref + 1e-37)
+            << "n=" << n << " i=" << i << " isa=" << isa_name(isa);
+      }
+      EXPECT_NEAR(sum, ref_sum, 2.0 * kEps * static_cast<double>(n + 4) * ref_sum) << isa_name(isa);
+    }
+  }
+}
+
+TEST(SimdAttention, UnsupportedKvTypeHasNoKernel) {
+  for (Isa isa : supported_isas()) {
+    EXPECT_EQ(kv_dot_fn(GgmlType::Q8_0, isa), nullptr);
+    EXPECT_EQ(kv_axpy_fn(GgmlType::Q4_0, isa), nullptr);
+    EXPECT_NE(exp_sum_fn(isa), nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace dari::simd

@@ -1,0 +1,125 @@
+// `dari serve`: the OpenAI-compatible HTTP server (src/server) around a ServingEngine.
+//
+// Starts listening first (GET /health answers 503 while the model loads), prints
+// "dari serve: listening on http://HOST:PORT" to stdout (flushed; tests read the port from it
+// when --port 0), loads the model, then serves until SIGTERM/SIGINT, which drains in-flight
+// requests (bounded by --drain-timeout) and exits 0.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cmd_common.h"
+#include "command.h"
+#include "dari/engine/serving.h"
+#include "dari/server/server.h"
+
+namespace dari::cli {
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  uint32_t parallel = 16;
+  uint32_t ctx_size = 0;
+  uint32_t threads = 0;
+  uint64_t kv_tokens = 0;
+  uint32_t max_queue = 256;
+  std::string alias;
+  uint32_t io_threads = 1;
+  uint64_t max_body = 8u << 20;
+  uint32_t timeout_s = 30;
+  uint32_t idle_timeout_s = 120;
+  uint32_t drain_timeout_s = 30;
+};
+
+int serve_main(const ServeOptions& o) {
+  std::string model = o.model;
+  if (model.empty()) {
+    model = find_default_model();
+    if (model.empty()) {
+      std::fprintf(stderr,
+                   "dari: error: no model given (-m) and the default model %s was not "
+                   "found\n",
+                   kDefaultModelFile);
+      return 1;
+    }
+    std::fprintf(stderr, "dari: using the default model %s\n", model.c_str());
+  }
+  server::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.model_name = o.alias.empty() ? std::filesystem::path(model).stem().string() : o.alias;
+  so.io_threads = o.io_threads;
+  so.max_body_bytes = o.max_body;
+  so.request_timeout = std::chrono::seconds(o.timeout_s);
+  so.write_timeout = std::chrono::seconds(o.timeout_s);
+  so.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
+  so.drain_timeout = std::chrono::seconds(o.drain_timeout_s);
+  so.handle_signals = true;
+  auto server = server::Server::create(so);
+  if (!server.ok()) {
+    std::fprintf(stderr, "dari: error: %s\n", server.message().c_str());
+    return 1;
+  }
+  (*server)->start();
+  std::printf("dari serve: listening on http://%s:%u (model '%s')\n", o.host.c_str(),
+              static_cast<unsigned>((*server)->port()), so.model_name.c_str());
+  std::fflush(stdout);
+
+  ServingOptions eo;
+  eo.model_path = model;
+  eo.n_ctx = o.ctx_size;
+  eo.max_running = o.parallel;
+  eo.kv_tokens = o.kv_tokens;
+  eo.max_waiting = o.max_queue;
+  eo.n_threads = o.threads;
+  auto engine = ServingEngine::start(eo);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "dari: error: %s\n", engine.message().c_str());
+    (*server)->request_stop(false);
+    (*server)->wait();
+    return 1;
+  }
+  std::fprintf(stderr, "dari serve: model loaded in %.0f ms (context %u tokens, %u parallel)\n",
+               (*engine)->load_ms(), (*engine)->n_ctx(), o.parallel);
+  (*server)->set_engine(engine->get());
+  (*server)->wait();  // until SIGTERM/SIGINT and the drain
+  std::fprintf(stderr, "dari serve: stopped\n");
+  (*engine)->shutdown(false);
+  server->reset();
+  return 0;
+}
+
+std::function<int()> setup(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  app.add_option("-m,--model", o->model, "GGUF model (default: the embedded dari-tiny.gguf)");
+  app.add_option("--host", o->host, "address to listen on")->capture_default_str();
+  app.add_option("--port", o->port, "TCP port (0: any free port)")->capture_default_str();
+  app.add_option("--parallel", o->parallel, "sequences decoded together")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("-c,--ctx-size", o->ctx_size, "context per request (0: model's, max 4096)");
+  app.add_option("-t,--threads", o->threads, "compute threads (0: all cores)");
+  app.add_option("--kv-tokens", o->kv_tokens, "KV pool capacity in tokens (0: ctx x parallel)");
+  app.add_option("--max-queue", o->max_queue, "queued requests before 429")->capture_default_str();
+  app.add_option("--alias", o->alias, "model id in the API (default: file name stem)");
+  app.add_option("--io-threads", o->io_threads, "HTTP I/O threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 16u));
+  app.add_option("--max-body", o->max_body, "largest request body in bytes (413 above)")
+      ->capture_default_str();
+  app.add_option("--timeout", o->timeout_s, "seconds to read a request / write a chunk")
+      ->capture_default_str();
+  app.add_option("--idle-timeout", o->idle_timeout_s, "seconds an idle keep-alive connection lives")
+      ->capture_default_str();
+  app.add_option("--drain-timeout", o->drain_timeout_s,
+                 "seconds SIGTERM waits for in-flight requests")
+      ->capture_default_str();
+  return [o] { return serve_main(*o); };
+}
+
+DARI_COMMAND("serve", "OpenAI-compatible HTTP server (chat/completions, models, metrics)", setup);
+
+}  // namespace
+}  // namespace dari::cli
