@@ -50,6 +50,10 @@ Exchange::Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, Reques
   created_ = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
+  info_.response_id = id_;
+  info_.stream = req_.stream;
+  info_.created = created_;
+  info_.model = server_.opts.model_name;
 }
 
 Exchange::~Exchange() {
@@ -84,9 +88,11 @@ void Exchange::start() {
   }
   // The single admission point (trust layer / auth hook).
   if (server_.opts.hooks) {
-    if (auto e = server_.opts.hooks->admit(info_, req_)) return fail(*e);
+    if (auto e = server_.opts.hooks->admit_request(info_, req_)) return fail(*e);
+    server_.opts.hooks->label_parts(info_, &label_prefix_, &label_suffix_);
   }
   if (auto e = submit_all()) return fail(*e);
+  for (auto& c : choices_) c.text = label_prefix_;
   if (req_.stream) {
     HeaderList extra;
     if (server_.opts.hooks) server_.opts.hooks->response_headers(info_, &extra);
@@ -100,6 +106,9 @@ void Exchange::start() {
                                      {"finish_reason", nullptr}}});
         send_chunk_json(c);
       }
+    }
+    if (!label_prefix_.empty()) {
+      for (uint32_t i = 0; i < choices_.size(); ++i) send_text_delta(i, label_prefix_);
     }
   }
   // Notifications start only now, so events never race the response head.
@@ -219,8 +228,48 @@ std::optional<ApiError> Exchange::submit_all() {
   return std::nullopt;
 }
 
+void Exchange::send_text_delta(uint32_t ci, const std::string& text) {
+  json ch = chunk_base();
+  json choice = req_.endpoint == Endpoint::kChat
+                    ? json{{"index", ci}, {"delta", {{"content", text}}}}
+                    : json{{"index", ci}, {"text", text}};
+  choice["logprobs"] = nullptr;
+  choice["finish_reason"] = nullptr;
+  ch["choices"] = json::array({choice});
+  send_chunk_json(ch);
+}
+
+// A hook withdrew the request (key revoked, operator pause): cancel the engine work and end the
+// response with the hook's error.
+void Exchange::stop_revoked(const ApiError& e) {
+  if (mailbox_) mailbox_->kill();
+  for (auto& r : runs_) {
+    if (!r.finished) engine_->cancel(r.stream->id());
+    r.finished = true;
+  }
+  for (auto& c : choices_) {
+    if (c.finish.empty()) c.finish = "cancelled";
+  }
+  if (!req_.stream) return fail(e);
+  done_ = true;
+  if (sink_ == nullptr) return;
+  json j = {{"error",
+             {{"message", e.message},
+              {"type", e.type},
+              {"param", nullptr},
+              {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
+  send_chunk_json(j);
+  ResponseSink* sink = sink_;
+  complete(e.status, false);
+  sink->send_chunk("data: [DONE]\n\n");
+  sink->end_stream();
+}
+
 void Exchange::on_events() {
   if (done_) return;
+  if (info_.state) {
+    if (auto e = info_.state->check()) return stop_revoked(*e);
+  }
   std::vector<StreamEvent> evs;
   bool all_finished = true;
   for (auto& run : runs_) {
@@ -275,6 +324,8 @@ void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
     std::string piece = ev.token.text;
     if (strip_leading_space_ && !c.any_text && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
     if (!piece.empty()) c.any_text = true;
+    // With hooks (signed provenance) a stream's text is kept exactly as its chunks deliver it.
+    if (req_.stream && server_.opts.hooks) piece = as_delivered(piece);
     json delta_lp;
     if (req_.logprobs >= 0) add_logprobs(c, ev.token, &delta_lp);
     const size_t offset = c.text.size();
@@ -296,6 +347,10 @@ void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
   }
   // kDone
   c.finish = ev.finish == FinishReason::kLength ? "length" : "stop";
+  if (!label_suffix_.empty()) {
+    c.text += label_suffix_;
+    if (req_.stream) send_text_delta(ci, label_suffix_);
+  }
   if (ev.timings.generated_tokens > c.tokens) c.tokens = ev.timings.generated_tokens;
   if (ev.timings.generated_tokens > 1) {
     tpot_s_ = ev.timings.generation_ms / 1000.0 / (ev.timings.generated_tokens - 1);
@@ -369,6 +424,15 @@ void Exchange::finish() {
   ResponseSink* sink = sink_;
   if (sink == nullptr) return;
   if (req_.stream) {
+    if (server_.opts.hooks && !choices_.empty()) {
+      const std::string prov = server_.opts.hooks->sign_output(info_, choices_[0].text, nullptr);
+      if (!prov.empty()) {
+        json ch = chunk_base();
+        ch["choices"] = json::array();
+        ch["provenance"] = json::parse(prov, nullptr, false);
+        send_chunk_json(ch);
+      }
+    }
     if (req_.include_usage) {
       json ch = chunk_base();
       ch["choices"] = json::array();
@@ -401,7 +465,14 @@ void Exchange::finish() {
   body["choices"] = choices;
   body["usage"] = usage;
   HeaderList extra;
-  if (server_.opts.hooks) server_.opts.hooks->response_headers(info_, &extra);
+  if (server_.opts.hooks) {
+    server_.opts.hooks->response_headers(info_, &extra);
+    if (!choices_.empty()) {
+      const std::string prov =
+          server_.opts.hooks->sign_output(info_, as_delivered(choices_[0].text), &extra);
+      if (!prov.empty()) body["provenance"] = json::parse(prov, nullptr, false);
+    }
+  }
   complete(200, false);
   sink->send_response(200, "application/json", dump_json(body), extra);
 }

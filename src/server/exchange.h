@@ -67,6 +67,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   nlohmann::json chunk_base() const;
   void send_chunk_json(const nlohmann::json& j);
   void complete(int status, bool disconnected);
+  void stop_revoked(const ApiError& e);
+  void send_text_delta(uint32_t ci, const std::string& text);
 
   Server::Impl& server_;
   ResponseSink* sink_;
@@ -86,8 +88,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool counted_in_flight_ = false;
   bool done_ = false;
   bool strip_leading_space_ = false;
-  double ttft_ms_ = 0.0;
   double tpot_s_ = 0.0;
+  std::string label_prefix_, label_suffix_;  // visible label (hooks), around each choice
 };
 
 }  // namespace dari::server

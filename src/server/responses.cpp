@@ -14,6 +14,11 @@ std::string dump_json(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string as_delivered(const std::string& s) {
+  const json back = json::parse(dump_json(json(s)), nullptr, false);
+  return back.is_string() ? back.get<std::string>() : std::string();
+}
+
 json logprob_entry(const Tokenizer& tok, int32_t token, float logprob) {
   const std::string piece = tok.token_to_piece(token);
   json bytes = json::array();
@@ -28,7 +33,10 @@ std::string models_body(const std::string& model_name, int64_t created) {
             {"data", json::array({{{"id", model_name},
                                    {"object", "model"},
                                    {"created", created},
-                                   {"owned_by", "dari"}}})}};
+                                   {"owned_by", "dari"},
+                                   // Disclosure (AI Basic Act Art. 31(1), EU AI Act Art. 50).
+                                   {"generative", true},
+                                   {"ai_generated_output", true}}})}};
   return dump_json(j);
 }
 

@@ -39,6 +39,11 @@ void Connection::route() {
     if (path == r.path) found = &r;
   }
   endpoint_label_ = found ? found->path : "other";
+  if (found == nullptr && server_.opts.hooks) {
+    if (auto r = server_.opts.hooks->handle_route(info_, path, req.body())) {
+      return send_response(r->status, "application/json", std::move(r->body), r->headers);
+    }
+  }
   if (found == nullptr) {
     ApiError e;
     e.status = 404;

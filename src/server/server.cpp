@@ -81,6 +81,15 @@ void Server::Impl::begin_drain(bool drain) {
   check_drain();
 }
 
+void Server::Impl::schedule_tick() {
+  tick_timer->expires_after(std::chrono::seconds(1));
+  tick_timer->async_wait([this](boost::system::error_code ec) {
+    if (ec || draining.load()) return;
+    opts.hooks->on_tick();
+    schedule_tick();
+  });
+}
+
 void Server::Impl::check_drain() {
   if (in_flight.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
     ioc.stop();
@@ -121,6 +130,10 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions opts) {
     });
   }
   impl->do_accept();
+  if (impl->opts.hooks) {
+    impl->tick_timer = std::make_unique<net::steady_timer>(impl->ioc);
+    impl->schedule_tick();
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

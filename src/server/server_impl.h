@@ -43,6 +43,7 @@ struct Server::Impl {
   ~Impl() {
     signals.reset();
     drain_timer.reset();
+    tick_timer.reset();
     acceptor.reset();
     ioc_ptr.reset();
   }
@@ -53,6 +54,7 @@ struct Server::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<net::signal_set> signals;
   std::unique_ptr<net::steady_timer> drain_timer;
+  std::unique_ptr<net::steady_timer> tick_timer;  // ServerHooks::on_tick, about every second
   std::vector<std::thread> threads;
   Metrics metrics;
   std::atomic<ServingEngine*> engine{nullptr};
@@ -71,6 +73,7 @@ struct Server::Impl {
   void do_accept();
   void begin_drain(bool drain);
   void check_drain();
+  void schedule_tick();
 };
 
 }  // namespace dari::server

@@ -4,6 +4,11 @@
 // "dari serve: listening on http://HOST:PORT" to stdout (flushed; tests read the port from it
 // when --port 0), loads the model, then serves until SIGTERM/SIGINT, which drains in-flight
 // requests (bounded by --drain-timeout) and exits 0.
+//
+// The trust layer (dari/trust/trust.h) is always on, configured by --policy FILE (default: the
+// built-in policy): disclosure headers, signed provenance, audit trail, API keys and quotas,
+// admin routes (see dari/server/trust_hooks.h and docs/TRUST.md). The operator signing key is
+// read from the policy's [disclosure].signing_key_file, created when absent (as `dari keys init`).
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -12,6 +17,8 @@
 #include "command.h"
 #include "dari/engine/serving.h"
 #include "dari/server/server.h"
+#include "dari/server/trust_hooks.h"
+#include "dari/trust/trust.h"
 
 namespace dari::cli {
 namespace {
@@ -31,7 +38,49 @@ struct ServeOptions {
   uint32_t timeout_s = 30;
   uint32_t idle_timeout_s = 120;
   uint32_t drain_timeout_s = 30;
+  std::string policy;
 };
+
+// The policy, the trust layer and the model's SHA-256; null (message printed) on failure.
+std::shared_ptr<server::ServerHooks> open_trust(const ServeOptions& o, const std::string& model) {
+  trust::Policy policy = trust::default_policy();
+  if (!o.policy.empty()) {
+    auto p = trust::load_policy(o.policy);
+    if (!p.ok()) {
+      std::fprintf(stderr, "dari: error: %s\n", p.message().c_str());
+      return nullptr;
+    }
+    policy = std::move(p).value();
+  }
+  for (const auto& w : trust::policy_warnings(policy)) {
+    std::fprintf(stderr, "dari: policy warning: %s\n", w.c_str());
+  }
+  const bool had_key = std::filesystem::exists(policy.signing_key_file);
+  auto t = trust::TrustLayer::open(policy);
+  if (!t.ok()) {
+    std::fprintf(stderr, "dari: error: trust layer: %s\n", t.message().c_str());
+    return nullptr;
+  }
+  const trust::SigningKey& key = (*t)->signing_key();
+  if (!had_key) {
+    std::fprintf(stderr,
+                 "dari serve: created the operator signing key %s (mode 0600) and %s.pub\n"
+                 "  key id %s, public key %s\n",
+                 policy.signing_key_file.c_str(), policy.signing_key_file.c_str(),
+                 key.key_id().c_str(), key.public_key_base64().c_str());
+  }
+  auto sha = trust::sha256_file_hex(model);
+  if (!sha.ok()) {
+    std::fprintf(stderr, "dari: error: %s\n", sha.message().c_str());
+    return nullptr;
+  }
+  std::fprintf(
+      stderr, "dari serve: trust layer on (policy %s; disclosure %s, audit %s, signing key %s)\n",
+      o.policy.empty() ? "built-in default" : o.policy.c_str(), policy.disclosure ? "on" : "off",
+      policy.audit ? policy.audit_db.c_str() : "off", key.key_id().c_str());
+  std::shared_ptr<trust::TrustLayer> shared(std::move(t).value().release());
+  return server::make_trust_hooks(std::move(shared), std::move(sha).value());
+}
 
 int serve_main(const ServeOptions& o) {
   std::string model = o.model;
@@ -46,7 +95,10 @@ int serve_main(const ServeOptions& o) {
     }
     std::fprintf(stderr, "dari: using the default model %s\n", model.c_str());
   }
+  auto hooks = open_trust(o, model);
+  if (!hooks) return 1;
   server::ServerOptions so;
+  so.hooks = hooks;
   so.host = o.host;
   so.port = o.port;
   so.model_name = o.alias.empty() ? std::filesystem::path(model).stem().string() : o.alias;
@@ -116,6 +168,8 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("--drain-timeout", o->drain_timeout_s,
                  "seconds SIGTERM waits for in-flight requests")
       ->capture_default_str();
+  app.add_option("--policy", o->policy,
+                 "trust policy TOML (disclosure, audit, keys; default: the built-in policy)");
   return [o] { return serve_main(*o); };
 }
 

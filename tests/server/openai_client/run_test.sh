@@ -16,7 +16,14 @@ if [ ! -f "$work/node_modules/openai/package.json" ]; then
   fi
 fi
 log="$work/server.log"
-"$dari" serve -m "$model" --port 0 --alias tiny --parallel 4 -c 512 >"$log" 2>&1 &
+# The trust layer's files (signing key, audit and key databases) go to the work folder: relative
+# names in a policy are resolved against the policy file's folder.
+printf '[operator]\nname = "openai client test"\n' >"$work/policy.toml"
+rm -f "$work"/dari-keys.db*
+api_key=$("$dari" keys --policy "$work/policy.toml" add openai-test 2>/dev/null) ||
+  { echo "dari keys add failed"; exit 1; }
+"$dari" serve -m "$model" --port 0 --alias tiny --parallel 4 -c 512 --policy "$work/policy.toml" \
+  >"$log" 2>&1 &
 pid=$!
 port=""
 for _ in $(seq 1 600); do
@@ -26,7 +33,7 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 echo "dari serve on port $port"
-DARI_BASE_URL="http://127.0.0.1:$port/v1" DARI_MODEL=tiny timeout 120 node "$work/test.mjs"
+DARI_BASE_URL="http://127.0.0.1:$port/v1" DARI_MODEL=tiny DARI_API_KEY="$api_key" timeout 120 node "$work/test.mjs"
 rc=$?
 kill -TERM $pid
 wait $pid

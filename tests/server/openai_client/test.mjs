@@ -1,12 +1,13 @@
 // The official `openai` npm client against `dari serve`: models.list, chat (plain and streaming
 // with include_usage), completions (plain and streaming). Exits non-zero on the first failure.
-// Env: DARI_BASE_URL (e.g. http://127.0.0.1:PORT/v1), DARI_MODEL (the served model id).
+// Env: DARI_BASE_URL (e.g. http://127.0.0.1:PORT/v1), DARI_MODEL (the served model id),
+// DARI_API_KEY (a key from `dari keys add`: the trust layer rejects unknown keys).
 import OpenAI from "openai";
 import assert from "node:assert/strict";
 
 const client = new OpenAI({
   baseURL: process.env.DARI_BASE_URL,
-  apiKey: "unused",
+  apiKey: process.env.DARI_API_KEY ?? "unused",
   maxRetries: 0,
   timeout: 60000,
 });
