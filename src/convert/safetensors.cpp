@@ -255,7 +255,8 @@ Status safetensors_to_f32(const SafetensorsTensor& t, float* dst) {
   const uint8_t* p = t.data;
   switch (t.dtype) {
     case SafetensorsDtype::kF32:
-      std::memcpy(dst, p, t.n_elements * sizeof(float));
+      // A zero-element tensor may have null data (and dst): memcpy must not see null.
+      if (t.n_elements != 0) std::memcpy(dst, p, t.n_elements * sizeof(float));
       return Status::Ok();
     case SafetensorsDtype::kF16:
     case SafetensorsDtype::kBF16: {
