@@ -154,7 +154,7 @@ Result<std::vector<uint8_t>> encode(const std::vector<float>& f, GgmlType type, 
   std::vector<uint8_t> out(total);
   const uint64_t n = f.size();
   if (type == GgmlType::F32) {
-    std::memcpy(out.data(), f.data(), n * sizeof(float));
+    if (n != 0) std::memcpy(out.data(), f.data(), n * sizeof(float));  // no null memcpy
   } else if (type == GgmlType::F16 || type == GgmlType::BF16) {
     for (uint64_t i = 0; i < n; ++i) {
       uint16_t h = type == GgmlType::F16 ? fp32_to_fp16(f[i]) : fp32_to_bf16(f[i]);
