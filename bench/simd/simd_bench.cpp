@@ -170,6 +170,24 @@ void BM_ReadBandwidthMT(benchmark::State& state) {
 enum Impl : int { kScalar = -1 };  // otherwise the Isa value
 
 // Args: weight type, rows (outputs), k (inputs), impl.
+// The matmul arguments for `rows` weight rows of `type` against n_act activation rows.
+dari::simd::MatmulArgs matmul_args(GgmlType type, int64_t k, const uint8_t* w, uint64_t rb,
+                                   int64_t rows, const std::vector<uint8_t>& act,
+                                   uint64_t act_stride, int64_t n_act, std::vector<float>& out) {
+  dari::simd::MatmulArgs a;
+  a.weight_type = type;
+  a.k = k;
+  a.weights = w;
+  a.weight_stride = rb;
+  a.row_end = rows;
+  a.act = act.data();
+  a.act_stride = act_stride;
+  a.n_act = n_act;
+  a.out = out.data();
+  a.out_stride = rows;
+  return a;
+}
+
 void BM_Matvec(benchmark::State& state) {
   const auto type = static_cast<GgmlType>(state.range(0));
   const int64_t rows = state.range(1);
@@ -196,17 +214,7 @@ void BM_Matvec(benchmark::State& state) {
       for (int64_t r = 0; r < rows; ++r)
         tr->vec_dot(k, w + rb * static_cast<uint64_t>(r), act.data(), &out[static_cast<size_t>(r)]);
     } else {
-      dari::simd::MatmulArgs a;
-      a.weight_type = type;
-      a.k = k;
-      a.weights = w;
-      a.weight_stride = rb;
-      a.row_end = rows;
-      a.act = act.data();
-      a.act_stride = act.size();
-      a.n_act = 1;
-      a.out = out.data();
-      a.out_stride = rows;
+      dari::simd::MatmulArgs a = matmul_args(type, k, w, rb, rows, act, act.size(), 1, out);
       if (!dari::simd::matmul(a, static_cast<Isa>(impl)).ok()) state.SkipWithError("matmul failed");
     }
     benchmark::DoNotOptimize(out.data());
@@ -243,18 +251,9 @@ void BM_MatvecMT(benchmark::State& state) {
   for (auto _ : state) {
     const uint8_t* w = pool().data.get() + (it++ % copies) * matrix;
     tp.parallel_for(rows, grain, [&](int64_t b, int64_t e) {
-      dari::simd::MatmulArgs a;
-      a.weight_type = type;
-      a.k = k;
-      a.weights = w;
-      a.weight_stride = rb;
+      dari::simd::MatmulArgs a = matmul_args(type, k, w, rb, rows, act, act.size(), 1, out);
       a.row_begin = b;
       a.row_end = e;
-      a.act = act.data();
-      a.act_stride = act.size();
-      a.n_act = 1;
-      a.out = out.data();
-      a.out_stride = rows;
       (void)dari::simd::matmul(a);
     });
     benchmark::DoNotOptimize(out.data());
@@ -290,17 +289,7 @@ void BM_Gemm(benchmark::State& state) {
         }
       }
     } else {
-      dari::simd::MatmulArgs a;
-      a.weight_type = type;
-      a.k = k;
-      a.weights = w;
-      a.weight_stride = rb;
-      a.row_end = rows;
-      a.act = act.data();
-      a.act_stride = ab;
-      a.n_act = tokens;
-      a.out = out.data();
-      a.out_stride = rows;
+      dari::simd::MatmulArgs a = matmul_args(type, k, w, rb, rows, act, ab, tokens, out);
       if (!dari::simd::matmul(a, static_cast<Isa>(impl)).ok()) state.SkipWithError("matmul failed");
     }
     benchmark::DoNotOptimize(out.data());
