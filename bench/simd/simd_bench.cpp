@@ -167,7 +167,23 @@ void BM_ReadBandwidthMT(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(kPoolBytes) * state.iterations());
 }
 
-enum Impl : int { kScalar = -1 };  // otherwise the Isa value
+// Otherwise the Isa value; kAvx2Tiles is AVX2 with the row-group kernels off.
+enum Impl : int { kScalar = -1, kAvx2Tiles = 100 };
+
+// The ISA of an impl, with the group kernels switched as the impl asks (for the next calls).
+Isa isa_of(int impl) {
+  dari::simd::set_group_kernels_enabled(impl != kAvx2Tiles);
+  return impl == kAvx2Tiles ? Isa::kAvx2 : static_cast<Isa>(impl);
+}
+bool impl_supported(int impl) {
+  if (impl == kScalar) return true;
+  return dari::simd::isa_supported(impl == kAvx2Tiles ? Isa::kAvx2 : static_cast<Isa>(impl));
+}
+const char* impl_name(int impl) {
+  if (impl == kScalar) return "scalar";
+  if (impl == kAvx2Tiles) return "avx2-tiles";
+  return dari::simd::isa_name(static_cast<Isa>(impl));
+}
 
 // Args: weight type, rows (outputs), k (inputs), impl.
 // The matmul arguments for `rows` weight rows of `type` against n_act activation rows.
@@ -193,7 +209,7 @@ void BM_Matvec(benchmark::State& state) {
   const int64_t rows = state.range(1);
   const int64_t k = state.range(2);
   const int impl = static_cast<int>(state.range(3));
-  if (impl != kScalar && !dari::simd::isa_supported(static_cast<Isa>(impl))) {
+  if (impl != kScalar && !dari::simd::isa_supported(isa_of(impl))) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
   }
@@ -215,7 +231,7 @@ void BM_Matvec(benchmark::State& state) {
         tr->vec_dot(k, w + rb * static_cast<uint64_t>(r), act.data(), &out[static_cast<size_t>(r)]);
     } else {
       dari::simd::MatmulArgs a = matmul_args(type, k, w, rb, rows, act, act.size(), 1, out);
-      if (!dari::simd::matmul(a, static_cast<Isa>(impl)).ok()) state.SkipWithError("matmul failed");
+      if (!dari::simd::matmul(a, isa_of(impl)).ok()) state.SkipWithError("matmul failed");
     }
     benchmark::DoNotOptimize(out.data());
   }
@@ -225,8 +241,7 @@ void BM_Matvec(benchmark::State& state) {
     state.counters["pct_of_probe"] =
         benchmark::Counter(bytes / g_probe_bytes_per_s * 100.0, benchmark::Counter::kIsRate);
   }
-  state.SetLabel(std::string(dari::ggml_type_name(type)) + " " +
-                 (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl))));
+  state.SetLabel(std::string(dari::ggml_type_name(type)) + " " + impl_name(impl));
 }
 
 // Matrix-vector product on the active ISA split over a ThreadPool like the CPU backend does
@@ -236,6 +251,7 @@ void BM_MatvecMT(benchmark::State& state) {
   const int64_t rows = state.range(1);
   const int64_t k = state.range(2);
   const int threads = static_cast<int>(state.range(3));
+  dari::simd::set_group_kernels_enabled(true);
   fill_pool(type, k);
   const uint64_t rb = packed_row_bytes(type, k);
   const uint64_t matrix = rb * static_cast<uint64_t>(rows);
@@ -290,7 +306,7 @@ void BM_Gemm(benchmark::State& state) {
       }
     } else {
       dari::simd::MatmulArgs a = matmul_args(type, k, w, rb, rows, act, ab, tokens, out);
-      if (!dari::simd::matmul(a, static_cast<Isa>(impl)).ok()) state.SkipWithError("matmul failed");
+      if (!dari::simd::matmul(a, isa_of(impl)).ok()) state.SkipWithError("matmul failed");
     }
     benchmark::DoNotOptimize(out.data());
   }
@@ -339,12 +355,11 @@ void register_all() {
   const int64_t shapes[][2] = {{2048, 2048}, {5632, 2048}, {32000, 2048}, {2048, 5632}};
   for (GgmlType t : types) {
     for (const auto& s : shapes) {
-      for (int impl : {static_cast<int>(kScalar), 0, 1, 2}) {
-        if (impl > 0 && !dari::simd::isa_supported(static_cast<Isa>(impl))) continue;
-        const std::string name =
-            std::string("BM_Matvec/") + std::string(dari::ggml_type_name(t)) + "/" +
-            std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/" +
-            (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl)));
+      for (int impl : {static_cast<int>(kScalar), 0, 1, static_cast<int>(kAvx2Tiles), 2}) {
+        if (!impl_supported(impl)) continue;
+        const std::string name = std::string("BM_Matvec/") + std::string(dari::ggml_type_name(t)) +
+                                 "/" + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/" +
+                                 impl_name(impl);
         benchmark::RegisterBenchmark(name.c_str(), BM_Matvec)
             ->Args({static_cast<int64_t>(t), s[0], s[1], impl})
             ->Unit(benchmark::kMillisecond)
@@ -383,11 +398,10 @@ void register_all() {
   }
   for (GgmlType t :
        {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16}) {
-    for (int impl : {static_cast<int>(kScalar), 1, 2}) {
-      if (impl > 0 && !dari::simd::isa_supported(static_cast<Isa>(impl))) continue;
-      const std::string name =
-          std::string("BM_Gemm32tok/") + std::string(dari::ggml_type_name(t)) + "/" +
-          (impl == kScalar ? "scalar" : dari::simd::isa_name(static_cast<Isa>(impl)));
+    for (int impl : {static_cast<int>(kScalar), 1, static_cast<int>(kAvx2Tiles), 2}) {
+      if (!impl_supported(impl)) continue;
+      const std::string name = std::string("BM_Gemm32tok/") + std::string(dari::ggml_type_name(t)) +
+                               "/" + impl_name(impl);
       benchmark::RegisterBenchmark(name.c_str(), BM_Gemm)
           ->Args({static_cast<int64_t>(t), impl})
           ->Unit(benchmark::kMillisecond)

@@ -1,6 +1,8 @@
-// simd::matmul: every output equals the same ISA's single dot bit for bit (tiles, row ranges,
-// batch sizes and cache blocks do not change any reduction: batch invariance), is within the
-// reassociation tolerance of the scalar traits, and bad arguments give errors without writes.
+// simd::matmul: every output equals the same row computed alone (tiles, group kernels, row ranges
+// split at kMatmulRowAlign, batch sizes and cache blocks do not change any reduction: batch
+// invariance), rows outside whole aligned groups equal the ISA's single dot bit for bit, every
+// output is within the reassociation tolerance of the scalar traits, and bad arguments give
+// errors without writes.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -61,24 +63,40 @@ std::vector<uint8_t> row_bytes_of(const std::vector<uint8_t>& buf, uint64_t stri
   return std::vector<uint8_t>(begin, begin + static_cast<int64_t>(len));
 }
 
-TEST(SimdMatmul, TilesEqualSingleDotsAndScalar) {
+// True if row r of [r0, r1) lies in a whole group of kMatmulRowAlign rows (the rows a group
+// kernel may compute).
+bool in_whole_group(int64_t r, int64_t r0, int64_t r1) {
+  const int64_t g0 = r / kMatmulRowAlign * kMatmulRowAlign;
+  return g0 >= r0 && g0 + kMatmulRowAlign <= r1;
+}
+
+TEST(SimdMatmul, TilesEqualSingleRowsDotsAndScalar) {
   for (GgmlType wt : kWeightTypes) {
     for (int64_t k : {256, 1280}) {
-      const Problem p = make_problem(wt, k, 11, 7, 99u + static_cast<uint32_t>(k));
+      // 27 rows from row 1: rows 1-7 and 24-26 run as tiles, 8-23 as two whole groups.
+      const Problem p = make_problem(wt, k, 27, 7, 99u + static_cast<uint32_t>(k));
       const int64_t out_stride = p.rows + 3;
       for (Isa isa : supported_isas()) {
         std::vector<float> out(static_cast<size_t>(out_stride * p.n_act), -1.0f);
         ASSERT_TRUE(matmul(args_for(p, 1, p.rows, p.n_act, out.data(), out_stride), isa).ok());
         for (int64_t a = 0; a < p.n_act; ++a) {
           EXPECT_EQ(out[static_cast<size_t>(a * out_stride)], -1.0f);  // row 0 outside the range
+          Problem one = p;                                             // activation row a alone
+          one.a = row_bytes_of(p.a, p.a_stride, a, p.a_stride);
+          std::vector<float> alone(static_cast<size_t>(p.rows), -1.0f);
+          ASSERT_TRUE(matmul(args_for(one, 1, p.rows, 1, alone.data(), 0), isa).ok());
           for (int64_t r = 1; r < p.rows; ++r) {
             const uint8_t* wr = p.w.data() + p.w_stride * static_cast<uint64_t>(r);
             const uint8_t* xr = p.a.data() + p.a_stride * static_cast<uint64_t>(a);
-            float single = 0.0f;
-            vec_dot_fn(wt, isa)(k, wr, xr, &single);
             const float got = out[static_cast<size_t>(a * out_stride + r)];
-            EXPECT_EQ(got, single)
+            EXPECT_EQ(got, alone[static_cast<size_t>(r)])
                 << testing::type_label(wt) << " isa=" << isa_name(isa) << " r=" << r << " a=" << a;
+            if (!in_whole_group(r, 1, p.rows)) {
+              float single = 0.0f;
+              vec_dot_fn(wt, isa)(k, wr, xr, &single);
+              EXPECT_EQ(got, single) << testing::type_label(wt) << " isa=" << isa_name(isa)
+                                     << " r=" << r << " a=" << a;
+            }
             float ref = 0.0f;
             type_traits(wt)->vec_dot(k, wr, xr, &ref);
             const double tol = testing::dot_tolerance(
@@ -97,13 +115,15 @@ TEST(SimdMatmul, TilesEqualSingleDotsAndScalar) {
 // The same output row computed alone, in a batch, and in a thread-style row split is identical.
 TEST(SimdMatmul, BatchAndSplitInvariance) {
   for (GgmlType wt : kWeightTypes) {  // every type: all have tiled or looped paths
-    const Problem p = make_problem(wt, 512, 9, 6, 5u);
+    const Problem p = make_problem(wt, 512, 21, 6, 5u);
     for (Isa isa : supported_isas()) {
       std::vector<float> batch(static_cast<size_t>(p.rows * p.n_act));
       ASSERT_TRUE(matmul(args_for(p, 0, p.rows, p.n_act, batch.data(), p.rows), isa).ok());
       std::vector<float> split(batch.size());
-      ASSERT_TRUE(matmul(args_for(p, 0, 3, p.n_act, split.data(), p.rows), isa).ok());
-      ASSERT_TRUE(matmul(args_for(p, 3, p.rows, p.n_act, split.data(), p.rows), isa).ok());
+      // Thread-style split at multiples of kMatmulRowAlign.
+      ASSERT_TRUE(matmul(args_for(p, 0, 8, p.n_act, split.data(), p.rows), isa).ok());
+      ASSERT_TRUE(matmul(args_for(p, 8, 16, p.n_act, split.data(), p.rows), isa).ok());
+      ASSERT_TRUE(matmul(args_for(p, 16, p.rows, p.n_act, split.data(), p.rows), isa).ok());
       EXPECT_EQ(split, batch) << testing::type_label(wt) << " isa=" << isa_name(isa);
       Problem last = p;  // activation row 5 alone
       last.a = row_bytes_of(p.a, p.a_stride, 5, p.a_stride);

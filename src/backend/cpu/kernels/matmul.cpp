@@ -3,6 +3,7 @@
 // whatever the batch (batch invariance) and the thread split. Weight types with a dari_simd kernel
 // run through it (run-time ISA dispatch, same activation format, same per-element order for any
 // row range); the rest use the scalar traits vec_dot.
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -42,8 +43,8 @@ Status check_matmul(const Op& op, MatmulShape* s) {
   s->n = s->w.n_rows();
   s->m = s->x.n_rows();
   if (s->x.ne[0] != s->k || s->y.ne[0] != s->n || s->y.n_rows() != s->m) {
-    return make_error("matmul: shapes do not match: weights " + s->w.describe() +
-                      ", activations " + s->x.describe() + ", dst " + s->y.describe());
+    return make_error("matmul: shapes do not match: weights " + s->w.describe() + ", activations " +
+                      s->x.describe() + ", dst " + s->y.describe());
   }
   if (s->k % s->vt->block_elems != 0) {
     return make_error(str_format("matmul: K=%lld not a multiple of the activation block %u",
@@ -60,7 +61,9 @@ bool uniform_rows(const TensorView& v) {
 
 }  // namespace
 
-const char* simd_isa_name() { return simd::isa_name(simd::active_isa()); }
+const char* simd_isa_name() {
+  return simd::isa_name(simd::active_isa());
+}
 
 Status matmul(KernelContext& ctx, const Op& op) {
   MatmulShape s;
@@ -90,20 +93,26 @@ Status matmul(KernelContext& ctx, const Op& op) {
       }
     });
   }
-  const uint8_t* act0 = direct ? reinterpret_cast<const uint8_t*>(x.f32_row(0)) : ctx.scratch.data();
+  const uint8_t* act0 =
+      direct ? reinterpret_cast<const uint8_t*>(x.f32_row(0)) : ctx.scratch.data();
   const uint64_t act_stride = direct ? x.nb[1] : qrow;
   const int64_t grain = std::max<int64_t>(4, n / (8 * static_cast<int64_t>(ctx.pool->size())));
   if (use_simd) {
     std::mutex err_mu;
     Status first_error;
-    ctx.pool->parallel_for(n, grain, [&](int64_t b, int64_t e) {
+    // Threads take whole groups of kRowGroup weight rows, so a row's kernel (and its bits) does
+    // not depend on the thread count.
+    constexpr int64_t kRowGroup = simd::kMatmulRowAlign;
+    const int64_t n_groups = (n + kRowGroup - 1) / kRowGroup;
+    const int64_t group_grain = std::max<int64_t>(1, grain / kRowGroup);
+    ctx.pool->parallel_for(n_groups, group_grain, [&](int64_t gb, int64_t ge) {
       simd::MatmulArgs a;
       a.weight_type = w.type;
       a.k = k;
       a.weights = w.flat_row(0);
       a.weight_stride = w.nb[1];
-      a.row_begin = b;
-      a.row_end = e;
+      a.row_begin = gb * kRowGroup;
+      a.row_end = std::min(n, ge * kRowGroup);
       a.act = act0;
       a.act_stride = act_stride;
       a.n_act = m;

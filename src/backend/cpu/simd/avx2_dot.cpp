@@ -462,6 +462,7 @@ void fill_avx2(IsaKernels* t) {
   t->dot[kWBF16] = dot_float<2, load8_bf16, one_bf16>;
   fill_avx2_quant(t);
   fill_avx2_attn(t);
+  fill_avx2_group(t);
 }
 
 }  // namespace dari::simd::detail

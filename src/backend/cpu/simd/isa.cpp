@@ -165,6 +165,17 @@ Isa active_isa() {
   return best;
 }
 
+namespace {
+std::atomic<bool> g_group_enabled{true};
+}  // namespace
+
+void set_group_kernels_enabled(bool on) {
+  g_group_enabled.store(on, std::memory_order_relaxed);
+}
+bool group_kernels_enabled() {
+  return g_group_enabled.load(std::memory_order_relaxed);
+}
+
 bool set_forced_isa(Isa isa) {
   if (!isa_supported(isa)) return false;
   g_forced.store(static_cast<int>(isa), std::memory_order_relaxed);

@@ -37,6 +37,32 @@ using TileFn = void (*)(int64_t k, const uint8_t* w, uint64_t w_stride, int n_w,
                         uint64_t act_stride, int n_act, float* out, int64_t out_stride);
 inline constexpr int kTileMax = 4;
 
+// A row group: kGroupRows consecutive weight rows against n_act (1..kTileMax) activation rows,
+//   out[a * out_stride + i] = dot(k, w + i * w_stride, act + a * act_stride), i in [0, 8).
+// Used for groups whose first row index is a multiple of kGroupRows (so a row always runs through
+// the same kernel, whatever the row range of the call: batch invariance). Each output is the same
+// reduction for any n_act, but it need not equal the VecDotFn's bits.
+inline constexpr int kGroupRows = static_cast<int>(kMatmulRowAlign);
+struct GroupArgs {
+  int64_t k = 0;
+  const uint8_t* w = nullptr;  // first of the 8 rows
+  uint64_t w_stride = 0;
+  const uint8_t* act = nullptr;
+  uint64_t act_stride = 0;
+  const int32_t* act_sums = nullptr;  // from the kernel's sums function, sums_stride per row
+  int64_t sums_stride = 0;
+  int n_act = 0;
+  float* out = nullptr;
+  int64_t out_stride = 0;
+};
+using GroupFn = void (*)(const GroupArgs& args);
+// Per-block side data of one activation row that the group kernel needs (nb = k / act block).
+using GroupSumsFn = void (*)(const uint8_t* act_row, int64_t nb, int32_t* out);
+struct GroupKernel {
+  GroupFn run = nullptr;  // null: no group kernel for the type
+  GroupSumsFn sums = nullptr;
+};
+
 // KV element slots of the attention helpers.
 enum KvSlot : int { kKvF32, kKvF16, kKvBF16, kNumKvSlots };
 int kv_slot(GgmlType t);  // -1 if unsupported
@@ -44,7 +70,8 @@ int kv_slot(GgmlType t);  // -1 if unsupported
 struct IsaKernels {
   VecDotFn dot[kNumWeightSlots] = {};
   QuantizeRowFn quantize[kNumActSlots] = {};
-  TileFn tile[kNumWeightSlots] = {};  // optional; null: the driver loops over dot
+  TileFn tile[kNumWeightSlots] = {};        // optional; null: the driver loops over dot
+  GroupKernel group[kNumWeightSlots] = {};  // optional
   KvDotFn kv_dot[kNumKvSlots] = {};
   KvAxpyFn kv_axpy[kNumKvSlots] = {};
   ExpSumFn exp_sum = nullptr;
@@ -56,6 +83,7 @@ void fill_generic(IsaKernels* t);
 void fill_avx2(IsaKernels* t);        // avx2_dot.cpp (calls fill_avx2_quant)
 void fill_avx2_quant(IsaKernels* t);  // avx2_quant.cpp
 void fill_avx2_attn(IsaKernels* t);   // avx2_attn.cpp
+void fill_avx2_group(IsaKernels* t);  // avx2_group.cpp
 #if defined(DARI_SIMD_HAVE_AVX512)
 void fill_avx512(IsaKernels* t);
 #endif

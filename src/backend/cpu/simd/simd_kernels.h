@@ -61,9 +61,13 @@ VecDotFn vec_dot_fn(GgmlType weight_type, Isa isa);
 
 // One matrix product slice: out[a * out_stride + r] = dot(weight row r, activation row a) for
 // r in [row_begin, row_end) and a in [0, n_act). Threads split the weight rows: calls with
-// disjoint row ranges write disjoint outputs. Each output is the same reduction whatever the
-// row range, n_act or tile shape (batch invariance): the tiled and the single-row paths
-// accumulate every element in the same order.
+// disjoint row ranges write disjoint outputs. Each output is the same reduction whatever n_act
+// or the tile shape, and whatever the row range as long as ranges start and end at multiples of
+// kMatmulRowAlign (or at the last row): batch invariance. Some types (Q4_0 on AVX2) compute
+// whole aligned groups of kMatmulRowAlign rows with a group kernel whose bits differ from
+// vec_dot_fn's (same integer sums, the scalar reference's float order); other rows, and other
+// types, give exactly vec_dot_fn's bits.
+inline constexpr int64_t kMatmulRowAlign = 8;
 struct MatmulArgs {
   GgmlType weight_type = GgmlType::F32;
   int64_t k = 0;  // elements per row; a multiple of both types' block sizes
@@ -77,6 +81,11 @@ struct MatmulArgs {
   float* out = nullptr;
   int64_t out_stride = 0;  // floats between output rows (one per activation row)
 };
+
+// Turns the row-group kernels off (or back on) for calls that follow: for tests and benchmarks
+// that compare them with the per-row tiles. An atomic; do not change it while kernels run.
+void set_group_kernels_enabled(bool on);
+bool group_kernels_enabled();
 
 // Runs the slice on the active ISA (or `isa`, which must be supported). Errors name the bad
 // field (unsupported type, k not a multiple of the block, negative or inverted ranges, strides
