@@ -53,9 +53,19 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run_chunks() {
   for (;;) {
-    int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
-    if (begin >= n_) break;
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    do {
+      if ((v & 0xffffffffu) >= (v >> 32)) return;  // no chunk left
+    } while (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
+                                           std::memory_order_acquire));
+    const int64_t n_chunks = static_cast<int64_t>(v >> 32);
+    const int64_t begin = static_cast<int64_t>(v & 0xffffffffu) * grain_;
     (*fn_)(begin, std::min(n_, begin + grain_));
+    if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == n_chunks &&
+        caller_sleeps_.load(std::memory_order_seq_cst)) {
+      { std::lock_guard<std::mutex> lock(sleep_mu_); }
+      done_cv_.notify_one();
+    }
   }
 }
 
@@ -75,11 +85,6 @@ void ThreadPool::worker_loop() {
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire)) return;
     run_chunks();
-    if (active_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        caller_sleeps_.load(std::memory_order_seq_cst)) {
-      { std::lock_guard<std::mutex> lock(sleep_mu_); }
-      done_cv_.notify_one();
-    }
   }
 }
 
@@ -87,29 +92,32 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain <= 0) grain = std::max<int64_t>(1, n / (4 * static_cast<int64_t>(size())));
+  // Chunk indices are 32-bit in claim_.
+  grain = std::max<int64_t>(grain, (n + 0x7fffffff) / 0x80000000LL);
   if (workers_.empty() || n <= grain) {
     fn(0, n);
     return;
   }
   std::lock_guard<std::mutex> call_lock(call_mu_);
+  const int64_t n_chunks = (n + grain - 1) / grain;
   fn_ = &fn;
   n_ = n;
   grain_ = grain;
-  next_.store(0, std::memory_order_relaxed);
-  active_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
-  // Publishes the loop fields to workers that acquire the new generation.
+  done_.store(0, std::memory_order_relaxed);
+  claim_.store(static_cast<uint64_t>(n_chunks) << 32, std::memory_order_release);
+  // Wakes the workers (they acquire the new generation, then claim chunks).
   generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) != 0) {
     { std::lock_guard<std::mutex> lock(sleep_mu_); }
     wake_cv_.notify_all();
   }
   run_chunks();
-  for (;;) {
-    if (active_.load(std::memory_order_acquire) == 0) break;
-    if (!spin_until([&] { return active_.load(std::memory_order_acquire) == 0; })) {
+  auto finished = [&] { return done_.load(std::memory_order_acquire) == n_chunks; };
+  while (!finished()) {
+    if (!spin_until(finished)) {
       std::unique_lock<std::mutex> lock(sleep_mu_);
       caller_sleeps_.store(true, std::memory_order_seq_cst);
-      done_cv_.wait(lock, [&] { return active_.load(std::memory_order_seq_cst) == 0; });
+      done_cv_.wait(lock, [&] { return done_.load(std::memory_order_seq_cst) == n_chunks; });
       caller_sleeps_.store(false, std::memory_order_seq_cst);
     }
   }

@@ -145,28 +145,37 @@ TEST_F(E2E, EightParallelStreamsComplete) {
   EXPECT_EQ(ok.load(), 8);
 }
 
-TEST_F(E2E, DisconnectMidStreamFreesTheSequence) {
-  {
-    HttpClient c(port());
-    json b = {{"model", "dari-tiny"}, {"prompt", "And"}, {"max_tokens", 200}, {"stream", true}};
-    http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
-    req.set(http::field::host, "x");
-    req.body() = b.dump();
-    req.prepare_payload();
-    http::write(c.stream(), req);
-    std::string got;
-    char buf[4096];
-    while (got.find("\"text\"") == std::string::npos) {
-      got.append(buf, c.stream().socket().read_some(net::buffer(buf)));
-    }
-  }  // the client goes away mid-stream
-  ServingStats s = engine_->stats();
-  for (int i = 0; i < 2000 && (s.running != 0 || s.kv_blocks_used != 0); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    s = engine_->stats();
+// One streaming request whose client goes away after the first text chunk.
+void stream_then_disconnect(uint16_t port) {
+  HttpClient c(port);
+  json b = {{"model", "dari-tiny"}, {"prompt", "And"}, {"max_tokens", 240}, {"stream", true}};
+  http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
+  req.set(http::field::host, "x");
+  req.body() = b.dump();
+  req.prepare_payload();
+  http::write(c.stream(), req);
+  std::string got;
+  char buf[4096];
+  while (got.find("\"text\"") == std::string::npos) {
+    got.append(buf, c.stream().socket().read_some(net::buffer(buf)));
   }
-  EXPECT_EQ(s.running, 0u);
-  EXPECT_EQ(s.kv_blocks_used, 0u);
+}
+
+TEST_F(E2E, DisconnectMidStreamFreesTheSequence) {
+  // The engine may finish the whole request before the server sees the disconnect (the tiny
+  // model is fast and a loaded machine can delay the I/O thread), so try a few times: at least
+  // one attempt must be cancelled, and every attempt must leave nothing running or held.
+  ServingStats s = engine_->stats();
+  for (int attempt = 0; attempt < 5 && s.requests_cancelled == 0; ++attempt) {
+    stream_then_disconnect(port());
+    s = engine_->stats();
+    for (int i = 0; i < 2000 && (s.running != 0 || s.kv_blocks_used != 0); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      s = engine_->stats();
+    }
+    EXPECT_EQ(s.running, 0u);
+    EXPECT_EQ(s.kv_blocks_used, 0u);
+  }
   EXPECT_GE(s.requests_cancelled, 1u);
   HttpClient c(port());
   const std::string m = c.get("/metrics").body;

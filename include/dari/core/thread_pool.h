@@ -9,6 +9,10 @@
 // less than a futex round trip. Workers spin (with a pause hint) for about kSpinNs after each
 // loop before they sleep on a condition variable; the caller spins likewise for the loop's end.
 // Once idle past the spin window the pool costs no CPU.
+//
+// Oversubscription: the caller waits for the loop's chunks, not for the workers. A worker that
+// the OS has not scheduled yet simply finds no chunks left when it wakes, so a busy machine
+// costs a loop only the chunks a descheduled worker had already claimed.
 #pragma once
 
 #include <atomic>
@@ -47,7 +51,6 @@ class ThreadPool {
   std::mutex call_mu_;  // serialises parallel_for calls
   // Bumped to start a loop (workers wait on it); the loop's fields below are written before.
   std::atomic<uint32_t> generation_{0};
-  std::atomic<uint32_t> active_{0};  // workers still inside the current loop (caller waits on it)
   std::atomic<bool> stop_{false};
   // Sleep path (after the spin window): plain mutex + condition variables. The counters let the
   // hot path skip the notify calls when nobody sleeps.
@@ -56,11 +59,14 @@ class ThreadPool {
   std::condition_variable done_cv_;
   std::atomic<uint32_t> sleepers_{0};       // workers blocked on wake_cv_
   std::atomic<bool> caller_sleeps_{false};  // caller blocked on done_cv_
-  // Current loop (valid while a generation runs).
+  // Current loop. The plain fields are written before claim_ is published (release) and read only
+  // by a thread that has claimed a chunk of that loop (acquire), which the caller waits for.
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
   int64_t grain_ = 1;
-  std::atomic<int64_t> next_{0};
+  // (number of chunks << 32) | next unclaimed chunk; claimed with compare-exchange.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};  // chunks finished in the current loop
 };
 
 }  // namespace dari
