@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   libssl-dev libsqlite3-dev libtomlplusplus-dev   # trust layer (Ed25519, audit db, policy)
+  libpq-dev postgresql              # PostgreSQL audit backend; the server runs in its tests
   libboost-dev                     # dari serve: Boost.Asio/Beast (header-only)
 )
 

@@ -1,22 +1,21 @@
 // bench_http: HTTP load generator for `dari serve` (not a Google Benchmark; run by hand).
 //
 //   bench_http --port P [--host 127.0.0.1] [--model ID] [--concurrency 1,8,32] [--requests R]
-//              [--max-tokens T] [--idle 1000] [--engine MODEL.gguf]
+//              [--max-tokens T] [--idle 1000] [--engine MODEL.gguf] [--reps 3]
+//              [--engine-parallel 16] [--engine-threads 0]
 //
 // For each concurrency C, C client threads each send R streaming /v1/completions requests
 // back to back (keep-alive) and time every SSE chunk: TTFT = request sent → first text chunk,
 // ITL = gaps between text chunks. Prints p50/p99 and generated tokens/s. --idle N first opens N
 // keep-alive connections (each answers GET /health), keeps them open during the runs and checks
 // they still answer afterwards. --engine MODEL additionally runs the same load through the
-// ServingEngine API in-process (no HTTP) for the overhead comparison.
-// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
-#include <utility>
-
+// ServingEngine API in-process (no HTTP), --reps times per concurrency, interleaved with as many
+// HTTP repetitions (HTTP, engine, HTTP, engine, ...) so that drift in machine load hits both
+// alike, and prints "HTTP overhead at C clients: X%" (generated tokens/s of the engine over those
+// of HTTP, minus 1) with the TTFT/ITL p50 differences. Give --engine-parallel the server's
+// --parallel (and --engine-threads its --threads) so both sides run the same engine setup.
 #include <algorithm>
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -26,10 +25,9 @@
 
 #include "dari/engine/serving.h"
 #include "dari/tokenizer/tokenizer.h"
+#include "load_client.h"
 
-namespace net = boost::asio;
-namespace http = boost::beast::http;
-using tcp = net::ip::tcp;
+using dari::bench::Conn;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
@@ -44,6 +42,10 @@ struct Args {
   int max_tokens = 64;
   int idle = 0;
   std::string engine_model;
+  int reps = 3;
+  uint32_t engine_parallel = 16;
+  uint32_t engine_threads = 0;
+  dari::bench::Target target() const { return {host, port}; }
 };
 
 struct Samples {
@@ -76,40 +78,29 @@ void report(const char* what, int c, const Samples& s, double secs) {
   std::fflush(stdout);
 }
 
-// One streaming request on an open connection; appends timings to *s.
-bool stream_one(boost::beast::tcp_stream& st, boost::beast::flat_buffer& buf, const Args& a,
-                int seed, Samples* s) {
+// One streaming request on an open keep-alive connection; appends timings to *s.
+bool stream_one(Conn& conn, std::string* carry, const Args& a, int seed, Samples* s) {
   json body = {{"model", a.model},
                {"prompt", "And it came to pass"},
                {"max_tokens", a.max_tokens},
                {"stream", true},
                {"seed", seed},
                {"temperature", 0.8}};
-  http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
-  req.set(http::field::host, a.host);
-  req.set(http::field::content_type, "application/json");
-  req.body() = body.dump();
-  req.prepare_payload();
-  boost::system::error_code ec;
+  const std::string req =
+      dari::bench::build_request("POST", "/v1/completions", a.host, body.dump());
+  std::string err;
   const auto t0 = Clock::now();
-  http::write(st, req, ec);
-  if (ec) return false;
-  http::response_parser<http::empty_body> p;
-  p.body_limit(boost::none);
-  std::string acc;
+  if (!conn.send_all(req, &err)) return false;
   Clock::time_point last{};
   bool first = true;
-  auto on_chunk = [&](uint64_t, boost::string_view data, boost::system::error_code&) -> size_t {
+  dari::bench::SseSplitter sse;
+  dari::bench::ReadOptions ro;
+  ro.on_body = [&](std::string_view data) {
     const auto now = Clock::now();
-    acc.append(data.data(), data.size());
-    size_t pos;
-    while ((pos = acc.find("\n\n")) != std::string::npos) {
-      std::string ev = acc.substr(0, pos);
-      acc.erase(0, pos + 2);
-      if (ev.rfind("data: {", 0) != 0) continue;
-      json j = json::parse(ev.substr(6), nullptr, false);
-      if (j.is_discarded() || !j.contains("choices") || j["choices"].empty()) continue;
-      if (j["choices"][0]["text"].get<std::string>().empty()) continue;
+    sse.feed(data, [&](const std::string& payload) {
+      json j = json::parse(payload, nullptr, false);
+      if (j.is_discarded() || !j.contains("choices") || j["choices"].empty()) return;
+      if (j["choices"][0].value("text", "").empty()) return;
       ++s->tokens;
       if (first) {
         s->ttft_ms.push_back(std::chrono::duration<double, std::milli>(now - t0).count());
@@ -118,17 +109,11 @@ bool stream_one(boost::beast::tcp_stream& st, boost::beast::flat_buffer& buf, co
         s->itl_ms.push_back(std::chrono::duration<double, std::milli>(now - last).count());
       }
       last = now;
-    }
-    return data.size();
+    });
+    return true;
   };
-  p.on_chunk_body(on_chunk);
-  http::read_header(st, buf, p, ec);
-  if (ec || p.get().result_int() != 200) return false;
-  while (!p.is_done()) {
-    http::read_some(st, buf, p, ec);
-    if (ec) return false;
-  }
-  return true;
+  const auto r = dari::bench::read_response(conn, carry, ro);
+  return r.complete && r.status == 200;
 }
 
 Samples run_http(const Args& a, int c) {
@@ -136,17 +121,14 @@ Samples run_http(const Args& a, int c) {
   std::vector<std::thread> ts;
   for (int i = 0; i < c; ++i) {
     ts.emplace_back([&, i] {
-      net::io_context ioc;
-      boost::beast::tcp_stream st(ioc);
-      boost::beast::flat_buffer buf;
-      boost::system::error_code ec;
-      st.connect(tcp::endpoint(net::ip::make_address(a.host), a.port), ec);
-      if (ec) {
+      Conn conn;
+      std::string err, carry;
+      if (!conn.connect(a.target(), {}, &err)) {
         per[static_cast<size_t>(i)].errors += a.requests;
         return;
       }
       for (int r = 0; r < a.requests; ++r) {
-        if (!stream_one(st, buf, a, i * 1000 + r, &per[static_cast<size_t>(i)])) {
+        if (!stream_one(conn, &carry, a, i * 1000 + r, &per[static_cast<size_t>(i)])) {
           ++per[static_cast<size_t>(i)].errors;
           return;
         }
@@ -204,17 +186,13 @@ Samples run_engine(dari::ServingEngine& eng, const Args& a, int c) {
   return all;
 }
 
-int check_idle(std::vector<std::unique_ptr<boost::beast::tcp_stream>>& conns, const Args& a) {
+int check_idle(std::vector<Conn>& conns, const Args& a) {
   int alive = 0;
-  for (auto& st : conns) {
-    http::request<http::empty_body> req{http::verb::get, "/health", 11};
-    req.set(http::field::host, a.host);
-    boost::system::error_code ec;
-    http::write(*st, req, ec);
-    boost::beast::flat_buffer b;
-    http::response<http::string_body> res;
-    if (!ec) http::read(*st, b, res, ec);
-    if (!ec && res.result_int() == 200) ++alive;
+  for (auto& c : conns) {
+    std::string err, carry;
+    if (!c.send_all(dari::bench::build_request("GET", "/health", a.host, ""), &err)) continue;
+    const auto r = dari::bench::read_response(c, &carry, {});
+    if (r.complete && r.status == 200) ++alive;
   }
   return alive;
 }
@@ -237,6 +215,12 @@ bool parse_args(int argc, char** argv, Args* a) {
       a->idle = std::stoi(v);
     else if (k == "--engine")
       a->engine_model = v;
+    else if (k == "--reps")
+      a->reps = std::max(1, std::stoi(v));
+    else if (k == "--engine-parallel")
+      a->engine_parallel = static_cast<uint32_t>(std::max(1, std::stoi(v)));
+    else if (k == "--engine-threads")
+      a->engine_threads = static_cast<uint32_t>(std::max(0, std::stoi(v)));
     else if (k == "--concurrency") {
       a->concurrency.clear();
       size_t pos = 0;
@@ -256,49 +240,74 @@ bool parse_args(int argc, char** argv, Args* a) {
 
 }  // namespace
 
+// --engine: per concurrency, HTTP and in-process engine repetitions interleaved, then the
+// overhead line.
+int compare_with_engine(const Args& a) {
+  dari::ServingOptions eo;
+  eo.model_path = a.engine_model;
+  eo.max_running = a.engine_parallel;
+  eo.n_threads = a.engine_threads;
+  auto eng = dari::ServingEngine::start(eo);
+  if (!eng.ok()) {
+    std::fprintf(stderr, "bench_http: %s\n", eng.message().c_str());
+    return 1;
+  }
+  for (int c : a.concurrency) {
+    Samples http, engine;
+    double http_s = 0, engine_s = 0;
+    for (int r = 0; r < a.reps; ++r) {
+      auto t0 = Clock::now();
+      merge(&http, run_http(a, c));
+      http_s += std::chrono::duration<double>(Clock::now() - t0).count();
+      t0 = Clock::now();
+      merge(&engine, run_engine(**eng, a, c));
+      engine_s += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    report("http", c, http, http_s);
+    report("engine", c, engine, engine_s);
+    const double http_tps = static_cast<double>(http.tokens) / http_s;
+    const double engine_tps = static_cast<double>(engine.tokens) / engine_s;
+    std::printf(
+        "HTTP overhead at %d clients: %.1f%% (generated tok/s engine %.1f vs HTTP %.1f; TTFT p50 "
+        "%+.2f ms, ITL p50 %+.2f ms; %d interleaved repetitions, errors %d)\n",
+        c, http_tps > 0 ? (engine_tps / http_tps - 1.0) * 100.0 : 0.0, engine_tps, http_tps,
+        pct(http.ttft_ms, 0.5) - pct(engine.ttft_ms, 0.5),
+        pct(http.itl_ms, 0.5) - pct(engine.itl_ms, 0.5), a.reps, http.errors + engine.errors);
+    std::fflush(stdout);
+  }
+  (*eng)->shutdown(false);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   Args a;
   if (!parse_args(argc, argv, &a)) return 2;
-  net::io_context ioc;
-  std::vector<std::unique_ptr<boost::beast::tcp_stream>> idle;
+  std::vector<Conn> idle;
   if (a.idle > 0) {
     for (int i = 0; i < a.idle; ++i) {
-      auto st = std::make_unique<boost::beast::tcp_stream>(ioc);
-      boost::system::error_code ec;
-      st->connect(tcp::endpoint(net::ip::make_address(a.host), a.port), ec);
-      if (ec) {
-        std::fprintf(stderr, "bench_http: idle connection %d: %s\n", i, ec.message().c_str());
+      Conn c;
+      std::string err;
+      if (!c.connect(a.target(), {}, &err)) {
+        std::fprintf(stderr, "bench_http: idle connection %d: %s\n", i, err.c_str());
         break;
       }
-      idle.push_back(std::move(st));
+      idle.push_back(std::move(c));
     }
     std::printf("idle: %zu keep-alive connections open, %d answer /health\n", idle.size(),
                 check_idle(idle, a));
   }
-  for (int c : a.concurrency) {
-    const auto t0 = Clock::now();
-    Samples s = run_http(a, c);
-    report("http", c, s, std::chrono::duration<double>(Clock::now() - t0).count());
+  if (!a.engine_model.empty()) {
+    if (int rc = compare_with_engine(a); rc != 0) return rc;
+  } else {
+    for (int c : a.concurrency) {
+      const auto t0 = Clock::now();
+      Samples s = run_http(a, c);
+      report("http", c, s, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
   }
   if (a.idle > 0) {
     std::printf("idle: after the runs %d of %zu idle connections still answer /health\n",
                 check_idle(idle, a), idle.size());
-  }
-  if (!a.engine_model.empty()) {
-    dari::ServingOptions eo;
-    eo.model_path = a.engine_model;
-    eo.max_running = 32;
-    auto eng = dari::ServingEngine::start(eo);
-    if (!eng.ok()) {
-      std::fprintf(stderr, "bench_http: %s\n", eng.message().c_str());
-      return 1;
-    }
-    for (int c : a.concurrency) {
-      const auto t0 = Clock::now();
-      Samples s = run_engine(**eng, a, c);
-      report("engine", c, s, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    (*eng)->shutdown(false);
   }
   return 0;
 }

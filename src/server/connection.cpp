@@ -1,8 +1,6 @@
 // Connection: HTTP/1.1 keep-alive session (see connection.h).
 #include "connection.h"
 
-#include <boost/beast/http/read.hpp>
-
 #include "responses.h"
 
 namespace dari::server {
@@ -10,7 +8,8 @@ namespace dari::server {
 namespace {
 
 constexpr uint32_t kHeaderLimit = 16 * 1024;
-constexpr size_t kWatchBytes = 4096;
+constexpr size_t kReadBytes = 4096;
+constexpr std::chrono::milliseconds kLingerTime{2000};
 
 std::string to_hex(size_t n) {
   char buf[32];
@@ -20,12 +19,14 @@ std::string to_hex(size_t n) {
 
 }  // namespace
 
-Connection::Connection(Server::Impl& server, tcp::socket socket, Executor ex)
-    : server_(server), ex_(ex), socket_(std::move(socket)), read_timer_(ex), write_timer_(ex) {
+Connection::Connection(Server::Impl& server, std::unique_ptr<Transport> transport, Executor ex)
+    : server_(server),
+      ex_(ex),
+      transport_(std::move(transport)),
+      read_timer_(ex),
+      write_timer_(ex) {
   server_.connections.fetch_add(1);
-  boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  if (!ec) info_.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  info_.remote = transport_->remote();
 }
 
 Connection::~Connection() {
@@ -33,86 +34,137 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
-  net::dispatch(ex_, [self = shared_from_this()] { self->wait_for_request(); });
+  net::dispatch(ex_, [self = shared_from_this()] {
+    self->arm_read(self->server_.opts.header_timeout, Deadline::kClose);
+    self->transport_->handshake([self](boost::system::error_code ec) {
+      if (self->phase_ == Phase::kClosed) return;
+      if (ec) {  // e.g. plain HTTP sent to a TLS port: nothing to answer in
+        self->close();
+        return;
+      }
+      self->wait_for_request();
+    });
+  });
 }
 
-void Connection::arm(net::steady_timer& t, std::chrono::milliseconds d) {
-  t.expires_after(d);
-  t.async_wait([self = shared_from_this(), &t](boost::system::error_code ec) {
+void Connection::arm_read(std::chrono::milliseconds d, Deadline which) {
+  read_timer_.expires_after(d);
+  read_timer_.async_wait([self = shared_from_this(), which](boost::system::error_code ec) {
     if (ec == net::error::operation_aborted) return;
-    if (t.expiry() <= std::chrono::steady_clock::now()) self->close();
+    if (self->read_timer_.expiry() <= std::chrono::steady_clock::now()) self->on_deadline(which);
   });
+}
+
+void Connection::arm_write() {
+  write_timer_.expires_after(server_.opts.write_timeout);
+  write_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec == net::error::operation_aborted) return;
+    if (self->write_timer_.expiry() <= std::chrono::steady_clock::now()) self->close();
+  });
+}
+
+void Connection::on_deadline(Deadline which) {
+  if (which == Deadline::kClose || phase_ != Phase::kReading) {
+    if (phase_ != Phase::kBusy) close();  // handshake or idle wait; kBusy: a stale deadline
+    return;
+  }
+  // Header or body too slow (slowloris): answer 408 and close; the pending read stays until then.
+  phase_ = Phase::kBusy;
+  keep_alive_ = false;
+  endpoint_label_ = "other";
+  const bool header = which == Deadline::kHeader;
+  const auto limit = header ? server_.opts.header_timeout : server_.opts.body_timeout;
+  ApiError e;
+  e.status = 408;
+  e.message = std::string("the request ") + (header ? "header" : "body") +
+              " did not arrive within " + std::to_string(limit.count()) + " ms";
+  e.code = "request_timeout";
+  error_response(e);
 }
 
 void Connection::wait_for_request() {
   phase_ = Phase::kIdle;
-  if (buf_.size() > 0) return read_request();
-  arm(read_timer_, server_.opts.idle_timeout);
-  if (!watch_pending_) start_watch();
+  if (buf_.size() > 0) return begin_request();
+  arm_read(server_.opts.idle_timeout, Deadline::kClose);
+  if (!read_pending_) start_read();
 }
 
-void Connection::start_watch() {
-  watch_pending_ = true;
-  socket_.async_read_some(buf_.prepare(kWatchBytes),
-                          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                            self->on_watch(ec, n);
-                          });
+void Connection::start_read() {
+  read_pending_ = true;
+  transport_->read_some(buf_.prepare(kReadBytes),
+                        [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                          self->on_read(ec, n);
+                        });
 }
 
-void Connection::on_watch(boost::system::error_code ec, size_t n) {
-  watch_pending_ = false;
+void Connection::on_read(boost::system::error_code ec, size_t n) {
+  read_pending_ = false;
   if (phase_ == Phase::kClosed) return;
-  if (ec) {  // peer closed or reset: abandon whatever runs for it
+  if (ec) {  // peer closed or reset (also mid-request): abandon whatever runs for it
     close();
     return;
   }
   buf_.commit(n);
-  if (phase_ == Phase::kIdle) {
-    read_timer_.cancel();
-    read_request();
+  if (phase_ == Phase::kLinger) {
+    buf_.consume(buf_.size());
+    start_read();
+  } else if (phase_ == Phase::kIdle) {
+    begin_request();
+  } else if (phase_ == Phase::kReading) {
+    feed();
   }
   // kBusy: the client pipelined data; it stays buffered for the next request.
 }
 
-void Connection::read_request() {
+void Connection::begin_request() {
   phase_ = Phase::kReading;
   arrival_ = std::chrono::steady_clock::now();
-  arm(read_timer_, server_.opts.request_timeout);
+  body_deadline_armed_ = false;
+  arm_read(server_.opts.header_timeout, Deadline::kHeader);
   parser_.emplace();
+  parser_->eager(true);
   parser_->body_limit(server_.opts.max_body_bytes);
   parser_->header_limit(kHeaderLimit);
-  http::async_read(socket_, buf_, *parser_,
-                   [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                     self->on_read_request(ec);
-                   });
+  feed();
 }
 
-void Connection::on_read_request(boost::system::error_code ec) {
-  read_timer_.cancel();
-  if (phase_ == Phase::kClosed) return;
-  if (ec) {
-    endpoint_label_ = "other";
-    keep_alive_ = false;
-    phase_ = Phase::kBusy;
-    if (ec == http::error::body_limit) {
-      ApiError e;
-      e.status = 413;
-      e.message =
-          "request body is larger than " + std::to_string(server_.opts.max_body_bytes) + " bytes";
-      return error_response(e);
-    }
-    if (ec == http::error::header_limit) {
-      return error_response(bad_request("", "request headers are too large"));
-    }
-    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return error_response(bad_request("", "malformed HTTP request: " + ec.message()));
-    }
-    close();
-    return;
+void Connection::feed() {
+  boost::system::error_code ec;
+  while (buf_.size() > 0 && !parser_->is_done()) {
+    const size_t used = parser_->put(buf_.data(), ec);
+    buf_.consume(used);
+    if (ec == http::error::need_more) break;
+    if (ec) return on_request_error(ec);
+    if (used == 0) break;
   }
+  if (parser_->is_done()) {
+    read_timer_.cancel();
+    phase_ = Phase::kBusy;
+    return route();
+  }
+  if (parser_->is_header_done() && !body_deadline_armed_) {
+    body_deadline_armed_ = true;
+    arm_read(server_.opts.body_timeout, Deadline::kBody);
+  }
+  if (!read_pending_) start_read();
+}
+
+void Connection::on_request_error(boost::system::error_code ec) {
+  read_timer_.cancel();
+  endpoint_label_ = "other";
+  keep_alive_ = false;
   phase_ = Phase::kBusy;
-  route();
+  if (ec == http::error::body_limit) {
+    ApiError e;
+    e.status = 413;
+    e.message =
+        "request body is larger than " + std::to_string(server_.opts.max_body_bytes) + " bytes";
+    return error_response(e);
+  }
+  if (ec == http::error::header_limit) {
+    return error_response(bad_request("", "request headers are too large"));
+  }
+  return error_response(bad_request("", "malformed HTTP request: " + ec.message()));
 }
 
 void Connection::error_response(const ApiError& e) {
@@ -181,9 +233,9 @@ void Connection::queue_write(std::string bytes) {
 
 void Connection::do_write() {
   writing_ = true;
-  arm(write_timer_, server_.opts.write_timeout);
-  net::async_write(
-      socket_, net::buffer(writes_.front()),
+  arm_write();
+  transport_->write(
+      net::buffer(writes_.front()),
       [self = shared_from_this()](boost::system::error_code ec, size_t) { self->on_write(ec); });
 }
 
@@ -206,13 +258,19 @@ void Connection::on_write(boost::system::error_code ec) {
 
 void Connection::on_response_done() {
   exchange_.reset();
-  if (!keep_alive_ || server_.draining.load()) {
-    boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
-    close();
-    return;
-  }
+  if (!keep_alive_ || server_.draining.load()) return linger();
   wait_for_request();
+}
+
+void Connection::linger() {
+  // Closing with unread request bytes (e.g. the rest of a body answered with 413) would reset
+  // the connection and could destroy the response before the client reads it: half-close, then
+  // read and discard until the client closes or kLingerTime passes.
+  transport_->shutdown_send();
+  phase_ = Phase::kLinger;
+  buf_.consume(buf_.size());
+  arm_read(kLingerTime, Deadline::kClose);
+  if (!read_pending_) start_read();
 }
 
 void Connection::close() {
@@ -221,9 +279,7 @@ void Connection::close() {
   if (exchange_) exchange_->abort();
   read_timer_.cancel();
   write_timer_.cancel();
-  boost::system::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  transport_->close();
 }
 
 }  // namespace dari::server

@@ -36,6 +36,12 @@ ApiError service_unavailable(std::string message) {
   return e;
 }
 
+// Ends a stream: the last SSE event and the chunked-encoding terminator.
+void end_sse(ResponseSink& s) {
+  s.send_chunk("data: [DONE]\n\n");
+  s.end_stream();
+}
+
 }  // namespace
 
 Exchange::Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, RequestInfo info,
@@ -58,6 +64,7 @@ Exchange::Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, Reques
 
 Exchange::~Exchange() {
   if (mailbox_) mailbox_->kill();
+  if (durable_mb_) durable_mb_->kill();
   if (counted_in_flight_) server_.in_flight.fetch_sub(1);
 }
 
@@ -66,9 +73,10 @@ void Exchange::fail(const ApiError& e) {
   if (sink_ == nullptr) return;
   HeaderList extra;
   if (e.retry_after_s > 0) extra.emplace_back("Retry-After", std::to_string(e.retry_after_s));
-  ResponseSink* sink = sink_;
-  complete(e.status, false);
-  sink->send_response(e.status, "application/json", error_body(e), extra);
+  complete(e.status, false,
+           [status = e.status, body = error_body(e), extra = std::move(extra)](ResponseSink& s) {
+             s.send_response(status, "application/json", body, extra);
+           });
 }
 
 void Exchange::start() {
@@ -259,10 +267,7 @@ void Exchange::stop_revoked(const ApiError& e) {
               {"param", nullptr},
               {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
   send_chunk_json(j);
-  ResponseSink* sink = sink_;
-  complete(e.status, false);
-  sink->send_chunk("data: [DONE]\n\n");
-  sink->end_stream();
+  complete(e.status, false, end_sse);
 }
 
 void Exchange::on_events() {
@@ -298,10 +303,7 @@ void Exchange::on_events() {
     json j = {{"error",
                {{"message", e.message}, {"type", e.type}, {"param", nullptr}, {"code", nullptr}}}};
     send_chunk_json(j);
-    ResponseSink* sink = sink_;
-    complete(500, false);
-    sink->send_chunk("data: [DONE]\n\n");
-    sink->end_stream();
+    complete(500, false, end_sse);
     return;
   }
   if (all_finished) finish();
@@ -421,8 +423,7 @@ void Exchange::finish() {
   const json usage = {{"prompt_tokens", prompt_tokens},
                       {"completion_tokens", completion_tokens},
                       {"total_tokens", prompt_tokens + completion_tokens}};
-  ResponseSink* sink = sink_;
-  if (sink == nullptr) return;
+  if (sink_ == nullptr) return;
   if (req_.stream) {
     if (server_.opts.hooks && !choices_.empty()) {
       const std::string prov = server_.opts.hooks->sign_output(info_, choices_[0].text, nullptr);
@@ -439,9 +440,7 @@ void Exchange::finish() {
       ch["usage"] = usage;
       send_chunk_json(ch);
     }
-    complete(200, false);
-    sink->send_chunk("data: [DONE]\n\n");
-    sink->end_stream();
+    complete(200, false, end_sse);
     return;
   }
   json body = {{"id", id_},
@@ -473,12 +472,14 @@ void Exchange::finish() {
       if (!prov.empty()) body["provenance"] = json::parse(prov, nullptr, false);
     }
   }
-  complete(200, false);
-  sink->send_response(200, "application/json", dump_json(body), extra);
+  complete(200, false, [text = dump_json(body), extra = std::move(extra)](ResponseSink& s) {
+    s.send_response(200, "application/json", text, extra);
+  });
 }
 
 // The single completion point: metrics and the on_complete hook; detaches the sink.
-void Exchange::complete(int status, bool disconnected) {
+void Exchange::complete(int status, bool disconnected, FinalSend final) {
+  ResponseSink* sink = sink_;
   sink_ = nullptr;
   const auto now = std::chrono::steady_clock::now();
   CompletionRecord rec;
@@ -499,7 +500,37 @@ void Exchange::complete(int status, bool disconnected) {
                                     have_first_token_);
     server_.metrics.add_tokens(rec.prompt_tokens, rec.completion_tokens);
   }
-  if (server_.opts.hooks) server_.opts.hooks->on_complete(info_, rec);
+  final_sink_ = final ? sink : nullptr;
+  final_send_ = std::move(final);
+  bool send_now = true;
+  if (server_.opts.hooks && final_sink_ != nullptr) {
+    // The final bytes wait for the hook's record (crash safety); the notice comes from another
+    // thread through a mailbox, which the server kills on shutdown.
+    durable_mb_ = server_.make_mailbox(ex_);
+    std::weak_ptr<Exchange> weak = weak_from_this();
+    durable_mb_->deliver = [weak] {
+      if (auto self = weak.lock()) self->send_final();
+    };
+    std::shared_ptr<Mailbox> mb = durable_mb_;
+    send_now = server_.opts.hooks->on_complete_durable(info_, rec, [mb] { mb->notify(); });
+  } else if (server_.opts.hooks) {
+    server_.opts.hooks->on_complete(info_, rec);
+  }
+  // In flight until the final bytes are queued, so a draining server waits for the record.
+  if (send_now) send_final();
+}
+
+void Exchange::send_final() {
+  if (durable_mb_) durable_mb_->kill();
+  ResponseSink* sink = final_sink_;
+  FinalSend final = std::move(final_send_);
+  final_sink_ = nullptr;
+  final_send_ = nullptr;
+  release_in_flight();
+  if (sink != nullptr && final) final(*sink);
+}
+
+void Exchange::release_in_flight() {
   if (counted_in_flight_) {
     counted_in_flight_ = false;
     server_.in_flight.fetch_sub(1);
@@ -507,6 +538,12 @@ void Exchange::complete(int status, bool disconnected) {
 }
 
 void Exchange::abort() {
+  if (final_sink_ != nullptr) {  // the connection went away while the record was committing
+    final_sink_ = nullptr;
+    final_send_ = nullptr;
+    if (durable_mb_) durable_mb_->kill();
+    release_in_flight();
+  }
   if (mailbox_) mailbox_->kill();
   if (engine_ != nullptr) {
     for (auto& r : runs_) {

@@ -4,10 +4,12 @@
 // choices each), turns engine events into SSE chunks or one JSON body, and records metrics and
 // the completion hook. Lives on its connection's strand; all methods run there.
 // Ownership: owned (shared_ptr) by its Connection; holds a raw ResponseSink* that the Connection
-// clears through abort() before it goes away.
+// clears through abort() before it goes away. Callbacks from other threads (engine events, the
+// audit writer's "durable" notice) reach it only through Mailboxes holding a weak_ptr.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -63,10 +65,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void on_events();
   void handle_event(const StreamEvent& ev, const Run& run);
   void add_logprobs(Choice& c, const TokenEvent& t, nlohmann::json* delta_lp);
+  // The response's last bytes, sent once the completion hook says its record is durable.
+  using FinalSend = std::function<void(ResponseSink&)>;
+
   void finish();
   nlohmann::json chunk_base() const;
   void send_chunk_json(const nlohmann::json& j);
-  void complete(int status, bool disconnected);
+  // The single completion point; `final` (if any) goes out now or once the hook's record is
+  // durable (on_complete_durable).
+  void complete(int status, bool disconnected, FinalSend final = {});
+  void send_final();
+  void release_in_flight();
   void stop_revoked(const ApiError& e);
   void send_text_delta(uint32_t ci, const std::string& text);
 
@@ -90,6 +99,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool strip_leading_space_ = false;
   double tpot_s_ = 0.0;
   std::string label_prefix_, label_suffix_;  // visible label (hooks), around each choice
+  // While the completion record becomes durable: the sink and the bytes held back, and the
+  // mailbox through which the hook's callback (writer thread) reaches this strand.
+  ResponseSink* final_sink_ = nullptr;
+  FinalSend final_send_;
+  std::shared_ptr<Mailbox> durable_mb_;
 };
 
 }  // namespace dari::server

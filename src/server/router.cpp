@@ -84,7 +84,7 @@ void Connection::route() {
   if (auto* err = std::get_if<ApiError>(&parsed)) return error_response(*err);
   exchange_ = std::make_shared<Exchange>(server_, this, ex_, info_,
                                          std::move(std::get<ApiRequest>(parsed)), arrival_);
-  if (!watch_pending_ && buf_.size() == 0) start_watch();
+  if (!read_pending_ && buf_.size() == 0) start_read();
   exchange_->start();
 }
 

@@ -4,6 +4,7 @@
 #include <csignal>
 
 #include "connection.h"
+#include "tls.h"
 
 namespace dari::server {
 
@@ -56,7 +57,9 @@ void Server::Impl::do_accept() {
             socket.close(ignored);
           } else {
             Executor ex = net::make_strand(ioc);
-            auto conn = std::make_shared<Connection>(*this, std::move(socket), ex);
+            auto transport = tls ? make_tls_transport(*tls, std::move(socket), ex)
+                                 : make_plain_transport(std::move(socket), ex);
+            auto conn = std::make_shared<Connection>(*this, std::move(transport), ex);
             conn->start();
           }
         }
@@ -101,6 +104,47 @@ void Server::Impl::check_drain() {
   });
 }
 
+namespace {
+
+class PlainTransport final : public Transport {
+ public:
+  PlainTransport(tcp::socket socket, Executor ex)
+      : ex_(std::move(ex)), socket_(std::move(socket)) {}
+  void handshake(Handler h) override {
+    net::post(ex_, [h = std::move(h)] { h(boost::system::error_code()); });
+  }
+  void read_some(net::mutable_buffer b, IoHandler h) override {
+    socket_.async_read_some(b, net::bind_executor(ex_, std::move(h)));
+  }
+  void write(net::const_buffer b, IoHandler h) override {
+    net::async_write(socket_, b, net::bind_executor(ex_, std::move(h)));
+  }
+  void shutdown_send() override {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  void close() override {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+  std::string remote() const override {
+    boost::system::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    return ec ? std::string() : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+ private:
+  Executor ex_;
+  tcp::socket socket_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_plain_transport(tcp::socket socket, Executor ex) {
+  return std::make_unique<PlainTransport>(std::move(socket), std::move(ex));
+}
+
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Server>> Server::create(ServerOptions opts) {
@@ -108,6 +152,14 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions opts) {
   boost::system::error_code ec;
   const auto addr = net::ip::make_address(impl->opts.host, ec);
   if (ec) return make_error("serve: --host '" + impl->opts.host + "': " + ec.message());
+  if (impl->opts.ssl_cert_file.empty() != impl->opts.ssl_key_file.empty()) {
+    return make_error("serve: TLS needs both --ssl-cert-file and --ssl-key-file");
+  }
+  if (!impl->opts.ssl_cert_file.empty()) {
+    auto t = make_tls_context(impl->opts.ssl_cert_file, impl->opts.ssl_key_file);
+    if (!t.ok()) return make_error(t.message());
+    impl->tls = std::move(t).value();
+  }
   const tcp::endpoint ep(addr, impl->opts.port);
   auto& a = *impl->acceptor;
   if (a.open(ep.protocol(), ec); ec) return make_error("serve: socket: " + ec.message());

@@ -32,6 +32,8 @@ struct Mailbox : std::enable_shared_from_this<Mailbox> {
   void kill();
 };
 
+struct TlsContext;  // tls.h
+
 struct Server::Impl {
   explicit Impl(ServerOptions o)
       : opts(std::move(o)),
@@ -56,6 +58,7 @@ struct Server::Impl {
   std::unique_ptr<net::steady_timer> drain_timer;
   std::unique_ptr<net::steady_timer> tick_timer;  // ServerHooks::on_tick, about every second
   std::vector<std::thread> threads;
+  std::shared_ptr<TlsContext> tls;  // null: plain HTTP
   Metrics metrics;
   std::atomic<ServingEngine*> engine{nullptr};
   std::atomic<bool> draining{false};

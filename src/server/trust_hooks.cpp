@@ -181,38 +181,21 @@ class TrustHooks : public ServerHooks {
   }
 
   void on_complete(const RequestInfo& info, const CompletionRecord& rec) override {
-    const auto* st = dynamic_cast<const TrustState*>(info.state.get());
-    // Requests that never reached authorize (malformed, unknown model) or failed it with 401 are
-    // not audited: anonymous callers must not be able to grow the audit trail.
-    if (st == nullptr) return;
-    trust::AuditRecord r;
-    r.request_id = rec.id;
-    r.client = info.remote;
-    r.endpoint = path_of(info);
-    r.model = info.model;
-    r.model_sha256 = model_sha_;
-    r.prompt_tokens = rec.prompt_tokens;
-    r.completion_tokens = rec.completion_tokens;
-    r.latency_ms = static_cast<int64_t>(rec.e2e_ms);
-    r.http_status = rec.status;
-    if (!rec.finish_reasons.empty()) r.finish_reason = rec.finish_reasons[0];
-    if (!rec.texts.empty()) r.output = rec.texts[0];
-    r.key_id = st->grant.key_id();
-    r.prompt = st->prompt;
-    r.sampling_json = st->sampling;
-    r.output_signature = st->signature;
-    if (!st->admitted) {
-      r.status = "rejected";
-    } else if (rec.client_disconnected || r.finish_reason == "cancelled") {
-      r.status = "cancelled";
-    } else if (rec.status != 200) {
-      r.status = "error";
+    if (auto r = audit_record(info, rec)) trust_->record_async(std::move(*r));
+  }
+
+  // The response's last bytes wait until the audit record is committed (group commit on the
+  // writer thread), so a kill -9 cannot lose the record of a response the client saw complete.
+  bool on_complete_durable(const RequestInfo& info, const CompletionRecord& rec,
+                           std::function<void()> durable) override {
+    auto r = audit_record(info, rec);
+    if (!r) return true;
+    if (trust_->audit() == nullptr) {  // audit off: nothing to wait for
+      trust_->record_async(std::move(*r));
+      return true;
     }
-    if (st->admitted) {
-      trust_->charge_tokens(st->grant, static_cast<int64_t>(rec.prompt_tokens) +
-                                           static_cast<int64_t>(rec.completion_tokens));
-    }
-    trust_->record_async(std::move(r));
+    trust_->record_async(std::move(*r), std::move(durable));
+    return false;
   }
 
   std::optional<HookResponse> handle_route(const RequestInfo& info, const std::string& path,
@@ -277,6 +260,43 @@ class TrustHooks : public ServerHooks {
   void on_tick() override { (void)trust_->refresh_revocations(); }
 
  private:
+  // The audit row of a finished request (and its token charge); nullopt when not audited.
+  std::optional<trust::AuditRecord> audit_record(const RequestInfo& info,
+                                                 const CompletionRecord& rec) {
+    const auto* st = dynamic_cast<const TrustState*>(info.state.get());
+    // Requests that never reached authorize (malformed, unknown model) or failed it with 401 are
+    // not audited: anonymous callers must not be able to grow the audit trail.
+    if (st == nullptr) return std::nullopt;
+    trust::AuditRecord r;
+    r.request_id = rec.id;
+    r.client = info.remote;
+    r.endpoint = path_of(info);
+    r.model = info.model;
+    r.model_sha256 = model_sha_;
+    r.prompt_tokens = rec.prompt_tokens;
+    r.completion_tokens = rec.completion_tokens;
+    r.latency_ms = static_cast<int64_t>(rec.e2e_ms);
+    r.http_status = rec.status;
+    if (!rec.finish_reasons.empty()) r.finish_reason = rec.finish_reasons[0];
+    if (!rec.texts.empty()) r.output = rec.texts[0];
+    r.key_id = st->grant.key_id();
+    r.prompt = st->prompt;
+    r.sampling_json = st->sampling;
+    r.output_signature = st->signature;
+    if (!st->admitted) {
+      r.status = "rejected";
+    } else if (rec.client_disconnected || r.finish_reason == "cancelled") {
+      r.status = "cancelled";
+    } else if (rec.status != 200) {
+      r.status = "error";
+    }
+    if (st->admitted) {
+      trust_->charge_tokens(st->grant, static_cast<int64_t>(rec.prompt_tokens) +
+                                           static_cast<int64_t>(rec.completion_tokens));
+    }
+    return r;
+  }
+
   trust::ProvenanceFacts facts(const RequestInfo& info) const {
     trust::ProvenanceFacts f;
     f.model = info.model;
@@ -294,6 +314,7 @@ class TrustHooks : public ServerHooks {
 
 std::shared_ptr<ServerHooks> make_trust_hooks(std::shared_ptr<trust::TrustLayer> trust,
                                               std::string model_sha256) {
+  if (trust) trust->start_retention_timer();
   return std::make_shared<TrustHooks>(std::move(trust), std::move(model_sha256));
 }
 

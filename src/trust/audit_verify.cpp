@@ -1,5 +1,5 @@
 // AuditLog::verify (walks the hash chain and names the first row at fault) and export_to
-// (JSON Lines or CSV over a time range).
+// (JSON Lines or CSV over a time range), on top of whichever AuditStore the log opened.
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -45,127 +45,148 @@ ChainReport fail(ChainReport r, int64_t seq, std::string msg) {
   return r;
 }
 
+// Walks rows in seq order and remembers the first fault. Backend-neutral: the store supplies
+// the rows and the chain state from one snapshot.
+class ChainWalker {
+ public:
+  explicit ChainWalker(const ChainState& st)
+      : st_(st),
+        expect_seq_(st.anchor_seq + 1),
+        last_seq_(st.anchor_seq),
+        last_hash_(st.anchor_hash) {}
+
+  bool visit(const AuditRow& row);  // false at the first fault
+  ChainReport finish();             // the report once every row was visited
+
+ private:
+  const ChainState& st_;
+  ChainReport r_;
+  bool failed_ = false;
+  int64_t expect_seq_, last_seq_;
+  std::string last_hash_;
+  int64_t retention_to_ = 0;
+  std::string retention_hash_;
+
+  bool fault(int64_t seq, std::string msg) {
+    r_ = fail(r_, seq, std::move(msg));
+    failed_ = true;
+    return false;
+  }
+};
+
+bool ChainWalker::visit(const AuditRow& row) {
+  const int64_t seq = row.seq;
+  const std::string s = std::to_string(seq);
+  if (seq != expect_seq_) {
+    if (seq > expect_seq_) {
+      return fault(expect_seq_,
+                   "row " + std::to_string(expect_seq_) +
+                       (seq - expect_seq_ > 1 ? "-" + std::to_string(seq - 1) : std::string()) +
+                       " missing before row " + s + " (deleted)");
+    }
+    return fault(seq, "row " + s + " out of sequence (inserted)");
+  }
+  if (chain_hash(row.prev_hash, seq, row.kind, row.time_ms, row.body) != row.hash) {
+    return fault(seq, "row " + s + " does not match its stored hash (modified)");
+  }
+  if (row.prev_hash != last_hash_) {
+    return fault(seq, "row " + s + " does not link to row " + std::to_string(seq - 1) +
+                          " (a row was inserted, replaced or re-hashed at or before it)");
+  }
+  if (row.kind == "retention") {
+    json b = json::parse(row.body, nullptr, false);
+    if (b.is_discarded() || !b.is_object() || !b.contains("deleted_to") ||
+        !b["deleted_to"].is_number_integer() || !b.contains("anchor_hash") ||
+        !b["anchor_hash"].is_string()) {
+      return fault(seq, "row " + s + ": malformed retention record");
+    }
+    retention_to_ = b["deleted_to"].get<int64_t>();
+    retention_hash_ = b["anchor_hash"].get<std::string>();
+  }
+  ++r_.rows;
+  expect_seq_ = seq + 1;
+  last_seq_ = seq;
+  last_hash_ = row.hash;
+  return true;
+}
+
+ChainReport ChainWalker::finish() {
+  if (failed_) return r_;
+  if (st_.anchor_seq != 0 &&
+      (st_.anchor_seq != retention_to_ || st_.anchor_hash != retention_hash_)) {
+    return fail(r_, st_.anchor_seq + 1,
+                "the chain starts after row " + std::to_string(st_.anchor_seq) +
+                    " but no retention record accounts for that (rows deleted at the start)");
+  }
+  if (st_.has_head && (last_seq_ != st_.head_seq || last_hash_ != st_.head_hash)) {
+    return fail(r_, last_seq_ > st_.head_seq ? st_.head_seq + 1 : last_seq_ + 1,
+                "the chain ends at row " + std::to_string(last_seq_) +
+                    " but the recorded head is row " + std::to_string(st_.head_seq) +
+                    " (rows deleted or appended at the end)");
+  }
+  r_.ok = true;
+  r_.message = std::to_string(r_.rows) + " rows, chain intact";
+  return r_;
+}
+
+std::string export_line(const AuditRow& row, ExportFormat format) {
+  json body = json::parse(row.body, nullptr, false);
+  if (body.is_discarded()) body = json::object();
+  if (format == ExportFormat::kJsonl) {
+    json out{{"seq", row.seq},         {"time", iso_time(row.time_ms)},
+             {"time_ms", row.time_ms}, {"kind", row.kind},
+             {"record", body},         {"prev_hash", row.prev_hash},
+             {"hash", row.hash}};
+    return canonical_json(out) + "\n";
+  }
+  std::string line =
+      std::to_string(row.seq) + "," + iso_time(row.time_ms) + "," + csv_field(row.kind);
+  for (const char* k :
+       {"request_id", "key_id", "client", "endpoint", "model", "status", "http_status",
+        "finish_reason", "prompt_tokens", "completion_tokens", "latency_ms"}) {
+    line += "," + csv_field(field_text(body, k));
+  }
+  return line + "," + row.hash + "\n";
+}
+
 }  // namespace
 
 ChainReport AuditLog::verify() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  ChainReport r;
-  sqlite3* db = impl_->db;
-  // One read transaction: a consistent snapshot even while another process appends.
-  if (!sql_exec(db, "BEGIN", "begin").ok()) return fail(r, -1, "cannot begin a read transaction");
-  struct End {
-    sqlite3* db;
-    ~End() { (void)sql_exec(db, "COMMIT", "commit"); }
-  } end{db};
-  int64_t anchor_seq = std::strtoll(impl_->meta("anchor_seq", "0").c_str(), nullptr, 10);
-  std::string anchor_hash = impl_->meta("anchor_hash", kGenesisHash);
-  std::string head_seq_text = impl_->meta("head_seq", "");
-  std::string head_hash = impl_->meta("head_hash", "");
-  int64_t expect_seq = anchor_seq + 1;
-  std::string expect_prev = anchor_hash;
-  int64_t last_retention_to = 0;
-  std::string last_retention_hash;
-  Stmt st(db, "SELECT seq, kind, time_ms, body, prev_hash, hash FROM audit ORDER BY seq");
-  if (!st.ok()) return fail(r, -1, impl_->path + ": " + sqlite3_errmsg(db));
-  std::string last_hash = anchor_hash;
-  int64_t last_seq = anchor_seq;
-  while (st.step() == SQLITE_ROW) {
-    int64_t seq = st.col_int(0);
-    std::string kind = st.col_text(1), body = st.col_text(3), prev = st.col_text(4),
-                hash = st.col_text(5);
-    int64_t time_ms = st.col_int(2);
-    if (seq != expect_seq) {
-      if (seq > expect_seq) {
-        return fail(r, expect_seq,
-                    "row " + std::to_string(expect_seq) +
-                        (seq - expect_seq > 1 ? "-" + std::to_string(seq - 1) : std::string()) +
-                        " missing before row " + std::to_string(seq) + " (deleted)");
-      }
-      return fail(r, seq, "row " + std::to_string(seq) + " out of sequence (inserted)");
+  ChainState state;
+  std::unique_ptr<ChainWalker> walker;
+  bool started = false;
+  // The walker needs the chain state, which the store fills before the first row.
+  Status s = impl_->store->scan(RowQuery{}, &state, [&](const AuditRow& row) {
+    if (!started) {
+      walker = std::make_unique<ChainWalker>(state);
+      started = true;
     }
-    if (chain_hash(prev, seq, kind, time_ms, body) != hash) {
-      return fail(r, seq,
-                  "row " + std::to_string(seq) + " does not match its stored hash (modified)");
-    }
-    if (prev != expect_prev) {
-      return fail(r, seq,
-                  "row " + std::to_string(seq) + " does not link to row " +
-                      std::to_string(seq - 1) +
-                      " (a row was inserted, replaced or re-hashed at or before it)");
-    }
-    if (kind == "retention") {
-      json b = json::parse(body, nullptr, false);
-      if (b.is_discarded() || !b.is_object() || !b.contains("deleted_to") ||
-          !b["deleted_to"].is_number_integer() || !b.contains("anchor_hash") ||
-          !b["anchor_hash"].is_string()) {
-        return fail(r, seq, "row " + std::to_string(seq) + ": malformed retention record");
-      }
-      last_retention_to = b["deleted_to"].get<int64_t>();
-      last_retention_hash = b["anchor_hash"].get<std::string>();
-    }
-    ++r.rows;
-    expect_seq = seq + 1;
-    expect_prev = hash;
-    last_hash = hash;
-    last_seq = seq;
-  }
-  if (anchor_seq != 0 && (anchor_seq != last_retention_to || anchor_hash != last_retention_hash)) {
-    return fail(r, anchor_seq + 1,
-                "the chain starts after row " + std::to_string(anchor_seq) +
-                    " but no retention record accounts for that (rows deleted at the start)");
-  }
-  if (!head_seq_text.empty() &&
-      (std::to_string(last_seq) != head_seq_text || last_hash != head_hash)) {
-    int64_t head_seq = std::strtoll(head_seq_text.c_str(), nullptr, 10);
-    return fail(r, last_seq > head_seq ? head_seq + 1 : last_seq + 1,
-                "the chain ends at row " + std::to_string(last_seq) +
-                    " but the recorded head is row " + head_seq_text +
-                    " (rows deleted or appended at the end)");
-  }
-  r.ok = true;
-  r.message = std::to_string(r.rows) + " rows, chain intact";
-  return r;
+    return walker->visit(row);
+  });
+  if (!s.ok()) return fail(ChainReport{}, -1, s.message());
+  if (!started) walker = std::make_unique<ChainWalker>(state);
+  return walker->finish();
 }
 
 Status AuditLog::export_to(std::FILE* out, ExportRange range, ExportFormat format) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  Stmt st(impl_->db,
-          "SELECT seq, kind, time_ms, body, prev_hash, hash FROM audit "
-          "WHERE time_ms >= ? AND time_ms < ? ORDER BY seq");
-  if (!st.ok()) return make_error(impl_->path + ": " + sqlite3_errmsg(impl_->db));
-  st.bind(1, range.since_ms).bind(2, range.until_ms);
   if (format == ExportFormat::kCsv) {
     std::fputs(
         "seq,time,kind,request_id,key_id,client,endpoint,model,status,http_status,"
         "finish_reason,prompt_tokens,completion_tokens,latency_ms,hash\n",
         out);
   }
-  while (st.step() == SQLITE_ROW) {
-    int64_t seq = st.col_int(0), time_ms = st.col_int(2);
-    std::string kind = st.col_text(1);
-    json body = json::parse(st.col_text(3), nullptr, false);
-    if (body.is_discarded()) body = json::object();
-    std::string line;
-    if (format == ExportFormat::kJsonl) {
-      json row{
-          {"seq", seq},     {"time", iso_time(time_ms)},   {"time_ms", time_ms},    {"kind", kind},
-          {"record", body}, {"prev_hash", st.col_text(4)}, {"hash", st.col_text(5)}};
-      line = canonical_json(row);
-    } else {
-      line = std::to_string(seq) + "," + iso_time(time_ms) + "," + csv_field(kind);
-      for (const char* k :
-           {"request_id", "key_id", "client", "endpoint", "model", "status", "http_status",
-            "finish_reason", "prompt_tokens", "completion_tokens", "latency_ms"}) {
-        line += "," + csv_field(field_text(body, k));
-      }
-      line += "," + st.col_text(5);
-    }
-    line += "\n";
-    if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) {
-      return make_error("export: write failed");
-    }
-  }
-  return Status::Ok();
+  RowQuery q;
+  q.since_ms = range.since_ms;
+  q.until_ms = range.until_ms;
+  bool write_failed = false;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  DARI_TRY(impl_->store->scan(q, nullptr, [&](const AuditRow& row) {
+    std::string line = export_line(row, format);
+    write_failed = std::fwrite(line.data(), 1, line.size(), out) != line.size();
+    return !write_failed;
+  }));
+  return write_failed ? Status(make_error("export: write failed")) : Status::Ok();
 }
 
 }  // namespace dari::trust

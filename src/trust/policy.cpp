@@ -8,6 +8,9 @@
 #include <sstream>
 
 #include "dari/trust/trust.h"
+#include "trust/postgres_util.h"
+#include "trust/toml_guard.h"
+#include "trust/webhook.h"
 
 namespace dari::trust {
 namespace {
@@ -125,6 +128,33 @@ void get_enum(Ctx& c, const toml::table* t, const char* table, const char* key,
   c.fail(std::string("[") + table + "]." + key, "\"" + s + "\" is not one of " + list);
 }
 
+const char* backend_name(AuditBackend b) {
+  return b == AuditBackend::kPostgresql ? "postgresql" : "sqlite";
+}
+
+// [audit].backend; without it a postgresql:// database URL selects PostgreSQL.
+void get_audit_backend(Ctx& c, const toml::table* a, Policy* p) {
+  if (a == nullptr || a->get("backend") == nullptr) {
+    if (is_postgres_url(p->audit_db)) p->audit_backend = AuditBackend::kPostgresql;
+    return;
+  }
+  get_enum<AuditBackend>(c, a, "audit", "backend",
+                         {{"sqlite", AuditBackend::kSqlite},
+                          {"postgresql", AuditBackend::kPostgresql}},
+                         &p->audit_backend);
+}
+
+void validate_audit_backend(Ctx& c, const Policy& p) {
+  if (!p.audit || p.audit_db.empty()) return;
+  if (p.audit_backend == AuditBackend::kSqlite && is_postgres_url(p.audit_db)) {
+    return c.fail("[audit].database",
+                  "is a PostgreSQL URL but backend = \"sqlite\" (use backend = \"postgresql\")");
+  }
+  if (p.audit_backend != AuditBackend::kPostgresql) return;
+  Status s = check_postgres_conninfo(p.audit_db);
+  if (!s.ok()) c.fail("[audit].database", "backend = \"postgresql\": " + s.message());
+}
+
 void validate(Ctx& c, Policy& p) {
   if (p.operator_name.empty()) c.fail("[operator].name", "must not be empty");
   if (p.deployment_id.empty()) c.fail("[operator].deployment_id", "must not be empty");
@@ -138,7 +168,10 @@ void validate(Ctx& c, Policy& p) {
   if (p.disclosure && p.signing_key_file.empty()) {
     c.fail("[disclosure].signing_key_file", "must name a file when disclosure is on");
   }
-  if (p.audit && p.audit_db.empty()) c.fail("[audit].database", "must name a file");
+  if (p.audit && p.audit_db.empty()) {
+    c.fail("[audit].database", "must name a file (or a PostgreSQL connection string)");
+  }
+  validate_audit_backend(c, p);
   if (p.high_impact) {
     if (!p.audit) c.fail("[audit].enabled", "must be true for a high-impact deployment (Art. 34)");
     if (!p.disclosure) {
@@ -157,6 +190,9 @@ Policy default_policy() {
 Result<Policy> parse_policy(std::string_view toml_text, std::string_view source) {
   Ctx c{std::string(source), {}};
   toml::table root;
+  if (std::string bad = toml_prescreen(toml_text); !bad.empty()) {
+    return make_error(std::string(source) + ":" + bad);
+  }
   try {
     root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
@@ -198,14 +234,17 @@ Result<Policy> parse_policy(std::string_view toml_text, std::string_view source)
       {"hash", ContentStorage::kHash},
       {"full", ContentStorage::kFull}};
   const auto* a = section(c, root, "audit",
-                          {"enabled", "database", "store_prompts", "store_outputs", "redact_pii",
-                           "retention_days", "explanations", "explanation_top_k"});
+                          {"enabled", "backend", "database", "store_prompts", "store_outputs", "redact_pii",
+                           "retention_days", "retention_interval_seconds", "explanations",
+                           "explanation_top_k"});
   get_bool(c, a, "audit", "enabled", &p.audit);
   get_string(c, a, "audit", "database", &p.audit_db);
+  get_audit_backend(c, a, &p);
   get_enum(c, a, "audit", "store_prompts", kStorage, &p.store_prompts);
   get_enum(c, a, "audit", "store_outputs", kStorage, &p.store_outputs);
   get_bool(c, a, "audit", "redact_pii", &p.redact_pii);
   get_int(c, a, "audit", "retention_days", 0, 36500, &p.retention_days);
+  get_int(c, a, "audit", "retention_interval_seconds", 1, 31 * 86400, &p.retention_interval_s);
   get_bool(c, a, "audit", "explanations", &p.explanations);
   get_int(c, a, "audit", "explanation_top_k", 0, 20, &p.explanation_top_k);
 
@@ -220,9 +259,21 @@ Result<Policy> parse_policy(std::string_view toml_text, std::string_view source)
   get_int(c, k, "keys", "requests_per_minute", 0, 1000000000, &p.default_requests_per_minute);
   get_int(c, k, "keys", "tokens_per_day", 0, INT64_C(1) << 50, &p.default_tokens_per_day);
 
-  const auto* i = section(c, root, "incidents", {"auth_failures_per_minute", "webhook"});
+  const auto* i =
+      section(c, root, "incidents",
+              {"auth_failures_per_minute", "error_burst_count", "error_burst_window_seconds",
+               "webhook_url", "webhook", "webhook_timeout_ms", "webhook_retries"});
   get_int(c, i, "incidents", "auth_failures_per_minute", 0, 1000000, &p.auth_failures_per_minute);
-  get_string(c, i, "incidents", "webhook", &p.incident_webhook);
+  get_int(c, i, "incidents", "error_burst_count", 0, 1000000, &p.error_burst_count);
+  get_int(c, i, "incidents", "error_burst_window_seconds", 1, 86400, &p.error_burst_window_s);
+  get_string(c, i, "incidents", "webhook", &p.incident_webhook);  // older name of webhook_url
+  get_string(c, i, "incidents", "webhook_url", &p.incident_webhook);
+  get_int(c, i, "incidents", "webhook_timeout_ms", 1, 60000, &p.webhook_timeout_ms);
+  get_int(c, i, "incidents", "webhook_retries", 0, 10, &p.webhook_retries);
+  if (c.error.empty() && !p.incident_webhook.empty()) {
+    auto url = parse_http_url(p.incident_webhook);
+    if (!url.ok()) c.fail("[incidents].webhook_url", url.message());
+  }
 
   if (c.error.empty()) validate(c, p);
   if (!c.error.empty()) return make_error(c.error);
@@ -237,7 +288,9 @@ Result<Policy> load_policy(const std::string& path) {
   DARI_ASSIGN_OR_RETURN(Policy p, parse_policy(ss.str(), path));
   // Relative file names are relative to the policy file's folder.
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  bool audit_is_file = p.audit_backend == AuditBackend::kSqlite;
   for (std::string* f : {&p.signing_key_file, &p.audit_db, &p.keys_db}) {
+    if (f == &p.audit_db && !audit_is_file) continue;  // a connection string
     if (!f->empty() && std::filesystem::path(*f).is_relative() && !dir.empty()) {
       *f = (dir / *f).string();
     }
@@ -258,11 +311,13 @@ std::string policy_to_toml(const Policy& p) {
                                  {"label_en", p.label_en},
                                  {"signing_key_file", p.signing_key_file}}},
       {"audit", toml::table{{"enabled", p.audit},
+                            {"backend", backend_name(p.audit_backend)},
                             {"database", p.audit_db},
                             {"store_prompts", storage_name(p.store_prompts)},
                             {"store_outputs", storage_name(p.store_outputs)},
                             {"redact_pii", p.redact_pii},
                             {"retention_days", p.retention_days},
+                            {"retention_interval_seconds", p.retention_interval_s},
                             {"explanations", p.explanations},
                             {"explanation_top_k", int64_t{p.explanation_top_k}}}},
       {"keys", toml::table{{"require", require_name(p.require_keys)},
@@ -270,7 +325,11 @@ std::string policy_to_toml(const Policy& p) {
                            {"requests_per_minute", p.default_requests_per_minute},
                            {"tokens_per_day", p.default_tokens_per_day}}},
       {"incidents", toml::table{{"auth_failures_per_minute", int64_t{p.auth_failures_per_minute}},
-                                {"webhook", p.incident_webhook}}},
+                                {"error_burst_count", int64_t{p.error_burst_count}},
+                                {"error_burst_window_seconds", int64_t{p.error_burst_window_s}},
+                                {"webhook_url", p.incident_webhook},
+                                {"webhook_timeout_ms", int64_t{p.webhook_timeout_ms}},
+                                {"webhook_retries", int64_t{p.webhook_retries}}}},
   };
   std::ostringstream out;
   out << root << "\n";
@@ -282,6 +341,12 @@ std::vector<std::string> policy_warnings(const Policy& p) {
   if (!p.disclosure) w.push_back("disclosure is off: responses carry no AI-generated marking");
   if (!p.audit) w.push_back("audit is off: requests leave no record");
   if (p.audit && p.retention_days == 0) w.push_back("retention_days = 0 keeps records forever");
+  if (p.audit && p.audit_backend == AuditBackend::kPostgresql &&
+      postgres_conninfo_has_password(p.audit_db)) {
+    w.push_back(
+        "[audit].database holds a password: prefer a password file (PGPASSFILE, ~/.pgpass) or "
+        "PGPASSWORD, which libpq reads");
+  }
   if (p.require_keys == KeyRequirement::kNever) {
     w.push_back("keys.require = \"never\": any client that reaches the port may generate");
   }

@@ -1,6 +1,8 @@
 // TrustLayer: the server-facing facade (authorization, quotas, signing, audit, oversight).
+#include <cctype>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -8,7 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "trust/incidents.h"
 #include "trust/internal.h"
+#include "trust/webhook.h"
 
 namespace dari::trust {
 
@@ -55,9 +59,18 @@ struct KeyState {
   Bucket requests, tokens;
 };
 
-struct FailWindow {
-  int64_t start_ms = 0;
-  int32_t count = 0;
+// The key id of a token shaped like an API key ("dari_<16 hex>_..."), else "".
+std::string token_key_id(std::string_view token) {
+  if (token.size() < 23 || token.substr(0, 5) != "dari_" || token[21] != '_') return {};
+  for (char c : token.substr(5, 16)) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return {};
+  }
+  return std::string(token.substr(5, 16));
+}
+
+struct Queued {
+  AuditRecord record;
+  std::function<void()> on_durable;  // may be empty
 };
 
 }  // namespace
@@ -90,40 +103,75 @@ struct TrustLayer::Impl {
   std::mutex mu;  // guards the maps and pause_reason
   std::string pause_reason;
   std::map<std::string, KeyState, std::less<>> states;
-  std::map<std::string, FailWindow, std::less<>> failures;
+  std::unique_ptr<IncidentMonitor> monitor;
+  std::unique_ptr<WebhookSender> webhook;  // null without [incidents].webhook_url
 
   // Async audit writer (started on first record_async).
   std::mutex qmu;
   std::condition_variable qcv, done_cv;
-  std::deque<AuditRecord> queue;
+  std::deque<Queued> queue;
   uint64_t queued = 0, committed = 0;
   bool stopping = false;
   Status first_error;
   std::thread writer;
+
+  // Retention timer (start_retention_timer).
+  std::mutex rmu;
+  std::condition_variable rcv;
+  bool retention_stop = false;
+  std::atomic<uint64_t> retention_runs{0};
+  std::thread retention;
 
   void writer_loop() {
     std::unique_lock<std::mutex> lock(qmu);
     for (;;) {
       qcv.wait(lock, [&] { return stopping || !queue.empty(); });
       if (queue.empty()) return;
-      std::vector<AuditRecord> batch(std::make_move_iterator(queue.begin()),
-                                     std::make_move_iterator(queue.end()));
+      std::vector<Queued> batch(std::make_move_iterator(queue.begin()),
+                                std::make_move_iterator(queue.end()));
       queue.clear();
       lock.unlock();
-      Status s = audit->record_batch(batch);
+      std::vector<AuditRecord> records;
+      records.reserve(batch.size());
+      for (Queued& q : batch) records.push_back(std::move(q.record));
+      Status s = audit->record_batch(records);  // one transaction, one fsync
+      if (!s.ok()) std::fprintf(stderr, "dari: audit: %s\n", s.message().c_str());
+      // Durable (or failed) now: release the responses that waited for it.
+      for (Queued& q : batch) {
+        if (q.on_durable) q.on_durable();
+      }
       lock.lock();
       if (!s.ok() && first_error.ok()) first_error = s;
       committed += batch.size();
       done_cv.notify_all();
     }
   }
+  void retention_loop() {
+    const auto interval = std::chrono::seconds(policy.retention_interval_s);
+    std::unique_lock<std::mutex> lock(rmu);
+    while (!retention_stop) {
+      lock.unlock();
+      auto n = audit->enforce_retention(now());
+      if (!n.ok()) std::fprintf(stderr, "dari: retention: %s\n", n.message().c_str());
+      retention_runs.fetch_add(1);
+      lock.lock();
+      rcv.wait_for(lock, interval, [&] { return retention_stop; });
+    }
+  }
   ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(rmu);
+      retention_stop = true;
+    }
+    rcv.notify_all();
+    if (retention.joinable()) retention.join();
     {
       std::lock_guard<std::mutex> lock(qmu);
       stopping = true;
     }
     qcv.notify_all();
     if (writer.joinable()) writer.join();
+    webhook.reset();  // after the writer: its incidents may still post
   }
 
   int64_t now() const { return options.clock_ms ? options.clock_ms() : system_now_ms(); }
@@ -144,21 +192,17 @@ struct TrustLayer::Impl {
     d.message = std::move(msg);
     return d;
   }
-  void auth_failure(TrustLayer* self, std::string_view client) {
-    int32_t limit = policy.auth_failures_per_minute;
-    if (limit <= 0) return;
-    bool report = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      FailWindow& w = failures[std::string(client)];
-      int64_t t = now();
-      if (t - w.start_ms >= 60000) w = FailWindow{t, 0};
-      report = ++w.count == limit;
+  void auth_failure(TrustLayer* self, std::string_view client, std::string_view token) {
+    if (auto detail = monitor->auth_failure(client, token_key_id(token), now())) {
+      (void)self->record_incident("repeated_auth_failures", *detail);
     }
-    if (report) {
-      (void)self->record_incident("repeated_auth_failures",
-                                  std::to_string(limit) + " failed authentications from " +
-                                      std::string(client) + " within a minute");
+  }
+  // Incidents a finished request raises: its own failure (5xx) and an error burst.
+  void request_incidents(TrustLayer* self, const AuditRecord& r) {
+    if (r.status != "error") return;
+    if (r.http_status >= 500) (void)self->record_incident("request_failure", r.error, r.request_id);
+    if (auto detail = monitor->request_error(now())) {
+      (void)self->record_incident("error_burst", *detail);
     }
   }
 };
@@ -196,6 +240,20 @@ Result<std::unique_ptr<TrustLayer>> TrustLayer::open(Policy policy, TrustOptions
   if (p.audit) {
     DARI_ASSIGN_OR_RETURN(impl->audit, AuditLog::open(p.audit_db, p));
   }
+  IncidentThresholds th;
+  th.auth_failures = p.auth_failures_per_minute;
+  th.error_burst = p.error_burst_count;
+  th.error_window_ms = int64_t{p.error_burst_window_s} * 1000;
+  impl->monitor = std::make_unique<IncidentMonitor>(th);
+  if (!p.incident_webhook.empty()) {
+    WebhookOptions wo;
+    wo.url = p.incident_webhook;
+    wo.timeout_ms = p.webhook_timeout_ms;
+    wo.retries = p.webhook_retries;
+    auto w = WebhookSender::start(std::move(wo));
+    if (!w.ok()) return make_error("[incidents].webhook_url: " + w.message());
+    impl->webhook = std::move(w).value();
+  }
   DARI_ASSIGN_OR_RETURN(impl->keys, KeyStore::open(p.keys_db));
   return std::unique_ptr<TrustLayer>(new TrustLayer(std::move(impl)));
 }
@@ -212,7 +270,7 @@ AuthDecision TrustLayer::authorize(const RequestMeta& meta) {
   ok.grant.revoked_ = m.never_revoked;
   if (token.empty()) {
     if (required) {
-      m.auth_failure(this, meta.client);
+      m.auth_failure(this, meta.client, token);
       return m.deny(401, "invalid_request_error",
                     "an API key is required: send \"Authorization: Bearer <key>\"");
     }
@@ -220,12 +278,12 @@ AuthDecision TrustLayer::authorize(const RequestMeta& meta) {
     auto found = m.keys->lookup(token);
     if (!found.ok()) return m.deny(500, "server_error", "key store: " + found.message());
     if (!found->has_value()) {
-      m.auth_failure(this, meta.client);
+      m.auth_failure(this, meta.client, token);
       return m.deny(401, "invalid_request_error", "invalid API key");
     }
     const KeyInfo& k = **found;
     if (k.revoked_ms != 0) {
-      m.auth_failure(this, meta.client);
+      m.auth_failure(this, meta.client, token);
       std::lock_guard<std::mutex> lock(m.mu);
       auto it = m.states.find(k.key_id);
       if (it != m.states.end()) it->second.revoked->store(true);
@@ -296,25 +354,33 @@ Provenance TrustLayer::sign(const ProvenanceFacts& facts, std::string_view deliv
 
 Status TrustLayer::record(AuditRecord r) {
   if (r.time_ms == 0) r.time_ms = impl_->now();
-  if (r.status == "error" && r.http_status >= 500) {
-    DARI_TRY(record_incident("request_failure", r.error, r.request_id));
-  }
+  impl_->request_incidents(this, r);
   if (!impl_->audit) return Status::Ok();
   return impl_->audit->record(r);
 }
 
-void TrustLayer::record_async(AuditRecord r) {
+void TrustLayer::record_async(AuditRecord r, std::function<void()> on_durable) {
   Impl& m = *impl_;
-  if (!m.audit) return;
   if (r.time_ms == 0) r.time_ms = m.now();
-  if (r.status == "error" && r.http_status >= 500) {
-    (void)record_incident("request_failure", r.error, r.request_id);
-  }
+  m.request_incidents(this, r);
+  if (!m.audit) return;
   std::lock_guard<std::mutex> lock(m.qmu);
   if (!m.writer.joinable()) m.writer = std::thread([&m] { m.writer_loop(); });
-  m.queue.push_back(std::move(r));
+  m.queue.push_back(Queued{std::move(r), std::move(on_durable)});
   ++m.queued;
   m.qcv.notify_one();
+}
+
+void TrustLayer::start_retention_timer() {
+  Impl& m = *impl_;
+  if (!m.audit || m.policy.retention_days <= 0) return;
+  std::lock_guard<std::mutex> lock(m.rmu);
+  if (m.retention.joinable() || m.retention_stop) return;
+  m.retention = std::thread([&m] { m.retention_loop(); });
+}
+
+uint64_t TrustLayer::retention_runs() const {
+  return impl_->retention_runs.load();
 }
 
 Status TrustLayer::flush() {
@@ -334,6 +400,7 @@ Status TrustLayer::record_incident(std::string_view kind, std::string_view detai
                                          {"deployment_id", impl_->policy.deployment_id}});
   Status s = impl_->audit ? impl_->audit->append("incident", body, impl_->now()) : Status::Ok();
   if (impl_->options.on_incident) impl_->options.on_incident(body);
+  if (impl_->webhook) impl_->webhook->post(body);
   return s;
 }
 

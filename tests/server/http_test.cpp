@@ -1,6 +1,8 @@
 // HTTP end-to-end tests of the server against FakeEngine (deterministic, no model).
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
 #include <thread>
 
 #include "dari/server/server.h"
@@ -407,6 +409,102 @@ TEST_F(ServerTest, IdleTimeoutClosesKeepAlive) {
   boost::system::error_code ec;
   c.stream().socket().read_some(net::buffer(buf), ec);  // server closes after the idle timeout
   EXPECT_EQ(ec, net::error::eof);
+}
+
+// Reads one response from a raw connection; status 0 when the server closed without one.
+http::response<http::string_body> read_raw(HttpClient& c) {
+  boost::beast::flat_buffer b;
+  http::response<http::string_body> r;
+  boost::system::error_code ec;
+  http::read(c.stream(), b, r, ec);
+  if (ec) r.result(http::status::unknown);
+  return r;
+}
+
+void expect_closed(HttpClient& c) {
+  char buf[16];
+  boost::system::error_code ec;
+  c.stream().socket().read_some(net::buffer(buf), ec);
+  EXPECT_EQ(ec, net::error::eof);
+}
+
+TEST_F(ServerTest, SlowHeaderGets408AndClose) {
+  ServerOptions o;
+  o.header_timeout = std::chrono::milliseconds(200);
+  start(o);
+  HttpClient c(port_);
+  net::write(c.stream().socket(), net::buffer(std::string("GET /health HTTP/1.1\r\n")));
+  // Slowloris: one header line every 50 ms, never the blank line, until the answer is read.
+  std::atomic<bool> answered{false};
+  // (::send on the descriptor: this thread must not use the asio socket the reader uses.)
+  const int fd = c.stream().socket().native_handle();
+  std::thread trickle([&answered, fd] {
+    for (int i = 0; i < 100 && !answered.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const std::string line = "X-Slow-" + std::to_string(i) + ": y\r\n";
+      if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) break;
+    }
+  });
+  auto r = read_raw(c);
+  answered.store(true);
+  trickle.join();
+  EXPECT_EQ(r.result_int(), 408u);
+  const json j = json::parse(r.body(), nullptr, false);
+  EXPECT_EQ(j["error"]["code"], "request_timeout") << r.body();
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("header"), std::string::npos);
+  EXPECT_EQ(r[http::field::connection], "close");
+  EXPECT_EQ(server_->metrics().requests("other", 408), 1u);
+}
+
+TEST_F(ServerTest, SlowBodyGets408) {
+  ServerOptions o;
+  o.body_timeout = std::chrono::milliseconds(200);
+  start(o);
+  HttpClient c(port_);
+  const std::string raw =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{\"model\":";
+  net::write(c.stream().socket(), net::buffer(raw));
+  auto r = read_raw(c);
+  EXPECT_EQ(r.result_int(), 408u);
+  const json j = json::parse(r.body(), nullptr, false);
+  EXPECT_EQ(j["error"]["code"], "request_timeout") << r.body();
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("body"), std::string::npos);
+  expect_closed(c);
+}
+
+TEST_F(ServerTest, HeaderDeadlineDoesNotLimitTheBody) {
+  ServerOptions o;
+  o.header_timeout = std::chrono::milliseconds(150);
+  o.body_timeout = std::chrono::seconds(20);
+  start(o);
+  HttpClient c(port_);
+  const std::string body = chat_body().dump();
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  net::write(c.stream().socket(), net::buffer(head));
+  // The body takes longer than the header deadline but well within the body deadline.
+  for (size_t i = 0; i < body.size(); i += body.size() / 4 + 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    net::write(c.stream().socket(), net::buffer(body.substr(i, body.size() / 4 + 1)));
+  }
+  auto r = read_raw(c);
+  EXPECT_EQ(r.result_int(), 200u) << r.body();
+}
+
+TEST_F(ServerTest, OversizedBodyAnswerSurvivesUnreadBytes) {
+  // The client keeps sending a body the server refused at the header: lingering close must let
+  // the 413 reach it instead of resetting the connection.
+  HttpClient c(port_);
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n";
+  net::write(c.stream().socket(), net::buffer(head));
+  boost::system::error_code ec;
+  net::write(c.stream().socket(), net::buffer(std::string(1u << 20, 'a')), ec);
+  auto r = read_raw(c);
+  EXPECT_EQ(r.result_int(), 413u);
 }
 
 }  // namespace

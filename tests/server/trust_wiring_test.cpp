@@ -15,6 +15,7 @@
 #include "dari/trust/trust.h"
 #include "fake_engine.h"
 #include "http_client.h"
+#include "trust/hook_listener.h"
 
 namespace dari::server::test {
 namespace {
@@ -333,6 +334,84 @@ TEST_F(TrustWiringTest, CompletedRequestsAreAuditedInAnIntactChain) {
   const std::string text = ss.str();
   for (const auto& id : ids) EXPECT_NE(text.find(id), std::string::npos) << id;
   EXPECT_NE(text.find("feedback"), std::string::npos);
+}
+
+// The id of a response: the JSON body's "id" or, for a stream, the first event's.
+std::string response_id(const std::string& body) {
+  const std::string key = "\"id\":\"";
+  size_t at = body.find(key);
+  if (at == std::string::npos) return {};
+  size_t end = body.find('"', at + key.size());
+  return end == std::string::npos ? std::string()
+                                  : body.substr(at + key.size(), end - at - key.size());
+}
+
+// The trail as JSON Lines, read through a second connection to the file (as another process).
+std::string exported(const trust::Policy& p, const fs::path& out) {
+  auto log = trust::AuditLog::open(p.audit_db, p);
+  EXPECT_TRUE(log.ok()) << log.message();
+  if (!log.ok()) return {};
+  std::FILE* f = std::fopen(out.string().c_str(), "w");
+  if (f == nullptr) return {};
+  EXPECT_TRUE((*log)->export_to(f, {}, trust::ExportFormat::kJsonl).ok());
+  std::fclose(f);
+  std::ifstream in(out);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Crash safety: a response's last bytes ("data: [DONE]", the JSON body) leave only once its
+// audit record is committed, so the record is on disk as soon as the client has the response
+// (no flush()); a kill -9 at that moment cannot lose it.
+TEST_F(TrustWiringTest, ResponseEndsOnlyAfterItsRecordIsDurable) {
+  start();
+  for (int i = 0; i < 6; ++i) {
+    const bool stream = i % 2 == 1;
+    auto r = chat(stream);
+    ASSERT_EQ(r.status, 200) << r.body;
+    if (stream) {
+      EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
+    }
+    const std::string id = response_id(r.body);
+    ASSERT_FALSE(id.empty()) << r.body;
+    EXPECT_NE(exported(policy_, dir_ / "export.jsonl").find("\"" + id + "\""), std::string::npos)
+        << "request " << id << " (stream " << stream << ") answered before its record was durable";
+  }
+}
+
+// With audit off nothing is held back: streams and bodies complete as before.
+TEST_F(TrustWiringTest, AuditOffStillAnswersCompletely) {
+  policy_.audit = false;
+  start();
+  auto r = chat(true);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
+  auto j = chat(false);
+  ASSERT_EQ(j.status, 200);
+  EXPECT_TRUE(j.json().contains("provenance"));
+  EXPECT_EQ(trust_->audit(), nullptr);
+}
+
+// Repeated 401s from one address (each on a new connection, so a new port) are one incident,
+// recorded in the trail and POSTed to the policy's webhook.
+TEST_F(TrustWiringTest, AuthFailureBurstIsAnIncidentPostedToTheWebhook) {
+  trust::testing::HookListener hook({204});
+  policy_.require_keys = trust::KeyRequirement::kAlways;
+  policy_.auth_failures_per_minute = 4;
+  policy_.incident_webhook = "http://127.0.0.1:" + std::to_string(hook.port()) + "/incidents";
+  start();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(chat(false, "dari_00000000000000ff_nope").status, 401);
+  auto list = trust_->audit()->incidents(0);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_NE((*list)[0].find("repeated_auth_failures"), std::string::npos);
+  EXPECT_NE((*list)[0].find("127.0.0.1"), std::string::npos) << (*list)[0];
+  for (int i = 0; i < 1000 && hook.bodies().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(hook.bodies().size(), 1u);
+  EXPECT_NE(hook.bodies()[0].find("repeated_auth_failures"), std::string::npos);
 }
 
 // One end-to-end run with the real engine: the provenance names the model file's SHA-256 and

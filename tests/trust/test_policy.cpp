@@ -39,7 +39,7 @@ requests_per_minute = 30
 tokens_per_day = 5000
 [incidents]
 auth_failures_per_minute = 3
-webhook = "https://ops.example/hook"
+webhook = "http://ops.example/hook"
 )",
                         "bank.toml");
   ASSERT_TRUE(p.ok()) << p.message();
@@ -52,7 +52,7 @@ webhook = "https://ops.example/hook"
   EXPECT_EQ(p->require_keys, KeyRequirement::kAlways);
   EXPECT_EQ(p->default_tokens_per_day, 5000);
   EXPECT_EQ(p->auth_failures_per_minute, 3);
-  EXPECT_EQ(p->incident_webhook, "https://ops.example/hook");
+  EXPECT_EQ(p->incident_webhook, "http://ops.example/hook");
 }
 
 TEST(Policy, ErrorsNameFileTableAndKey) {

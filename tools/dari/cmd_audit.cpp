@@ -1,4 +1,5 @@
-// `dari audit verify|export|retain|incidents`: the hash-chained audit trail.
+// `dari audit verify|export|retain|incidents`: the hash-chained audit trail, in SQLite or
+// PostgreSQL (the policy's [audit] backend, or --db: a postgresql:// URL selects PostgreSQL).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -17,6 +18,10 @@ int fail(const std::string& msg) {
   return 1;
 }
 
+bool is_postgres_url(const std::string& s) {
+  return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0;
+}
+
 int run_audit(const AuditArgs& a) {
   dari::trust::Policy p = dari::trust::default_policy();
   if (!a.policy.empty()) {
@@ -24,16 +29,20 @@ int run_audit(const AuditArgs& a) {
     if (!loaded.ok()) return fail("policy: " + loaded.message());
     p = std::move(*loaded);
   }
-  if (!a.db.empty()) p.audit_db = a.db;
+  if (!a.db.empty()) {
+    p.audit_db = a.db;
+    p.audit_backend = is_postgres_url(a.db) ? dari::trust::AuditBackend::kPostgresql
+                                            : dari::trust::AuditBackend::kSqlite;
+  }
   auto log = dari::trust::AuditLog::open(p.audit_db, p);
   if (!log.ok()) return fail(log.message());
   if (a.action == "verify") {
     dari::trust::ChainReport r = (*log)->verify();
     if (!r.ok) {
-      std::printf("FAILED: %s: %s\n", p.audit_db.c_str(), r.message.c_str());
+      std::printf("FAILED: %s: %s\n", (*log)->location().c_str(), r.message.c_str());
       return 1;
     }
-    std::printf("OK: %s: %s\n", p.audit_db.c_str(), r.message.c_str());
+    std::printf("OK: %s: %s\n", (*log)->location().c_str(), r.message.c_str());
     return 0;
   }
   if (a.action == "retain") {
@@ -78,7 +87,9 @@ std::function<int()> setup_audit(CLI::App& sub) {
   sub.require_subcommand(1);
   sub.add_option("--policy", a->policy, "deployment policy (default: built-in policy)");
   auto add_db = [a](CLI::App* c) {
-    c->add_option("--db", a->db, "audit database (default: the policy's [audit].database)");
+    c->add_option("--db", a->db,
+                  "audit database: a SQLite file or a postgresql:// URL (default: the policy's "
+                  "[audit] backend and database)");
   };
   CLI::App* verify = sub.add_subcommand("verify", "Check the hash chain; names the row at fault");
   add_db(verify);

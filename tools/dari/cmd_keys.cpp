@@ -1,5 +1,6 @@
-// `dari keys init|add|revoke|list`: the operator signing key and hashed API keys. With
-// --policy, key changes are audited as "admin" rows (actor "cli:$USER") when the policy audits.
+// `dari keys init|create|revoke|list` (`add` is an alias of `create`): the operator signing key
+// and hashed API keys. With --policy, key changes are audited as "admin" rows (actor "cli:$USER")
+// when the policy audits.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -142,8 +143,8 @@ std::function<int()> setup_keys(CLI::App& sub) {
   CLI::App* init = sub.add_subcommand("init", "Create the operator's Ed25519 signing key (0600)");
   init->add_option("--key", a->key_file, "key file (default: [disclosure].signing_key_file)");
   init->callback([a] { a->action = "init"; });
-  CLI::App* add = sub.add_subcommand("add", "Create an API key (printed once)");
-  add->alias("create");
+  CLI::App* add = sub.add_subcommand("create", "Create an API key (printed once; alias: add)");
+  add->alias("add");
   add->add_option("name", a->name, "a name for the key's holder")->required();
   add->add_option("--scopes", a->scopes, "comma list of infer, admin, metrics");
   add->add_option("--rpm", a->rpm, "requests per minute (0 = unlimited; default from policy)");
@@ -163,4 +164,4 @@ std::function<int()> setup_keys(CLI::App& sub) {
 
 }  // namespace
 
-DARI_COMMAND("keys", "Operator signing key and API keys: init, add, revoke, list", setup_keys);
+DARI_COMMAND("keys", "Operator signing key and API keys: init, create, revoke, list", setup_keys);

@@ -1,9 +1,9 @@
 // `dari serve`: the OpenAI-compatible HTTP server (src/server) around a ServingEngine.
 //
 // Starts listening first (GET /health answers 503 while the model loads), prints
-// "dari serve: listening on http://HOST:PORT" to stdout (flushed; tests read the port from it
-// when --port 0), loads the model, then serves until SIGTERM/SIGINT, which drains in-flight
-// requests (bounded by --drain-timeout) and exits 0.
+// "dari serve: listening on http://HOST:PORT" (https:// with --ssl-cert-file) to stdout (flushed;
+// tests read the port from it when --port 0), loads the model, then serves until SIGTERM/SIGINT,
+// which drains in-flight requests (bounded by --drain-timeout) and exits 0.
 //
 // The trust layer (dari/trust/trust.h) is always on, configured by --policy FILE (default: the
 // built-in policy): disclosure headers, signed provenance, audit trail, API keys and quotas,
@@ -36,7 +36,11 @@ struct ServeOptions {
   uint32_t io_threads = 1;
   uint64_t max_body = 8u << 20;
   uint32_t timeout_s = 30;
+  uint32_t header_timeout_s = 10;
+  uint32_t body_timeout_s = 0;  // 0: timeout_s
   uint32_t idle_timeout_s = 120;
+  std::string ssl_cert_file;
+  std::string ssl_key_file;
   uint32_t drain_timeout_s = 30;
   std::string policy;
 };
@@ -104,8 +108,11 @@ int serve_main(const ServeOptions& o) {
   so.model_name = o.alias.empty() ? std::filesystem::path(model).stem().string() : o.alias;
   so.io_threads = o.io_threads;
   so.max_body_bytes = o.max_body;
-  so.request_timeout = std::chrono::seconds(o.timeout_s);
+  so.header_timeout = std::chrono::seconds(o.header_timeout_s);
+  so.body_timeout = std::chrono::seconds(o.body_timeout_s == 0 ? o.timeout_s : o.body_timeout_s);
   so.write_timeout = std::chrono::seconds(o.timeout_s);
+  so.ssl_cert_file = o.ssl_cert_file;
+  so.ssl_key_file = o.ssl_key_file;
   so.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
   so.drain_timeout = std::chrono::seconds(o.drain_timeout_s);
   so.handle_signals = true;
@@ -115,7 +122,8 @@ int serve_main(const ServeOptions& o) {
     return 1;
   }
   (*server)->start();
-  std::printf("dari serve: listening on http://%s:%u (model '%s')\n", o.host.c_str(),
+  std::printf("dari serve: listening on %s://%s:%u (model '%s')\n",
+              so.ssl_cert_file.empty() ? "http" : "https", o.host.c_str(),
               static_cast<unsigned>((*server)->port()), so.model_name.c_str());
   std::fflush(stdout);
 
@@ -161,10 +169,28 @@ std::function<int()> setup(CLI::App& app) {
       ->check(CLI::Range(1u, 16u));
   app.add_option("--max-body", o->max_body, "largest request body in bytes (413 above)")
       ->capture_default_str();
-  app.add_option("--timeout", o->timeout_s, "seconds to read a request / write a chunk")
-      ->capture_default_str();
+  app.add_option("--timeout", o->timeout_s,
+                 "read/write timeout in seconds: a request body must arrive within it after the "
+                 "header (else 408), one response write must finish within it (slow readers are "
+                 "closed)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--header-timeout", o->header_timeout_s,
+                 "seconds from a request's first byte to the end of its header, also the TLS "
+                 "handshake limit (slow clients get 408 and are closed)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--body-timeout", o->body_timeout_s,
+                 "seconds from the end of the header to the end of the body (default: --timeout)")
+      ->check(CLI::Range(1u, 86400u));
   app.add_option("--idle-timeout", o->idle_timeout_s, "seconds an idle keep-alive connection lives")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--ssl-cert-file", o->ssl_cert_file,
+                 "PEM certificate chain: serve HTTPS only (needs --ssl-key-file)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--ssl-key-file", o->ssl_key_file, "PEM private key of --ssl-cert-file")
+      ->check(CLI::ExistingFile);
   app.add_option("--drain-timeout", o->drain_timeout_s,
                  "seconds SIGTERM waits for in-flight requests")
       ->capture_default_str();

@@ -7,6 +7,12 @@
 //                      such as provenance or signatures.
 //   on_complete()      when an API request ends (success, error or disconnect), with its usage
 //                      and timings.
+//   on_complete_durable()  instead of on_complete() when the response's last bytes (the final
+//                      SSE "data: [DONE]", or the whole non-streaming body) are still unsent: a
+//                      hook that returns false holds them until it calls `durable` (from any
+//                      thread, exactly once), e.g. once the audit record is committed, so a
+//                      client never sees a complete response whose record a crash could lose.
+//                      The default calls on_complete() and returns true (send now).
 // and, for hooks that shape the response (the trust layer):
 //   admit_request()    instead of admit(); may attach per-request state (RequestInfo::state) that
 //                      travels with the request; the default calls admit().
@@ -22,6 +28,7 @@
 // Ownership: the Server keeps a shared_ptr to the hooks for its lifetime.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +106,13 @@ class ServerHooks {
   }
   virtual void on_tick() {}
   virtual void on_complete(const RequestInfo& /*info*/, const CompletionRecord& /*record*/) {}
+  // True: the final bytes go out now and `durable` is never called. False: the server sends
+  // them when `durable` runs (it posts back to the request's strand; cheap and non-blocking).
+  virtual bool on_complete_durable(const RequestInfo& info, const CompletionRecord& record,
+                                   std::function<void()> /*durable*/) {
+    on_complete(info, record);
+    return true;
+  }
 };
 
 }  // namespace dari::server

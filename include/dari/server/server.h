@@ -1,12 +1,15 @@
 // Server: the OpenAI-compatible HTTP server of `dari serve` (Boost.Beast over Asio).
 //
 // I/O: `io_threads` threads run one io_context; each connection lives on its own strand; no
-// thread per connection. Keep-alive; bodies over max_body_bytes get 413; a request must arrive
-// completely within request_timeout once its first byte is in; idle keep-alive connections close
-// after idle_timeout; a write blocked longer than write_timeout (slow reader) closes the
-// connection. Engine events reach a connection through Stream::set_notify, which posts to the
-// connection's strand (the engine thread never blocks on I/O, the I/O threads never wait on the
-// engine). A client that disconnects has its engine request cancelled.
+// thread per connection. Keep-alive; bodies over max_body_bytes get 413. Timeouts: a request's
+// header must arrive within header_timeout of its first byte (slowloris) and its body within
+// body_timeout of the header's end, else 408 and the connection closes; idle keep-alive
+// connections close after idle_timeout; a write blocked longer than write_timeout (slow reader)
+// closes the connection. With ssl_cert_file and ssl_key_file set the listener speaks TLS only
+// (the handshake must finish within header_timeout); otherwise plain HTTP. Engine events reach a
+// connection through Stream::set_notify, which posts to the connection's strand (the engine thread
+// never blocks on I/O, the I/O threads never wait on the engine). A client that disconnects has its
+// engine request cancelled.
 //
 // Routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health,
 // GET /metrics. Until set_engine() is called the server is "loading": /health and the API answer
@@ -38,20 +41,25 @@ struct ServerOptions {
   std::string model_name = "dari";  // id in /v1/models and responses; requests must name it
   uint32_t io_threads = 1;
   uint64_t max_body_bytes = 8u << 20;  // larger bodies → 413
-  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds header_timeout{
+      10000};  // first byte → end of header (and TLS handshake)
+  std::chrono::milliseconds body_timeout{30000};  // end of header → end of body
   std::chrono::milliseconds idle_timeout{120000};
   std::chrono::milliseconds write_timeout{30000};
   std::chrono::milliseconds drain_timeout{30000};
   uint64_t max_pending_write_bytes = 4u << 20;  // unsent SSE bytes per connection before closing
   uint32_t max_connections = 10000;             // more are closed at accept
   bool handle_signals = false;                  // SIGTERM/SIGINT → request_stop(true)
+  std::string ssl_cert_file;                    // PEM certificate chain; with ssl_key_file: TLS
+  std::string ssl_key_file;                     // PEM private key
   ApiLimits limits;
   std::shared_ptr<ServerHooks> hooks;  // optional
 };
 
 class Server {
  public:
-  // Binds and listens (errors: bad address, port in use). Does not start serving.
+  // Binds and listens (errors: bad address, port in use, unreadable TLS certificate or key, only
+  // one of the two given). Does not start serving.
   static Result<std::unique_ptr<Server>> create(ServerOptions opts);
   ~Server();
   Server(const Server&) = delete;

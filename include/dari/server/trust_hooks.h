@@ -8,11 +8,15 @@
 //                    or provenance_header (non-streaming, signed) when the policy discloses.
 //   body           → "provenance" (provenance_to_json, signed over choices[0]'s delivered text)
 //                    in the JSON body or the final SSE chunk; the visible label per policy.
-//   on_complete    → record_async (never blocks the I/O thread) + charge_tokens.
+//   on_complete    → record_async (never blocks the I/O thread) + charge_tokens. With audit on,
+//                    the response's last bytes ("data: [DONE]" / the JSON body) are held until
+//                    the record's batch is committed (on_complete_durable), so a response a
+//                    client saw complete always has its record, even after kill -9.
 //   routes         → POST /admin/pause {"reason","cancel_in_flight"}, POST /admin/resume,
 //                    POST /admin/keys/revoke {"key_id"} (loopback without a key, or a key with
 //                    the admin scope), POST /v1/feedback {"request_id","rating","text"}.
 //   on_tick        → refresh_revocations() (revocations made by `dari keys revoke`).
+//   make_trust_hooks also starts the trust layer's retention timer ([audit].retention_*).
 //
 // Ownership: shares the TrustLayer. Thread safety: as ServerHooks (any I/O thread).
 #pragma once

@@ -43,6 +43,7 @@ namespace dari::trust {
 enum class LabelPlacement { kNone, kPrepend, kAppend };
 enum class ContentStorage { kNone, kHash, kFull };  // how prompts/outputs reach the audit db
 enum class KeyRequirement { kNever, kNonLoopback, kAlways };
+enum class AuditBackend { kSqlite, kPostgresql };
 
 struct Policy {
   // [operator]
@@ -59,11 +60,15 @@ struct Policy {
   std::string signing_key_file = "dari-operator.key";  // Ed25519 PKCS#8 PEM, mode 0600
   // [audit]
   bool audit = true;
-  std::string audit_db = "dari-audit.db";  // SQLite file
+  AuditBackend audit_backend = AuditBackend::kSqlite;  // "postgresql" for several instances
+  // SQLite: a file. PostgreSQL: a libpq connection string, URL ("postgresql://user@host/db") or
+  // key=value ("host=... port=... dbname=..."); a postgresql:// URL selects PostgreSQL.
+  std::string audit_db = "dari-audit.db";
   ContentStorage store_prompts = ContentStorage::kHash;
   ContentStorage store_outputs = ContentStorage::kHash;
-  bool redact_pii = true;         // emails, phones (incl. Korean), resident registration numbers
-  int64_t retention_days = 365;   // 0 keeps records forever
+  bool redact_pii = true;        // emails, phones (incl. Korean), resident registration numbers
+  int64_t retention_days = 365;  // 0 keeps records forever
+  int64_t retention_interval_s = 3600;  // how often `dari serve` enforces retention (seconds)
   bool explanations = false;      // chat-template hash + per-token logprobs (on when high_impact)
   int32_t explanation_top_k = 5;  // alternatives kept per token
   // [keys]
@@ -72,8 +77,12 @@ struct Policy {
   int64_t default_requests_per_minute = 60;
   int64_t default_tokens_per_day = 1000000;
   // [incidents]
-  int32_t auth_failures_per_minute = 10;  // from one address: an incident is recorded
-  std::string incident_webhook;           // URL the server posts incidents to ("" = none)
+  int32_t auth_failures_per_minute = 10;  // from one address or key: an incident is recorded
+  int32_t error_burst_count = 20;         // this many failed requests (status "error") ...
+  int32_t error_burst_window_s = 60;      // ... within this many seconds: an incident
+  std::string incident_webhook;           // http:// URL incidents are POSTed to ("" = none)
+  int32_t webhook_timeout_ms = 2000;      // per attempt
+  int32_t webhook_retries = 3;            // attempts after the first
 };
 
 Policy default_policy();
@@ -176,9 +185,10 @@ std::string apply_label(const Policy& p, std::string_view output);
 std::string redact_pii(std::string_view text);
 
 // ---------------------------------------------------------------------------------------------
-// Audit trail (SQLite, WAL, synchronous=FULL, one transaction per record). Rows form a hash
-// chain: hash = sha256(prev_hash "\n" seq "\n" kind "\n" time_ms "\n" body), body is the
-// record's canonical JSON. Retention deletes a prefix and appends a "retention" row naming it.
+// Audit trail (SQLite: WAL, synchronous=FULL; or PostgreSQL: synchronous_commit on; one
+// transaction per record or batch). Rows form a hash chain:
+// hash = sha256(prev_hash "\n" seq "\n" kind "\n" time_ms "\n" body), body is the record's
+// canonical JSON. Retention deletes a prefix and appends a "retention" row naming it.
 
 struct TokenExplanation {
   std::string text;
@@ -216,10 +226,14 @@ enum class ExportFormat { kJsonl, kCsv };
 // unix seconds ("1764385200") -> unix milliseconds.
 Result<int64_t> parse_time_ms(std::string_view text);
 
-// Thread safety: all methods lock an internal mutex; several processes may share the file
-// (each append is a BEGIN IMMEDIATE transaction that reads the chain head).
+// Thread safety: all methods lock an internal mutex; several processes may share the database
+// (SQLite: each append is a BEGIN IMMEDIATE transaction that reads the chain head; PostgreSQL:
+// each append locks the chain-head row with SELECT ... FOR UPDATE, so instances on several
+// hosts still write one chain).
 class AuditLog {
  public:
+  // `path`: a SQLite file or a PostgreSQL connection string. PostgreSQL is used when
+  // policy.audit_backend says so or `path` is a postgresql:// (or postgres://) URL.
   static Result<std::unique_ptr<AuditLog>> open(const std::string& path, const Policy& policy);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
@@ -238,6 +252,9 @@ class AuditLog {
   // Incidents (Art. 32) are chain rows of kind "incident"; this lists them.
   Result<std::vector<std::string>> incidents(int64_t since_ms);
   const Policy& policy() const;
+  // The database for messages: the SQLite file, or "postgresql host=... dbname=..." (never
+  // the password).
+  const std::string& location() const;
 
  private:
   struct Impl;
@@ -342,8 +359,14 @@ class TrustLayer {
   // one transaction (group commit). For hooks that must not block (ServerHooks::on_complete).
   // A record queued but not yet committed is lost if the process is killed; flush() waits
   // until everything queued so far is committed and returns the first write error, if any.
-  void record_async(AuditRecord r);
+  // `on_durable`, when given, runs exactly once on the writer thread after the record's batch
+  // committed (or failed to: the error is what flush() returns); it must be quick (e.g. post
+  // to an executor). With audit off nothing is queued and `on_durable` is not called: check
+  // audit() first. The server holds a response's last bytes until it runs (crash safety).
+  void record_async(AuditRecord r, std::function<void()> on_durable = {});
   Status flush();
+  // An incident row (kind "incident"), then TrustOptions::on_incident and the policy's webhook
+  // ([incidents].webhook_url; POSTed from a background thread, never blocking the caller).
   Status record_incident(std::string_view kind, std::string_view detail,
                          std::string_view request_id = {});
   Status record_feedback(std::string_view request_id, int rating, std::string_view text);
@@ -358,6 +381,14 @@ class TrustLayer {
   // in-flight streams stop too; call it every second or so from a timer.
   Status refresh_revocations();
   Result<std::vector<KeyInfo>> list_keys();
+
+  // Starts a background thread that enforces retention (AuditLog::enforce_retention, which
+  // records a "retention" row when it deletes) now and then every
+  // policy.retention_interval_s, until the TrustLayer is destroyed. For long-running servers;
+  // no-op with audit off, retention_days 0 or when already started. Thread: any, once.
+  void start_retention_timer();
+  // Retention passes run by the timer so far (tests).
+  uint64_t retention_runs() const;
 
  private:
   struct Impl;
