@@ -140,8 +140,9 @@ void group_q4_0_n(const GroupArgs& a) {
 
 void group_q4_0(const GroupArgs& a) {
   using Fn = void (*)(const GroupArgs&);
-  static constexpr Fn kTable[kTileMax] = {group_q4_0_n<1>, group_q4_0_n<2>, group_q4_0_n<3>,
-                                          group_q4_0_n<4>};
+  static constexpr Fn kTable[kGroupActMax] = {group_q4_0_n<1>, group_q4_0_n<2>, group_q4_0_n<3>,
+                                              group_q4_0_n<4>, group_q4_0_n<5>, group_q4_0_n<6>,
+                                              group_q4_0_n<7>, group_q4_0_n<8>};
   kTable[a.n_act - 1](a);
 }
 

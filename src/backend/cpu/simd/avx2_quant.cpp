@@ -18,7 +18,9 @@ namespace dari::simd::detail {
 namespace {
 
 // max(|x|, acc) skipping NaN lanes (max_ps returns its second operand when either is NaN).
-inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+inline __m256 abs_ps(__m256 v) {
+  return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
 
 inline float hmax_ps(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -37,10 +39,10 @@ inline __m256 clamp_ps(__m256 v, float lo, float hi) {
 inline __m256i round_away_epi32(__m256 c) {
   const __m256 t = _mm256_round_ps(c, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
   const __m256 frac = _mm256_sub_ps(c, t);
-  const __m256 up = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
-                                  _mm256_set1_ps(1.0f));
-  const __m256 down = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(-0.5f), _CMP_LE_OQ),
-                                    _mm256_set1_ps(1.0f));
+  const __m256 up =
+      _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), _mm256_set1_ps(1.0f));
+  const __m256 down =
+      _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(-0.5f), _CMP_LE_OQ), _mm256_set1_ps(1.0f));
   return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down));
 }
 
@@ -54,7 +56,8 @@ inline __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
 
 inline uint16_t half_bits(float f) {
   // Not _cvtss_sh: clang 14 implements it with a C99 compound literal (-Wpedantic).
-  return static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
+  return static_cast<uint16_t>(
+      _mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
 }
 
 void quantize_q8_0_avx2(const float* src, void* dst, int64_t n) {
@@ -86,7 +89,8 @@ void quantize_q8_0_avx2(const float* src, void* dst, int64_t n) {
 inline int first_abs_equal(const float* x, float amax) {
   const __m256 m = _mm256_set1_ps(amax);
   for (int j = 0; j < kQK_K; j += 8) {
-    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), m, _CMP_EQ_OQ));
+    const int mask =
+        _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), m, _CMP_EQ_OQ));
     if (mask != 0) return j + __builtin_ctz(static_cast<unsigned>(mask));
   }
   return 0;  // unreachable for amax found in x
@@ -107,13 +111,16 @@ void quantize_q8_k_block(const float* x, uint8_t* b) {
     for (int j = 0; j < kQK_K; j += 32) {
       __m256i qi[4];
       for (int t = 0; t < 4; ++t) {
-        const __m256 c = clamp_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * t), vs), -128.0f, 127.0f);
-        qi[t] = _mm256_cvttps_epi32(_mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256 c =
+            clamp_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * t), vs), -128.0f, 127.0f);
+        qi[t] =
+            _mm256_cvttps_epi32(_mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
       }
       const __m256i packed = pack_i8(qi[0], qi[1], qi[2], qi[3]);
       _mm256_store_si256(reinterpret_cast<__m256i*>(q + j), packed);
       // Sums of 4 consecutive values, 8 of them: two bsums per 32 elements.
-      const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, packed), _mm256_set1_epi16(1));
+      const __m256i s4 =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(ones, packed), _mm256_set1_epi16(1));
       alignas(32) int32_t parts[8];
       _mm256_store_si256(reinterpret_cast<__m256i*>(parts), s4);
       bsums[j / 16] = static_cast<int16_t>(parts[0] + parts[1] + parts[2] + parts[3]);

@@ -34,14 +34,17 @@ inline float hsum_ps(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-inline __m256i loadu256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256i loadu256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
 
 // Q4_0: unsigned nibbles (value q - 8); Q8_0: |w| (as unsigned; -128 -> 128) with the sign
 // moved onto x. dpbusd multiplies unsigned bytes by signed bytes, 4 per int32 lane.
 template <bool kQ4>
 inline void load_weights(const uint8_t* block, __m256i* u, __m256i* sign_src) {
   if constexpr (kQ4) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + offsetof(BlockQ4_0, qs)));
+    const __m128i q =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + offsetof(BlockQ4_0, qs)));
     const __m128i m = _mm_set1_epi8(0x0f);
     *u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
     *sign_src = *u;
@@ -102,8 +105,8 @@ void tile_vnni(int64_t k, const uint8_t* w, uint64_t w_stride, const uint8_t* x,
 }
 
 template <bool kQ4>
-void tile_any(int64_t k, const uint8_t* w, uint64_t ws, int n_w, const uint8_t* x, uint64_t xs, int n_x,
-              float* out, int64_t os) {
+void tile_any(int64_t k, const uint8_t* w, uint64_t ws, int n_w, const uint8_t* x, uint64_t xs,
+              int n_x, float* out, int64_t os) {
   using Fn = void (*)(int64_t, const uint8_t*, uint64_t, const uint8_t*, uint64_t, float*, int64_t);
   static constexpr Fn kTable[4][4] = {
       {tile_vnni<kQ4, 1, 1>, tile_vnni<kQ4, 1, 2>, tile_vnni<kQ4, 1, 3>, tile_vnni<kQ4, 1, 4>},
@@ -115,7 +118,8 @@ void tile_any(int64_t k, const uint8_t* w, uint64_t ws, int n_w, const uint8_t* 
 
 template <bool kQ4>
 void dot_vnni(int64_t n, const void* w, const void* x, float* out) {
-  tile_vnni<kQ4, 1, 1>(n, static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(x), 0, out, 0);
+  tile_vnni<kQ4, 1, 1>(n, static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(x), 0, out,
+                       0);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // driver (cache blocking and tiling; the arithmetic lives in the per-ISA files).
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <string_view>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -166,7 +168,13 @@ Isa active_isa() {
 }
 
 namespace {
-std::atomic<bool> g_group_enabled{true};
+// DARI_GROUP_KERNELS=0 in the environment starts with the row-group kernels off (for A/B runs of
+// whole programs such as `dari bench`).
+bool group_default() {
+  const char* v = std::getenv("DARI_GROUP_KERNELS");
+  return v == nullptr || std::string_view(v) != "0";
+}
+std::atomic<bool> g_group_enabled{group_default()};
 }  // namespace
 
 void set_group_kernels_enabled(bool on) {

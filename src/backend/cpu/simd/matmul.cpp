@@ -107,8 +107,8 @@ void run_group(const MatmulArgs& a, const Plan& p, int64_t r, int64_t a0, int64_
   g.act_stride = a.act_stride;
   g.sums_stride = p.nb;
   g.out_stride = a.out_stride;
-  for (int64_t ai = a0; ai < a_end; ai += detail::kTileMax) {
-    g.n_act = static_cast<int>(std::min<int64_t>(detail::kTileMax, a_end - ai));
+  for (int64_t ai = a0; ai < a_end; ai += detail::kGroupActMax) {
+    g.n_act = static_cast<int>(std::min<int64_t>(detail::kGroupActMax, a_end - ai));
     g.act = static_cast<const uint8_t*>(a.act) + static_cast<uint64_t>(ai) * a.act_stride;
     g.act_sums = sums + (ai - a0) * p.nb;
     g.out = a.out + ai * a.out_stride + r;

@@ -37,12 +37,13 @@ using TileFn = void (*)(int64_t k, const uint8_t* w, uint64_t w_stride, int n_w,
                         uint64_t act_stride, int n_act, float* out, int64_t out_stride);
 inline constexpr int kTileMax = 4;
 
-// A row group: kGroupRows consecutive weight rows against n_act (1..kTileMax) activation rows,
+// A row group: kGroupRows consecutive weight rows against n_act (1..kGroupActMax) activation rows,
 //   out[a * out_stride + i] = dot(k, w + i * w_stride, act + a * act_stride), i in [0, 8).
 // Used for groups whose first row index is a multiple of kGroupRows (so a row always runs through
 // the same kernel, whatever the row range of the call: batch invariance). Each output is the same
 // reduction for any n_act, but it need not equal the VecDotFn's bits.
 inline constexpr int kGroupRows = static_cast<int>(kMatmulRowAlign);
+inline constexpr int kGroupActMax = 8;
 struct GroupArgs {
   int64_t k = 0;
   const uint8_t* w = nullptr;  // first of the 8 rows
