@@ -56,6 +56,10 @@ void Server::Impl::do_accept() {
             boost::system::error_code ignored;
             socket.close(ignored);
           } else {
+            // Streams are many small writes: without TCP_NODELAY, Nagle's algorithm holds each
+            // one back until the client's delayed ACK (tens of milliseconds per first token).
+            boost::system::error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
             Executor ex = net::make_strand(ioc);
             auto transport = tls ? make_tls_transport(*tls, std::move(socket), ex)
                                  : make_plain_transport(std::move(socket), ex);
