@@ -8,26 +8,11 @@
 namespace dari::trust {
 namespace {
 
+using testing::sample;
+
 using testing::fresh_dir;
 using testing::policy_in;
 using testing::slurp;
-
-AuditRecord sample(int i) {
-  AuditRecord r;
-  r.time_ms = 1764000000000 + i * 1000;
-  r.request_id = "req-" + std::to_string(i);
-  r.key_id = "k1";
-  r.client = "127.0.0.1";
-  r.endpoint = "/v1/chat/completions";
-  r.model = "dari-tiny";
-  r.sampling_json = "{\"temperature\":0.7,\"seed\":42}";
-  r.prompt_tokens = 10;
-  r.completion_tokens = 20;
-  r.finish_reason = "stop";
-  r.prompt = "prompt " + std::to_string(i);
-  r.output = "output " + std::to_string(i);
-  return r;
-}
 
 void exec(const std::string& db_path, const std::string& sql) {
   sqlite3* db = nullptr;

@@ -19,6 +19,11 @@
 namespace dari::trust {
 namespace {
 
+using testing::CliRun;
+using testing::dari;
+
+using testing::sample;
+
 using testing::fresh_dir;
 using testing::slurp;
 using testing::spit;
@@ -69,23 +74,6 @@ std::string fresh_db(const PgServer& s) {
   auto var##_opt = pg_server();                                                  \
   if (!var##_opt) GTEST_SKIP() << "no PostgreSQL: run through with_postgres.sh"; \
   const PgServer& var = *var##_opt
-
-AuditRecord sample(int i) {
-  AuditRecord r;
-  r.time_ms = 1764000000000 + i * 1000;
-  r.request_id = "req-" + std::to_string(i);
-  r.key_id = "k1";
-  r.client = "127.0.0.1";
-  r.endpoint = "/v1/chat/completions";
-  r.model = "dari-tiny";
-  r.sampling_json = "{\"temperature\":0.7,\"seed\":42}";
-  r.prompt_tokens = 10;
-  r.completion_tokens = 20;
-  r.finish_reason = "stop";
-  r.prompt = "prompt " + std::to_string(i);
-  r.output = "output " + std::to_string(i);
-  return r;
-}
 
 Policy pg_policy(const std::string& connection) {
   Policy p = default_policy();
@@ -276,24 +264,6 @@ TEST(AuditPostgres, TrustLayerRecordsThroughThePolicyBackend) {
   ChainReport r = (*trust)->audit()->verify();
   EXPECT_TRUE(r.ok) << r.message;
   EXPECT_EQ(r.rows, 2);
-}
-
-struct CliRun {
-  int code = -1;
-  std::string out;
-};
-
-CliRun dari(const std::string& args) {
-  std::string cmd = std::string(DARI_BINARY_DIR) + "/dari " + args + " 2>&1";
-  CliRun r;
-  std::FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
 }
 
 TEST(AuditPostgres, CliVerifiesExportsAndUsesThePolicyBackend) {

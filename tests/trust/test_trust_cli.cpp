@@ -12,27 +12,12 @@
 namespace dari::trust {
 namespace {
 
+using testing::CliRun;
+using testing::dari;
+
 using testing::fresh_dir;
 using testing::slurp;
 using testing::spit;
-
-struct CliRun {
-  int code = -1;
-  std::string out;
-};
-
-CliRun dari(const std::string& args) {
-  std::string cmd = std::string(DARI_BINARY_DIR) + "/dari " + args + " 2>&1";
-  CliRun r;
-  std::FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 TEST(TrustCli, KeysInitWritesA0600KeyOnce) {
   std::string dir = fresh_dir();
