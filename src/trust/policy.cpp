@@ -138,10 +138,10 @@ void get_audit_backend(Ctx& c, const toml::table* a, Policy* p) {
     if (is_postgres_url(p->audit_db)) p->audit_backend = AuditBackend::kPostgresql;
     return;
   }
-  get_enum<AuditBackend>(c, a, "audit", "backend",
-                         {{"sqlite", AuditBackend::kSqlite},
-                          {"postgresql", AuditBackend::kPostgresql}},
-                         &p->audit_backend);
+  get_enum<AuditBackend>(
+      c, a, "audit", "backend",
+      {{"sqlite", AuditBackend::kSqlite}, {"postgresql", AuditBackend::kPostgresql}},
+      &p->audit_backend);
 }
 
 void validate_audit_backend(Ctx& c, const Policy& p) {
@@ -233,10 +233,10 @@ Result<Policy> parse_policy(std::string_view toml_text, std::string_view source)
       {"none", ContentStorage::kNone},
       {"hash", ContentStorage::kHash},
       {"full", ContentStorage::kFull}};
-  const auto* a = section(c, root, "audit",
-                          {"enabled", "backend", "database", "store_prompts", "store_outputs", "redact_pii",
-                           "retention_days", "retention_interval_seconds", "explanations",
-                           "explanation_top_k"});
+  const auto* a = section(
+      c, root, "audit",
+      {"enabled", "backend", "database", "store_prompts", "store_outputs", "redact_pii",
+       "retention_days", "retention_interval_seconds", "explanations", "explanation_top_k"});
   get_bool(c, a, "audit", "enabled", &p.audit);
   get_string(c, a, "audit", "database", &p.audit_db);
   get_audit_backend(c, a, &p);
@@ -331,8 +331,13 @@ std::string policy_to_toml(const Policy& p) {
                                 {"webhook_timeout_ms", int64_t{p.webhook_timeout_ms}},
                                 {"webhook_retries", int64_t{p.webhook_retries}}}},
   };
+  // Basic strings only: toml++ 3.3 writes a value holding four single quotes and a newline as
+  // a multi-line literal string, which is not valid TOML (found by fuzz/fuzz_policy.cpp).
+  constexpr auto kFlags =
+      toml::toml_formatter::default_flags &
+      ~(toml::format_flags::allow_literal_strings | toml::format_flags::allow_multi_line_strings);
   std::ostringstream out;
-  out << root << "\n";
+  out << toml::toml_formatter(root, kFlags) << "\n";
   return out.str();
 }
 
