@@ -46,6 +46,7 @@ struct EngineOptions {
   uint32_t n_ctx = 0;          // tokens per sequence; 0: min(model's training context, 4096)
   uint32_t max_sequences = 1;  // the KV pool holds this many full-context sequences
   uint32_t n_threads = 0;      // 0: hardware concurrency
+  bool repack = true;          // ModelLoadOptions::repack
   uint32_t prefill_chunk = 512;  // prompt tokens per forward pass (>= 1)
   GgmlType kv_dtype = GgmlType::F16;  // F16 or F32
 };

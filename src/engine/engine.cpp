@@ -52,6 +52,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& opts) {
   std::unique_ptr<Engine> e(new Engine());
   ModelLoadOptions mopts;
   mopts.n_threads = opts.n_threads;
+  mopts.repack = opts.repack;
   DARI_ASSIGN_OR_RETURN(e->model_, Model::load(opts.model_path, mopts));
   auto tok = Tokenizer::from_gguf(e->model_->gguf());
   if (!tok.ok()) return make_error(opts.model_path + ": tokenizer: " + tok.message());

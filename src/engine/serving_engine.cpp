@@ -87,6 +87,7 @@ Status ServingEngineImpl::init(const ServingOptions& opts) {
   max_waiting_ = opts.max_waiting;
   ModelLoadOptions mo;
   mo.n_threads = opts.n_threads;
+  mo.repack = opts.repack;
   DARI_ASSIGN_OR_RETURN(model_, Model::load(opts.model_path, mo));
   auto tok = Tokenizer::from_gguf(model_->gguf());
   if (!tok.ok()) return make_error(opts.model_path + ": tokenizer: " + tok.message());

@@ -451,4 +451,8 @@ const GgufTensorInfo* GgufFile::find_tensor(std::string_view name) const {
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
+void GgufFile::release_tensor_pages(const GgufTensorInfo& t) const {
+  if (map_ != nullptr) map_->release_pages(t.data, t.n_bytes);
+}
+
 }  // namespace dari

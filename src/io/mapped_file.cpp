@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,7 +14,9 @@
 namespace dari {
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 // Closes a descriptor on every return path.
 struct FdCloser {
@@ -27,7 +30,8 @@ struct FdCloser {
 
 Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(str_format("%s: cannot open: %s", path.c_str(), errno_text().c_str()));
+  if (fd < 0)
+    return make_error(str_format("%s: cannot open: %s", path.c_str(), errno_text().c_str()));
   FdCloser closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -48,6 +52,19 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   }
   mf->data_ = static_cast<const uint8_t*>(p);
   return mf;
+}
+
+void MappedFile::release_pages(const uint8_t* p, uint64_t n) const {
+  if (data_ == nullptr || p < data_ || p >= data_ + size_) return;
+  const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const auto off = static_cast<uint64_t>(p - data_);
+  const uint64_t end = off + std::min(n, size_ - off);
+  const uint64_t first = (off + page - 1) / page * page;  // whole pages only
+  const uint64_t last = end / page * page;
+  if (first >= last) return;
+  // Advice only: a failure leaves the pages resident, which is harmless.
+  (void)::madvise(const_cast<uint8_t*>(data_ + first), static_cast<size_t>(last - first),
+                  MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -21,6 +21,10 @@ class MappedFile {
 
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
+  // Drops this process's copies of the whole pages inside [p, p + n) (the part inside the
+  // mapping): they stop counting towards RSS and are read from the file again if touched.
+  // Contents seen by readers do not change (a private, read-only mapping). Any thread.
+  void release_pages(const uint8_t* p, uint64_t n) const;
 
  private:
   MappedFile() = default;

@@ -16,11 +16,11 @@ namespace dari {
 // Row bookkeeping for one forward() call.
 struct TransformerModel::Plan {
   int64_t n_rows = 0;
-  std::vector<int32_t> cache_rows;          // [rows] KV cache row each token is written to
-  std::vector<int32_t> row_seq;             // [rows] index into tables
-  std::vector<const int32_t*> tables;       // per distinct sequence in the batch
+  std::vector<int32_t> cache_rows;     // [rows] KV cache row each token is written to
+  std::vector<int32_t> row_seq;        // [rows] index into tables
+  std::vector<const int32_t*> tables;  // per distinct sequence in the batch
   std::vector<int32_t> table_sizes;
-  std::vector<int32_t> logit_rows;          // rows needing logits, in row order
+  std::vector<int32_t> logit_rows;  // rows needing logits, in row order
   DariAttentionParams attn{};
   DariRopeParams rope{};
 };
@@ -35,6 +35,7 @@ Result<std::unique_ptr<Model>> TransformerModel::create(GgufFile file,
   }
   BackendOptions bo;
   bo.n_threads = opts.n_threads;
+  bo.repack = opts.repack;
   DARI_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(opts.backend, bo));
   if (!backend->device().host_memory) {
     // Weights and the KV cache live in host memory; device-buffer upload is not implemented yet.
@@ -45,7 +46,27 @@ Result<std::unique_ptr<Model>> TransformerModel::create(GgufFile file,
   if (!cfg.ok()) return make_error(m->file_.path() + ": " + cfg.message());
   m->cfg_ = std::move(cfg).value();
   DARI_TRY(m->bind(*arch));
+  DARI_TRY(m->pack_weights());
   return std::unique_ptr<Model>(std::move(m));
+}
+
+Status TransformerModel::pack_weights() {
+  std::vector<const TensorView*> mats{&w_.output};
+  for (const LayerWeights& L : w_.layers) {
+    for (const TensorView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      mats.push_back(v);
+    }
+  }
+  std::map<const void*, const GgufTensorInfo*> by_data;
+  for (const GgufTensorInfo& t : file_.tensors()) by_data.emplace(t.data, &t);
+  for (const TensorView* v : mats) {
+    DARI_ASSIGN_OR_RETURN(const bool copied, backend_->pack_weight(*v));
+    const auto it = by_data.find(v->data);
+    if (copied && it != by_data.end() && v->data != w_.token_embd.data) {
+      file_.release_tensor_pages(*it->second);
+    }
+  }
+  return Status::Ok();
 }
 
 Status TransformerModel::bind(const ArchSpec& arch) {
@@ -92,9 +113,10 @@ Status TransformerModel::plan_batch(const ForwardBatch& batch, const KvCache& kv
                                     Plan* plan) const {
   const size_t n = batch.tokens.size();
   if (batch.positions.size() != n || batch.seq_ids.size() != n || batch.need_logits.size() != n) {
-    return make_error(str_format("forward: batch vectors differ in length (tokens %zu, positions "
-                                 "%zu, seq_ids %zu, need_logits %zu)", n, batch.positions.size(),
-                                 batch.seq_ids.size(), batch.need_logits.size()));
+    return make_error(
+        str_format("forward: batch vectors differ in length (tokens %zu, positions "
+                   "%zu, seq_ids %zu, need_logits %zu)",
+                   n, batch.positions.size(), batch.seq_ids.size(), batch.need_logits.size()));
   }
   const KvCacheOptions& ko = kv.options();
   if (ko.n_layers != cfg_.n_layer || ko.n_kv_heads != cfg_.n_head_kv ||
@@ -110,10 +132,11 @@ Status TransformerModel::plan_batch(const ForwardBatch& batch, const KvCache& kv
     const int32_t tok = batch.tokens[i];
     const SeqId s = batch.seq_ids[i];
     if (tok < 0 || static_cast<uint32_t>(tok) >= cfg_.n_vocab) {
-      return make_error(str_format("forward: row %zu: token id %d out of range [0, %u)", i, tok,
-                                   cfg_.n_vocab));
+      return make_error(
+          str_format("forward: row %zu: token id %d out of range [0, %u)", i, tok, cfg_.n_vocab));
     }
-    if (!kv.has_sequence(s)) return make_error(str_format("forward: row %zu: unknown sequence %d", i, s));
+    if (!kv.has_sequence(s))
+      return make_error(str_format("forward: row %zu: unknown sequence %d", i, s));
     auto [it, inserted] = seq_index.emplace(s, static_cast<int32_t>(plan->tables.size()));
     if (inserted) {
       const std::vector<int32_t>& table = kv.block_table(s);
@@ -129,8 +152,10 @@ Status TransformerModel::plan_batch(const ForwardBatch& batch, const KvCache& kv
     }
     ++next_pos[si];
     if (pos / bt >= plan->table_sizes[si]) {
-      return make_error(str_format("forward: row %zu: sequence %d position %d has no reserved KV "
-                                   "block (call KvCache::reserve first)", i, s, pos));
+      return make_error(
+          str_format("forward: row %zu: sequence %d position %d has no reserved KV "
+                     "block (call KvCache::reserve first)",
+                     i, s, pos));
     }
     plan->row_seq.push_back(si);
     plan->cache_rows.push_back(plan->tables[si][pos / bt] * bt + pos % bt);
@@ -235,9 +260,8 @@ Status TransformerModel::forward(const ForwardBatch& batch, KvCache& kv,
   DARI_TRY(backend_->get_rows(xv, plan.logit_rows, sv));
   DARI_TRY(backend_->rms_norm(sv, w_.output_norm, cfg_.rms_eps, sv));
   logits->resize(static_cast<size_t>(cfg_.n_vocab) * static_cast<size_t>(n_out));
-  DARI_TRY(backend_->matmul(w_.output, sv,
-                            TensorView::contiguous(logits->data(), GgmlType::F32, cfg_.n_vocab,
-                                                   n_out)));
+  DARI_TRY(backend_->matmul(
+      w_.output, sv, TensorView::contiguous(logits->data(), GgmlType::F32, cfg_.n_vocab, n_out)));
   return Status::Ok();
 }
 

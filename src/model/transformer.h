@@ -32,6 +32,9 @@ class TransformerModel final : public Model {
   TransformerModel(GgufFile file, std::unique_ptr<Backend> backend)
       : file_(std::move(file)), backend_(std::move(backend)) {}
   Status bind(const ArchSpec& arch);
+  // Offers every weight matrix to Backend::pack_weight; releases the mapped pages of those it
+  // copied (unless the output shares token_embd, whose rows get_rows still reads).
+  Status pack_weights();
   struct Plan;  // per-call row bookkeeping (see transformer.cpp)
   Status plan_batch(const ForwardBatch& batch, const KvCache& kv, Plan* plan) const;
   Status run_layer(uint32_t il, const Plan& plan, KvCache& kv, float* x);

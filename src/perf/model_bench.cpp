@@ -137,6 +137,7 @@ Result<BenchReport> run_model_bench(const BenchOptions& o,
   for (uint32_t th : o.threads) {
     ModelLoadOptions lo;
     lo.n_threads = th;
+    lo.repack = o.repack;
     const auto t0 = Clock::now();
     auto model = Model::load(o.model_path, lo);
     if (!model.ok()) return make_error(model.message());

@@ -86,6 +86,7 @@ Result<std::unique_ptr<ServingEngine>> start_engine(const ServeBenchOptions& o,
   so.step_tokens = std::max(o.step_tokens, max_running);
   so.kv_tokens = o.kv_tokens;
   so.n_threads = o.n_threads;
+  so.repack = o.repack;
   so.prefix_cache = o.prefix_cache;
   so.max_waiting = 4096;
   return ServingEngine::start(so);

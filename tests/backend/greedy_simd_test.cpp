@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend/cpu/simd/simd_kernels.h"
 #include "dari/backend/backend.h"
 #include "dari/kv/kv_cache.h"
 #include "dari/model/model.h"
@@ -28,10 +29,11 @@ void register_scalar_cpu() {
   (void)once;
 }
 
-std::unique_ptr<Model> load(const std::string& path, const char* backend) {
+std::unique_ptr<Model> load(const std::string& path, const char* backend, bool repack = true) {
   ModelLoadOptions o;
   o.backend = backend;
   o.n_threads = 2;
+  o.repack = repack;
   auto m = Model::load(path, o);
   EXPECT_TRUE(m.ok()) << m.message();
   return m.ok() ? std::move(m).value() : nullptr;
@@ -151,6 +153,40 @@ TEST_P(GreedySimd, SameTokensAsScalarPath) {
   EXPECT_TRUE(std::equal(free_run.begin(), free_run.begin() + static_cast<std::ptrdiff_t>(n_cmp),
                          ref.tokens.begin()))
       << ggml_type_name(spec.wtype);
+}
+
+// Q4_0 matrices repacked at load (the default) give the logits of the same model read as
+// stored: bit for bit where the unpacked path has the Q4_0 row-group kernel (AVX2), since both
+// run one arithmetic; within fp32 reordering of the per-row dot elsewhere.
+TEST(GreedySimdRepack, RepackedQ4_0GivesTheStoredLayoutsLogits) {
+  test::SynthSpec spec;
+  spec.wtype = GgmlType::Q4_0;
+  spec.n_embd = 256;
+  spec.n_ff = 512;
+  spec.n_head = 4;
+  spec.n_head_kv = 2;
+  spec.n_vocab = 128;
+  spec.seed = 9;
+  const std::string path = test::temp_model_path("greedy_simd_repack_Q4_0");
+  ASSERT_TRUE(test::write_synthetic(spec, path).ok());
+  auto packed = load(path, "cpu", true);
+  auto stored = load(path, "cpu", false);
+  ASSERT_TRUE(packed && stored);
+  const std::vector<int32_t> prompt = {3, 17, 99, 42, 5, 64, 7, 120, 33};
+  const GreedyRun a = greedy(*stored, prompt, 8, {});
+  const GreedyRun b = greedy(*packed, prompt, 8, a.tokens);
+  ASSERT_EQ(a.rows.size(), b.rows.size());
+  const bool same_arithmetic =
+      simd::active_isa() == simd::Isa::kAvx2 && simd::group_kernels_enabled();
+  for (size_t i = 0; i < a.rows.size(); ++i) {
+    if (same_arithmetic) {
+      EXPECT_EQ(a.rows[i], b.rows[i]) << "step " << i;
+    } else {
+      for (size_t j = 0; j < a.rows[i].size(); ++j) {
+        EXPECT_NEAR(a.rows[i][j], b.rows[i][j], 1e-3 * (1.0 + std::fabs(a.rows[i][j])));
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(SimdTypes, GreedySimd,

@@ -30,6 +30,7 @@ struct BenchArgs {
   std::string output = "md";
   bool bandwidth = false;
   uint32_t bandwidth_mib = 1024;
+  bool no_repack = false;
 };
 
 // "512,128" -> {512, 128}; false on anything else.
@@ -116,6 +117,7 @@ int run_bench(const BenchArgs& a) {
     return 1;
   }
   o.reps = std::max(1u, a.reps);
+  o.repack = !a.no_repack;
   o.ubatch = std::max(1u, a.ubatch);
   const bool json = a.output == "json";
   const bool any_test =
@@ -186,6 +188,8 @@ DARI_COMMAND(
       sub.add_option("-r,--repetitions", a->reps, "Repetitions of each test (default 5)");
       sub.add_option("-u,--ubatch", a->ubatch, "Prompt tokens per forward call (default 512)");
       sub.add_option("-o,--output", a->output, "Output format: md or json (default md)");
+      sub.add_flag("--no-repack", a->no_repack,
+                   "Read Q4_0 weights as stored (no faster copy made at load)");
       sub.add_flag("--bandwidth", a->bandwidth,
                    "Also probe memory read bandwidth (1 thread and each -t count)");
       sub.add_option("--bandwidth-mib", a->bandwidth_mib,

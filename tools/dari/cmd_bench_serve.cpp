@@ -127,6 +127,9 @@ DARI_COMMAND(
       sub.add_flag(
           "--no-prefix-cache", [a](int64_t) { a->o.prefix_cache = false; },
           "Disable automatic prefix caching");
+      sub.add_flag(
+          "--no-repack", [a](int64_t) { a->o.repack = false; },
+          "Read Q4_0 weights as stored (no faster copy made at load)");
       sub.add_option("--seed", a->o.seed, "Workload seed");
       sub.add_option("--soak", a->o.soak_seconds,
                      "Soak test: random submits and cancels for SECONDS, leak checks");

@@ -54,6 +54,8 @@ void add_generation_options(CLI::App& app, GenerationCliOptions* o) {
   app.add_option("--frequency-penalty", o->frequency_penalty, "frequency penalty [-2, 2]");
   app.add_option("-s,--seed", o->seed, "RNG seed (-1: random)")->capture_default_str();
   app.add_option("-t,--threads", o->threads, "threads (0: all cores)");
+  app.add_flag("--no-repack", o->no_repack,
+               "read Q4_0 weights as stored (no faster copy made at load)");
   app.add_option("-c,--ctx-size", o->ctx_size,
                  "context size in tokens (0: the model's, at most 4096)");
   app.add_option("-b,--batch-size", o->batch_size, "prompt tokens per forward pass")
@@ -110,6 +112,7 @@ std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_
   eo.model_path = model;
   eo.n_ctx = o.ctx_size;
   eo.n_threads = o.threads;
+  eo.repack = !o.no_repack;
   eo.prefill_chunk = o.batch_size;
   eo.max_sequences = max_sequences;
   auto e = Engine::load(eo);

@@ -28,6 +28,7 @@ struct GenerationCliOptions {
   float frequency_penalty = 0.0f;
   int64_t seed = -1;       // -1: random (printed to stderr)
   uint32_t threads = 0;
+  bool no_repack = false;
   uint32_t ctx_size = 0;   // 0: the model's training context, at most 4096
   uint32_t batch_size = 512;
   std::vector<std::string> stop;

@@ -30,6 +30,7 @@ struct ServeOptions {
   uint32_t parallel = 16;
   uint32_t ctx_size = 0;
   uint32_t threads = 0;
+  bool no_repack = false;
   uint64_t kv_tokens = 0;
   uint32_t max_queue = 256;
   std::string alias;
@@ -134,6 +135,7 @@ int serve_main(const ServeOptions& o) {
   eo.kv_tokens = o.kv_tokens;
   eo.max_waiting = o.max_queue;
   eo.n_threads = o.threads;
+  eo.repack = !o.no_repack;
   auto engine = ServingEngine::start(eo);
   if (!engine.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", engine.message().c_str());
@@ -161,6 +163,8 @@ std::function<int()> setup(CLI::App& app) {
       ->check(CLI::Range(1u, 1024u));
   app.add_option("-c,--ctx-size", o->ctx_size, "context per request (0: model's, max 4096)");
   app.add_option("-t,--threads", o->threads, "compute threads (0: all cores)");
+  app.add_flag("--no-repack", o->no_repack,
+               "read Q4_0 weights as stored (no faster copy made at load)");
   app.add_option("--kv-tokens", o->kv_tokens, "KV pool capacity in tokens (0: ctx x parallel)");
   app.add_option("--max-queue", o->max_queue, "queued requests before 429")->capture_default_str();
   app.add_option("--alias", o->alias, "model id in the API (default: file name stem)");

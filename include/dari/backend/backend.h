@@ -67,6 +67,9 @@ struct BackendOptions {
   // CPU: use the run-time dispatched SIMD matmul kernels (src/backend/cpu/simd) where they cover
   // the weight type; false = the scalar traits path everywhere (reference / conformance runs).
   bool simd = true;
+  // Let pack_weight() keep copies of weight matrices in a faster layout (CPU: Q4_0 in groups of
+  // 8 rows). false = matmul always reads the given views (llama.cpp's --no-repack).
+  bool repack = true;
 };
 
 class Backend {
@@ -78,6 +81,17 @@ class Backend {
   virtual bool supports(OpKind kind, std::span<const GgmlType> types) const = 0;
   // Runs one op synchronously. Errors name the op and the offending view.
   virtual Status run(const Op& op) = 0;
+  // Declares `w` a constant weight matrix that matmul will read for the life of the backend (its
+  // memory must stay valid and unchanged). The backend may keep a copy in a faster layout and
+  // read that instead whenever matmul gets this exact view. Returns true if it made a copy (the
+  // caller may then let the original's pages go), false if it reads `w` as is. Not for views
+  // that ops write to.
+  virtual Result<bool> pack_weight(const TensorView& w) {
+    (void)w;
+    return false;
+  }
+  // Bytes held by packed copies.
+  virtual uint64_t packed_bytes() const { return 0; }
 
   // Convenience wrappers (all F32 unless stated; shapes as in plugin_abi.h).
   Status matmul(const TensorView& w, const TensorView& x, const TensorView& y);

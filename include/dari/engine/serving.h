@@ -50,6 +50,7 @@ struct ServingOptions {
   uint64_t kv_bytes = 0;         // KV pool budget in bytes; wins over kv_tokens when nonzero
   uint32_t max_waiting = 256;    // queued (not yet admitted) requests; more → kQueueFull
   uint32_t n_threads = 0;        // 0: hardware concurrency
+  bool repack = true;            // ModelLoadOptions::repack
   GgmlType kv_dtype = GgmlType::F16;
   bool prefix_cache = true;      // automatic prefix caching of full KV blocks
 };

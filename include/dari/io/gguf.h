@@ -145,6 +145,10 @@ class GgufFile {
 
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* find_tensor(std::string_view name) const;
+  // For a file opened with open(): drops the process's resident copies of the tensor's whole
+  // pages (after a backend copied the data; the bytes stay readable and are read from the file
+  // again if touched). No-op for parse()d images. Any thread.
+  void release_tensor_pages(const GgufTensorInfo& t) const;
 
  private:
   GgufFile() = default;

@@ -48,6 +48,9 @@ struct ModelConfig {
 struct ModelLoadOptions {
   uint32_t n_threads = 0;  // 0 = hardware concurrency
   std::string backend = "cpu";  // name in the backend registry (dari/backend/backend.h)
+  // Let the backend copy weight matrices into a faster layout at load (BackendOptions::repack;
+  // the CPU packs Q4_0 matrices, taking about as long as reading them once).
+  bool repack = true;
 };
 
 // One step's work for the model. All vectors are indexed by token row i in [0, n_tokens).

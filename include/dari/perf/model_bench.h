@@ -83,6 +83,7 @@ struct BenchOptions {
   uint32_t reps = 5;
   uint32_t ubatch = 512;
   uint64_t seed = 1234;  // random token ids
+  bool repack = true;    // ModelLoadOptions::repack
 };
 
 struct BenchReport {

@@ -32,6 +32,7 @@ struct ServeBenchOptions {
   bool multi_turn = false;
   uint32_t turn_tokens = 16;  // new user tokens per turn (multi-turn)
   uint32_t n_threads = 0;     // 0: hardware concurrency
+  bool repack = true;         // ModelLoadOptions::repack
   uint32_t n_ctx = 0;         // 0: enough for the workload
   uint32_t step_tokens = 512;
   uint64_t kv_tokens = 0;  // 0: n_ctx * max concurrency

@@ -40,7 +40,7 @@ bool can_write(GgmlType t) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(unsigned n_threads, bool simd) : pool_(n_threads) {
+  CpuBackend(unsigned n_threads, bool simd, bool repack) : pool_(n_threads), repack_(repack) {
     ctx_.pool = &pool_;
     ctx_.simd = simd;
     info_.name = "cpu";
@@ -78,7 +78,8 @@ class CpuBackend final : public Backend {
       case OpKind::kAttention: {
         if (t.size() != 4 || t[0] != GgmlType::F32 || t[3] != GgmlType::F32) return false;
         for (size_t i = 1; i < 3; ++i) {
-          if (t[i] != GgmlType::F32 && t[i] != GgmlType::F16 && t[i] != GgmlType::BF16) return false;
+          if (t[i] != GgmlType::F32 && t[i] != GgmlType::F16 && t[i] != GgmlType::BF16)
+            return false;
         }
         return true;
       }
@@ -93,34 +94,71 @@ class CpuBackend final : public Backend {
     return false;
   }
 
+  // Q4_0 matrices whose rows come in whole groups of 8 get a Q4_0x8 copy (simd/packed.h), made
+  // on the pool. Other views are read as they are.
+  Result<bool> pack_weight(const TensorView& w) override {
+    if (!repack_ || !ctx_.simd) return false;
+    const uint64_t bytes = cpu::q4_0x8_bytes(w);
+    if (bytes == 0) return false;
+    if (auto it = ctx_.packed.find(w.data); it != ctx_.packed.end()) {
+      return make_error("cpu: pack_weight: a different view of " + w.describe() +
+                        " is already packed");
+    }
+    DARI_ASSIGN_OR_RETURN(std::unique_ptr<Buffer> buf, alloc(bytes));
+    auto* dst = static_cast<uint8_t*>(buf->data());
+    if (!cpu::repack_q4_0x8(pool_, w, dst)) {
+      return make_error("cpu: pack_weight: cannot repack " + w.describe());
+    }
+    ctx_.packed.emplace(w.data, cpu::PackedWeight{w, dst});
+    packed_buffers_.push_back(std::move(buf));
+    packed_bytes_ += bytes;
+    return true;
+  }
+
+  uint64_t packed_bytes() const override { return packed_bytes_; }
+
   Status run(const Op& op) override {
     if (op.n_src > 3) return make_error("cpu: op has more than 3 sources");
     switch (static_cast<OpKind>(op.kind)) {
-      case OpKind::kMatmul: return cpu::matmul(ctx_, op);
-      case OpKind::kRmsNorm: return cpu::rms_norm(ctx_, op);
-      case OpKind::kRope: return cpu::rope(ctx_, op);
-      case OpKind::kSoftmax: return cpu::softmax(ctx_, op);
-      case OpKind::kSiluMul: return cpu::silu_mul(ctx_, op);
-      case OpKind::kAdd: return cpu::add(ctx_, op);
-      case OpKind::kMul: return cpu::mul(ctx_, op);
-      case OpKind::kGetRows: return cpu::get_rows(ctx_, op);
-      case OpKind::kSetRows: return cpu::set_rows(ctx_, op);
-      case OpKind::kAttention: return cpu::attention(ctx_, op);
-      case OpKind::kCopy: return cpu::copy(ctx_, op);
+      case OpKind::kMatmul:
+        return cpu::matmul(ctx_, op);
+      case OpKind::kRmsNorm:
+        return cpu::rms_norm(ctx_, op);
+      case OpKind::kRope:
+        return cpu::rope(ctx_, op);
+      case OpKind::kSoftmax:
+        return cpu::softmax(ctx_, op);
+      case OpKind::kSiluMul:
+        return cpu::silu_mul(ctx_, op);
+      case OpKind::kAdd:
+        return cpu::add(ctx_, op);
+      case OpKind::kMul:
+        return cpu::mul(ctx_, op);
+      case OpKind::kGetRows:
+        return cpu::get_rows(ctx_, op);
+      case OpKind::kSetRows:
+        return cpu::set_rows(ctx_, op);
+      case OpKind::kAttention:
+        return cpu::attention(ctx_, op);
+      case OpKind::kCopy:
+        return cpu::copy(ctx_, op);
     }
     return make_error(str_format("cpu: unknown op kind %u", op.kind));
   }
 
  private:
   ThreadPool pool_;
+  bool repack_;
   cpu::KernelContext ctx_;
   DeviceInfo info_;
+  std::vector<std::unique_ptr<Buffer>> packed_buffers_;  // the copies ctx_.packed points into
+  uint64_t packed_bytes_ = 0;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Backend>> create_cpu_backend(const BackendOptions& opts) {
-  return std::unique_ptr<Backend>(new CpuBackend(opts.n_threads, opts.simd));
+  return std::unique_ptr<Backend>(new CpuBackend(opts.n_threads, opts.simd, opts.repack));
 }
 
 }  // namespace dari

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "dari/backend/backend.h"
@@ -11,11 +12,27 @@
 
 namespace dari::cpu {
 
+// A copy of a weight matrix in a kernel layout (Backend::pack_weight): `view` is the original
+// as the model passes it to matmul, `data` the copy (owned by the backend, 64-byte aligned).
+struct PackedWeight {
+  TensorView view;
+  const uint8_t* data = nullptr;
+};
+
 struct KernelContext {
   ThreadPool* pool = nullptr;
   bool simd = true;              // matmul through dari_simd where the weight type has a kernel
   std::vector<uint8_t> scratch;  // reused across ops (matmul activation quantisation)
+  // Packed copies by the original's data pointer. Written by pack_weight on the owning thread
+  // before the views are used; read-only while ops run.
+  std::unordered_map<const void*, PackedWeight> packed;
 };
+
+// Makes a Q4_0x8 copy of `w` into `dst` (simd::q4_0x8_bytes of it) on the pool. False (nothing
+// written) if the view is not a Q4_0 matrix with whole groups of 8 evenly strided rows.
+bool repack_q4_0x8(ThreadPool& pool, const TensorView& w, uint8_t* dst);
+// simd::q4_0x8_bytes for the view, or 0 if it cannot be packed.
+uint64_t q4_0x8_bytes(const TensorView& w);
 
 // Shared view checks. `what` names the view ("src0", "dst") in messages.
 Status check_view(OpKind kind, const char* what, const TensorView& v);

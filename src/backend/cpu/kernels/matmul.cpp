@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/simd/packed.h"
 #include "backend/cpu/simd/simd_kernels.h"
 #include "dari/core/strings.h"
 #include "dari/tensor/dtype.h"
@@ -59,7 +60,83 @@ bool uniform_rows(const TensorView& v) {
          (v.ne[3] == 1 || v.nb[3] == v.nb[2] * static_cast<uint64_t>(v.ne[2]));
 }
 
+bool same_view(const TensorView& a, const TensorView& b) {
+  if (a.data != b.data || a.type != b.type) return false;
+  for (int i = 0; i < 4; ++i) {
+    if (a.ne[i] != b.ne[i] || a.nb[i] != b.nb[i]) return false;
+  }
+  return true;
+}
+
+// The packed copy of exactly this view, if pack_weight made one.
+const PackedWeight* find_packed(const KernelContext& ctx, const TensorView& w) {
+  if (ctx.packed.empty()) return nullptr;
+  auto it = ctx.packed.find(w.data);
+  return it != ctx.packed.end() && same_view(it->second.view, w) ? &it->second : nullptr;
+}
+
+// The first error reported by any worker of a parallel_for.
+class FirstError {
+ public:
+  void record(Status st) {
+    if (st.ok()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_.ok()) first_ = std::move(st);
+  }
+  Status take() { return std::move(first_); }
+
+ private:
+  std::mutex mu_;
+  Status first_;
+};
+
+// Quantised activations as the kernels read them.
+struct Activations {
+  const uint8_t* data = nullptr;
+  uint64_t stride = 0;  // bytes between rows
+};
+
+Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeight& pw,
+                     Activations act, int64_t group_grain) {
+  FirstError err;
+  ctx.pool->parallel_for(s.n / simd::kPackGroupRows, group_grain, [&](int64_t gb, int64_t ge) {
+    simd::PackedMatmulArgs a;
+    a.k = s.k;
+    a.packed = pw.data;
+    a.group_begin = gb;
+    a.group_end = ge;
+    a.act = act.data;
+    a.act_stride = act.stride;
+    a.n_act = s.m;
+    a.out = s.y.f32_row(0);
+    a.out_stride = static_cast<int64_t>(s.y.nb[1] / sizeof(float));
+    err.record(simd::matmul_q4_0x8(a));
+  });
+  return err.take();
+}
+
 }  // namespace
+
+uint64_t q4_0x8_bytes(const TensorView& w) {
+  if (w.type != GgmlType::Q4_0 || !uniform_rows(w)) return 0;
+  return simd::q4_0x8_bytes(w.n_rows(), w.ne[0]).value_or(0);
+}
+
+bool repack_q4_0x8(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
+  if (q4_0x8_bytes(w) == 0) return false;
+  FirstError err;
+  pool.parallel_for(w.n_rows() / simd::kPackGroupRows, 16, [&](int64_t gb, int64_t ge) {
+    simd::RepackArgs a;
+    a.k = w.ne[0];
+    a.src = w.flat_row(0);
+    a.src_stride = w.nb[1];
+    a.group_begin = gb;
+    a.group_end = ge;
+    a.dst = dst;
+    err.record(simd::repack_q4_0x8(a));
+  });
+  return err.take().ok();
+}
 
 const char* simd_isa_name() {
   return simd::isa_name(simd::active_isa());
@@ -97,14 +174,16 @@ Status matmul(KernelContext& ctx, const Op& op) {
       direct ? reinterpret_cast<const uint8_t*>(x.f32_row(0)) : ctx.scratch.data();
   const uint64_t act_stride = direct ? x.nb[1] : qrow;
   const int64_t grain = std::max<int64_t>(4, n / (8 * static_cast<int64_t>(ctx.pool->size())));
+  // Threads take whole groups of kRowGroup weight rows, so a row's kernel (and its bits) does
+  // not depend on the thread count.
+  constexpr int64_t kRowGroup = simd::kMatmulRowAlign;
+  const int64_t group_grain = std::max<int64_t>(1, grain / kRowGroup);
+  if (const PackedWeight* pw = use_simd ? find_packed(ctx, w) : nullptr) {
+    return matmul_packed(ctx, s, *pw, Activations{act0, act_stride}, group_grain);
+  }
   if (use_simd) {
-    std::mutex err_mu;
-    Status first_error;
-    // Threads take whole groups of kRowGroup weight rows, so a row's kernel (and its bits) does
-    // not depend on the thread count.
-    constexpr int64_t kRowGroup = simd::kMatmulRowAlign;
+    FirstError err;
     const int64_t n_groups = (n + kRowGroup - 1) / kRowGroup;
-    const int64_t group_grain = std::max<int64_t>(1, grain / kRowGroup);
     ctx.pool->parallel_for(n_groups, group_grain, [&](int64_t gb, int64_t ge) {
       simd::MatmulArgs a;
       a.weight_type = w.type;
@@ -118,13 +197,9 @@ Status matmul(KernelContext& ctx, const Op& op) {
       a.n_act = m;
       a.out = y.f32_row(0);
       a.out_stride = static_cast<int64_t>(y.nb[1] / sizeof(float));
-      Status st = simd::matmul(a);
-      if (!st.ok()) {
-        std::lock_guard<std::mutex> lock(err_mu);
-        if (first_error.ok()) first_error = st;
-      }
+      err.record(simd::matmul(a));
     });
-    return first_error;
+    return err.take();
   }
   const TypeTraits* wt = s.wt;
   ctx.pool->parallel_for(n, grain, [&](int64_t b, int64_t e) {

@@ -1,0 +1,190 @@
+// Q4_0x8: size, repacking, the portable kernel and the driver (see packed.h for the layout).
+// Compiled for baseline x86-64 (or any CPU); the AVX2 kernel is in avx2_packed.cpp.
+#include "backend/cpu/simd/packed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/simd/packed_internal.h"
+#include "dari/core/strings.h"
+#include "dari/tensor/blocks.h"
+#include "dari/tensor/dtype.h"
+
+namespace dari::simd {
+namespace {
+
+using detail::PackedKernelArgs;
+
+constexpr uint64_t kW = sizeof(BlockQ4_0);  // 18
+constexpr uint64_t kX = sizeof(BlockQ8_0);  // 34
+constexpr size_t kXQs = offsetof(BlockQ8_0, qs);
+// Row r of a group sits in lane kLaneOfRow[r] of the scale vector (hadd order of the kernels).
+constexpr int kLaneOfRow[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+// Groups per cache block of the driver: about this many bytes of packed weights stay hot while
+// every activation chunk passes over them.
+constexpr uint64_t kCacheBlockBytes = 64 * 1024;
+
+uint16_t u16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, sizeof h);
+  return h;
+}
+
+// The portable kernel: the AVX2 kernel's arithmetic, one lane at a time.
+void packed_generic(const PackedKernelArgs& a) {
+  for (int64_t g = 0; g < a.n_groups; ++g) {
+    const uint8_t* wg = a.w + static_cast<uint64_t>(g * a.nb) * kPackBlockBytes;
+    for (int j = 0; j < a.n_act; ++j) {
+      const uint8_t* xr = a.act + static_cast<uint64_t>(j) * a.act_stride;
+      float acc[8] = {};
+      for (int64_t b = 0; b < a.nb; ++b) {
+        const uint8_t* blk = wg + static_cast<uint64_t>(b) * kPackBlockBytes;
+        const uint8_t* xb = xr + static_cast<uint64_t>(b) * kX;
+        const auto* xq = reinterpret_cast<const int8_t*>(xb + kXQs);
+        const float dx = fp16_to_fp32(u16_at(xb));
+        for (int r = 0; r < 8; ++r) {
+          // qs[0..7] and qs[8..15] of row r.
+          const uint8_t* lo = blk + 16 + (r / 4) * 64 + (r % 4) * 8;
+          const uint8_t* hi = lo + 32;
+          int32_t isum = 0;
+          for (int e = 0; e < 8; ++e) {
+            isum += (lo[e] & 0x0f) * xq[e] + (hi[e] & 0x0f) * xq[8 + e] +
+                    (lo[e] >> 4) * xq[16 + e] + (hi[e] >> 4) * xq[24 + e];
+          }
+          isum -= a.sums[j * a.nb + b];
+          const int lane = kLaneOfRow[r];
+          const float dw = fp16_to_fp32(u16_at(blk + 2 * lane));
+          acc[r] = std::fma(static_cast<float>(isum), dw * dx, acc[r]);
+        }
+      }
+      float* out = a.out + j * a.out_stride + 8 * g;
+      std::copy(acc, acc + 8, out);
+    }
+  }
+}
+
+detail::PackedKernelFn kernel_for(Isa isa) {
+#if defined(__x86_64__)
+  if (isa != Isa::kGeneric) return detail::packed_q4_0x8_avx2;  // AVX-512 CPUs run AVX2 too
+#endif
+  (void)isa;
+  return packed_generic;
+}
+
+// out[j * nb + b] = 8 * (sum of block b's int8 values) of activation row j, j in [0, n).
+void act_sums(const uint8_t* act, uint64_t stride, int64_t n, int64_t nb, int32_t* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    const uint8_t* xr = act + static_cast<uint64_t>(j) * stride;
+    for (int64_t b = 0; b < nb; ++b) {
+      const auto* q = reinterpret_cast<const int8_t*>(xr + static_cast<uint64_t>(b) * kX + kXQs);
+      int32_t s = 0;
+      for (int e = 0; e < 32; ++e) s += q[e];
+      out[j * nb + b] = 8 * s;
+    }
+  }
+}
+
+Status check_groups(const char* fn, int64_t k, int64_t gb, int64_t ge) {
+  if (k <= 0 || k % kQK4_0 != 0) {
+    return make_error(
+        str_format("%s: k=%lld is not a positive multiple of 32", fn, static_cast<long long>(k)));
+  }
+  if (gb < 0 || ge < gb) {
+    return make_error(str_format("%s: bad group range [%lld, %lld)", fn, static_cast<long long>(gb),
+                                 static_cast<long long>(ge)));
+  }
+  if (ge > 0 && (ge > INT64_MAX / kPackGroupRows || !q4_0x8_bytes(ge * kPackGroupRows, k))) {
+    return make_error(str_format("%s: matrix size overflows", fn));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::optional<uint64_t> q4_0x8_bytes(int64_t rows, int64_t k) {
+  if (rows <= 0 || rows % kPackGroupRows != 0 || k <= 0 || k % kQK4_0 != 0) return std::nullopt;
+  const auto r = static_cast<uint64_t>(rows), nb = static_cast<uint64_t>(k / kQK4_0);
+  if (nb > UINT64_MAX / kW / r) return std::nullopt;
+  return r * nb * kW;
+}
+
+Status repack_q4_0x8(const RepackArgs& a) {
+  DARI_TRY(check_groups("repack_q4_0x8", a.k, a.group_begin, a.group_end));
+  const auto nb = static_cast<uint64_t>(a.k / kQK4_0);
+  if (a.group_end == a.group_begin) return Status::Ok();
+  if (a.src == nullptr || a.dst == nullptr) return make_error("repack_q4_0x8: null pointer");
+  if (a.src_stride < nb * kW) return make_error("repack_q4_0x8: src_stride is less than a row");
+  const auto* src = static_cast<const uint8_t*>(a.src);
+  auto* dst = static_cast<uint8_t*>(a.dst);
+  for (int64_t g = a.group_begin; g < a.group_end; ++g) {
+    const uint8_t* rows[8];
+    for (int r = 0; r < 8; ++r) {
+      rows[r] = src + static_cast<uint64_t>(g * kPackGroupRows + r) * a.src_stride;
+    }
+    for (uint64_t b = 0; b < nb; ++b) {
+      uint8_t* d = dst + (static_cast<uint64_t>(g) * nb + b) * kPackBlockBytes;
+      for (int r = 0; r < 8; ++r) {
+        const uint8_t* blk = rows[r] + b * kW;
+        std::memcpy(d + 2 * kLaneOfRow[r], blk, 2);
+        const uint64_t lane_off = 16 + static_cast<uint64_t>((r / 4) * 64 + (r % 4) * 8);
+        std::memcpy(d + lane_off, blk + 2, 8);        // qs[0..7]
+        std::memcpy(d + lane_off + 32, blk + 10, 8);  // qs[8..15]
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status matmul_q4_0x8(const PackedMatmulArgs& a) {
+  return matmul_q4_0x8(a, active_isa());
+}
+
+Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
+  DARI_TRY(check_groups("matmul_q4_0x8", a.k, a.group_begin, a.group_end));
+  if (!isa_supported(isa)) return make_error("matmul_q4_0x8: ISA not supported by this CPU");
+  const int64_t nb = a.k / kQK4_0;
+  if (a.n_act < 0) return make_error("matmul_q4_0x8: negative n_act");
+  if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
+  if (a.packed == nullptr || a.act == nullptr || a.out == nullptr) {
+    return make_error("matmul_q4_0x8: null pointer");
+  }
+  if (a.act_stride < static_cast<uint64_t>(nb) * kX) {
+    return make_error("matmul_q4_0x8: act_stride is less than a Q8_0 row");
+  }
+  if (a.out_stride < a.group_end * kPackGroupRows) {
+    return make_error("matmul_q4_0x8: out_stride is less than the rows");
+  }
+  const detail::PackedKernelFn kernel = kernel_for(isa);
+  // Activation block sums for all rows, once per call (k adds per row next to 8 * k MACs per
+  // group). Per-thread scratch, reused across calls.
+  thread_local std::vector<int32_t> sums;
+  sums.resize(static_cast<size_t>(nb) * static_cast<size_t>(a.n_act));
+  act_sums(static_cast<const uint8_t*>(a.act), a.act_stride, a.n_act, nb, sums.data());
+  const auto group_bytes = static_cast<uint64_t>(nb) * kPackBlockBytes;
+  const int64_t block_groups =
+      static_cast<int64_t>(std::max<uint64_t>(1, kCacheBlockBytes / group_bytes));
+  const auto* w = static_cast<const uint8_t*>(a.packed);
+  const auto* act = static_cast<const uint8_t*>(a.act);
+  for (int64_t g0 = a.group_begin; g0 < a.group_end; g0 += block_groups) {
+    const int64_t n_groups = std::min(block_groups, a.group_end - g0);
+    for (int64_t j0 = 0; j0 < a.n_act; j0 += detail::kPackedActMax) {
+      const int n = static_cast<int>(std::min<int64_t>(detail::kPackedActMax, a.n_act - j0));
+      PackedKernelArgs ka;
+      ka.nb = nb;
+      ka.w = w + static_cast<uint64_t>(g0) * group_bytes;
+      ka.n_groups = n_groups;
+      ka.act = act + static_cast<uint64_t>(j0) * a.act_stride;
+      ka.act_stride = a.act_stride;
+      ka.sums = sums.data() + j0 * nb;
+      ka.n_act = n;
+      ka.out = a.out + j0 * a.out_stride + g0 * kPackGroupRows;
+      ka.out_stride = a.out_stride;
+      kernel(ka);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace dari::simd

@@ -1,0 +1,68 @@
+// Q4_0 weights repacked at load time into the layout the row-group kernels read ("Q4_0x8").
+//
+// Why: a Q4_0 matrix stores each row's blocks one after another, so a kernel that computes 8 rows
+// at once reads 8 streams 8 rows apart and spends most of its instructions gathering the 8 rows'
+// scales and nibbles into registers. Here the rows are taken in groups of 8 and, for each group
+// and each 32-element block, the 8 rows' data sit together in 144 bytes, already in register
+// order: the matrix is one sequential stream and a block of 8 rows is 1 + 4 loads.
+//
+// Layout of group g (rows 8g .. 8g+7), block b (elements 32b .. 32b+31), at byte
+// (g * nb + b) * 144 where nb = k / 32:
+//   [0, 16)    the 8 rows' fp16 scales in lane order 0, 1, 4, 5, 2, 3, 6, 7
+//   [16, 48)   qs[0..7] of rows 0, 1, 2, 3 (8 bytes each)   [48, 80)   qs[8..15] of rows 0..3
+//   [80, 112)  qs[0..7] of rows 4, 5, 6, 7                  [112, 144) qs[8..15] of rows 4..7
+// (qs as in BlockQ4_0: element e < 16 is the low nibble of qs[e], e >= 16 the high nibble of
+// qs[e - 16].) The size equals the Q4_0 matrix's: 18 bytes per block and row.
+//
+// Numerics: each output is sum over blocks, in order, of fp32(exact integer dot) * (dw * dx),
+// one fused multiply-add per block, the same formula and order as the Q4_0 row-group kernel of
+// simd_kernels.h, so a packed matrix gives the unpacked one's bits on ISAs with that kernel, and
+// every ISA here (generic, AVX2, AVX-512 which runs the AVX2 kernel) gives the same bits.
+//
+// Thread safety: pure functions; calls on disjoint group ranges may run at once.
+// Memory: nothing allocates except a per-thread scratch of activation sums in matmul_q4_0x8.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "backend/cpu/simd/simd_kernels.h"
+#include "dari/core/result.h"
+
+namespace dari::simd {
+
+inline constexpr int64_t kPackGroupRows = 8;
+inline constexpr uint64_t kPackBlockBytes = 144;  // one block of 8 rows
+
+// Bytes of the packed copy of a Q4_0 matrix of `rows` rows of `k` elements, or nullopt when it
+// cannot be packed (rows not a positive multiple of 8, k not a positive multiple of 32, overflow).
+std::optional<uint64_t> q4_0x8_bytes(int64_t rows, int64_t k);
+
+struct RepackArgs {
+  int64_t k = 0;              // elements per row
+  const void* src = nullptr;  // Q4_0 rows
+  uint64_t src_stride = 0;    // bytes between rows (>= row bytes)
+  int64_t group_begin = 0;    // groups [group_begin, group_end) of 8 rows are written
+  int64_t group_end = 0;
+  void* dst = nullptr;  // the whole packed matrix (q4_0x8_bytes of all rows)
+};
+// Copies the groups into the packed layout. Errors name the bad field; nothing is written then.
+Status repack_q4_0x8(const RepackArgs& args);
+
+struct PackedMatmulArgs {
+  int64_t k = 0;
+  const void* packed = nullptr;  // the whole packed matrix
+  int64_t group_begin = 0;       // output rows [8 * group_begin, 8 * group_end)
+  int64_t group_end = 0;
+  const void* act = nullptr;  // Q8_0 activation rows (activation_type(Q4_0))
+  uint64_t act_stride = 0;    // bytes between activation rows
+  int64_t n_act = 0;
+  float* out = nullptr;    // out[a * out_stride + r] for output row r, activation row a
+  int64_t out_stride = 0;  // floats between output rows (>= 8 * group_end)
+};
+// out = packed weights x activations for the groups, on the active ISA or `isa` (which must be
+// supported). Errors name the bad field; nothing is written then.
+Status matmul_q4_0x8(const PackedMatmulArgs& args);
+Status matmul_q4_0x8(const PackedMatmulArgs& args, Isa isa);
+
+}  // namespace dari::simd
