@@ -71,13 +71,14 @@ std::vector<float> run_packed(const Packed& p, Isa isa) {
 TEST(SimdPacked, LayoutPutsScalesAndNibblesInRegisterOrder) {
   const Packed p = make_packed(64, 16, 1, 5);
   const uint64_t nb = 2;
-  // Group 1 (rows 8-15), block 1: row 8 + 6 has its scale in lane 6, its qs[0..7] in the
-  // rows 4-7 half (offset 80) at slot 2, its qs[8..15] 32 bytes further.
+  // Group 1 (rows 8-15), block 1: row 8 + 6 has its scale at bytes 12-13 and its qs[4c..4c+3]
+  // in the 32-byte register c (from byte 16 + 32c), lane 6.
   const uint8_t* blk = p.packed.data() + (1 * nb + 1) * kPackBlockBytes;
   const uint8_t* src = p.w.data() + p.w_stride * 14 + sizeof(BlockQ4_0);
   EXPECT_EQ(std::memcmp(blk + 2 * 6, src, 2), 0);
-  EXPECT_EQ(std::memcmp(blk + 80 + 2 * 8, src + 2, 8), 0);
-  EXPECT_EQ(std::memcmp(blk + 112 + 2 * 8, src + 10, 8), 0);
+  for (int c = 0; c < 4; ++c) {
+    EXPECT_EQ(std::memcmp(blk + 16 + 32 * c + 4 * 6, src + 2 + 4 * c, 4), 0) << c;
+  }
   EXPECT_EQ(p.packed.size(), 16 * bytes_of(GgmlType::Q4_0, 64));
 }
 

@@ -20,8 +20,10 @@ using detail::PackedKernelArgs;
 constexpr uint64_t kW = sizeof(BlockQ4_0);  // 18
 constexpr uint64_t kX = sizeof(BlockQ8_0);  // 34
 constexpr size_t kXQs = offsetof(BlockQ8_0, qs);
-// Row r of a group sits in lane kLaneOfRow[r] of the scale vector (hadd order of the kernels).
-constexpr int kLaneOfRow[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+// Byte offset, inside a packed block, of row r's qs[4c .. 4c+3] (c in [0, 4)).
+constexpr uint64_t qs_offset(int r, int c) {
+  return 16 + 32 * static_cast<uint64_t>(c) + 4 * static_cast<uint64_t>(r);
+}
 // Groups per cache block of the driver: about this many bytes of packed weights stay hot while
 // every activation chunk passes over them.
 constexpr uint64_t kCacheBlockBytes = 64 * 1024;
@@ -43,20 +45,16 @@ void packed_generic(const PackedKernelArgs& a) {
         const uint8_t* blk = wg + static_cast<uint64_t>(b) * kPackBlockBytes;
         const uint8_t* xb = xr + static_cast<uint64_t>(b) * kX;
         const auto* xq = reinterpret_cast<const int8_t*>(xb + kXQs);
-        const float dx = fp16_to_fp32(u16_at(xb));
+        const detail::PackedActBlock& xi = a.info[j * a.nb + b];
         for (int r = 0; r < 8; ++r) {
-          // qs[0..7] and qs[8..15] of row r.
-          const uint8_t* lo = blk + 16 + (r / 4) * 64 + (r % 4) * 8;
-          const uint8_t* hi = lo + 32;
           int32_t isum = 0;
-          for (int e = 0; e < 8; ++e) {
-            isum += (lo[e] & 0x0f) * xq[e] + (hi[e] & 0x0f) * xq[8 + e] +
-                    (lo[e] >> 4) * xq[16 + e] + (hi[e] >> 4) * xq[24 + e];
+          for (int e = 0; e < 16; ++e) {  // qs[e]: elements e (low nibble) and e + 16 (high)
+            const uint8_t q = blk[qs_offset(r, e / 4) + e % 4];
+            isum += (q & 0x0f) * xq[e] + (q >> 4) * xq[16 + e];
           }
-          isum -= a.sums[j * a.nb + b];
-          const int lane = kLaneOfRow[r];
-          const float dw = fp16_to_fp32(u16_at(blk + 2 * lane));
-          acc[r] = std::fma(static_cast<float>(isum), dw * dx, acc[r]);
+          isum -= xi.sum8;
+          const float dw = fp16_to_fp32(u16_at(blk + 2 * r));
+          acc[r] = std::fma(static_cast<float>(isum), dw * xi.dx, acc[r]);
         }
       }
       float* out = a.out + j * a.out_stride + 8 * g;
@@ -73,15 +71,17 @@ detail::PackedKernelFn kernel_for(Isa isa) {
   return packed_generic;
 }
 
-// out[j * nb + b] = 8 * (sum of block b's int8 values) of activation row j, j in [0, n).
-void act_sums(const uint8_t* act, uint64_t stride, int64_t n, int64_t nb, int32_t* out) {
+// out[j * nb + b] describes block b of activation row j, j in [0, n).
+void act_info(const uint8_t* act, uint64_t stride, int64_t n, int64_t nb,
+              detail::PackedActBlock* out) {
   for (int64_t j = 0; j < n; ++j) {
     const uint8_t* xr = act + static_cast<uint64_t>(j) * stride;
     for (int64_t b = 0; b < nb; ++b) {
       const auto* q = reinterpret_cast<const int8_t*>(xr + static_cast<uint64_t>(b) * kX + kXQs);
       int32_t s = 0;
       for (int e = 0; e < 32; ++e) s += q[e];
-      out[j * nb + b] = 8 * s;
+      out[j * nb + b].sum8 = 8 * s;
+      out[j * nb + b].dx = fp16_to_fp32(u16_at(xr + static_cast<uint64_t>(b) * kX));
     }
   }
 }
@@ -127,10 +127,8 @@ Status repack_q4_0x8(const RepackArgs& a) {
       uint8_t* d = dst + (static_cast<uint64_t>(g) * nb + b) * kPackBlockBytes;
       for (int r = 0; r < 8; ++r) {
         const uint8_t* blk = rows[r] + b * kW;
-        std::memcpy(d + 2 * kLaneOfRow[r], blk, 2);
-        const uint64_t lane_off = 16 + static_cast<uint64_t>((r / 4) * 64 + (r % 4) * 8);
-        std::memcpy(d + lane_off, blk + 2, 8);        // qs[0..7]
-        std::memcpy(d + lane_off + 32, blk + 10, 8);  // qs[8..15]
+        std::memcpy(d + 2 * r, blk, 2);
+        for (int c = 0; c < 4; ++c) std::memcpy(d + qs_offset(r, c), blk + 2 + 4 * c, 4);
       }
     }
   }
@@ -157,11 +155,11 @@ Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
     return make_error("matmul_q4_0x8: out_stride is less than the rows");
   }
   const detail::PackedKernelFn kernel = kernel_for(isa);
-  // Activation block sums for all rows, once per call (k adds per row next to 8 * k MACs per
-  // group). Per-thread scratch, reused across calls.
-  thread_local std::vector<int32_t> sums;
-  sums.resize(static_cast<size_t>(nb) * static_cast<size_t>(a.n_act));
-  act_sums(static_cast<const uint8_t*>(a.act), a.act_stride, a.n_act, nb, sums.data());
+  // Activation block sums and scales for all rows, once per call (k adds per row next to 8 * k
+  // MACs per group). Per-thread scratch, reused across calls.
+  thread_local std::vector<detail::PackedActBlock> info;
+  info.resize(static_cast<size_t>(nb) * static_cast<size_t>(a.n_act));
+  act_info(static_cast<const uint8_t*>(a.act), a.act_stride, a.n_act, nb, info.data());
   const auto group_bytes = static_cast<uint64_t>(nb) * kPackBlockBytes;
   const int64_t block_groups =
       static_cast<int64_t>(std::max<uint64_t>(1, kCacheBlockBytes / group_bytes));
@@ -177,7 +175,7 @@ Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
       ka.n_groups = n_groups;
       ka.act = act + static_cast<uint64_t>(j0) * a.act_stride;
       ka.act_stride = a.act_stride;
-      ka.sums = sums.data() + j0 * nb;
+      ka.info = info.data() + j0 * nb;
       ka.n_act = n;
       ka.out = a.out + j0 * a.out_stride + g0 * kPackGroupRows;
       ka.out_stride = a.out_stride;

@@ -8,11 +8,12 @@
 //
 // Layout of group g (rows 8g .. 8g+7), block b (elements 32b .. 32b+31), at byte
 // (g * nb + b) * 144 where nb = k / 32:
-//   [0, 16)    the 8 rows' fp16 scales in lane order 0, 1, 4, 5, 2, 3, 6, 7
-//   [16, 48)   qs[0..7] of rows 0, 1, 2, 3 (8 bytes each)   [48, 80)   qs[8..15] of rows 0..3
-//   [80, 112)  qs[0..7] of rows 4, 5, 6, 7                  [112, 144) qs[8..15] of rows 4..7
+//   [0, 16)              the 8 rows' fp16 scales, row order
+//   [16 + 32c, 48 + 32c) for c = 0..3: qs[4c .. 4c+3] of rows 0, 1, ..., 7 (4 bytes each)
 // (qs as in BlockQ4_0: element e < 16 is the low nibble of qs[e], e >= 16 the high nibble of
-// qs[e - 16].) The size equals the Q4_0 matrix's: 18 bytes per block and row.
+// qs[e - 16].) One 32-byte register then holds 4 elements of each of the 8 rows, so a row's
+// integer dot ends in its own 32-bit lane. The size equals the Q4_0 matrix's: 18 bytes per block
+// and row.
 //
 // Numerics: each output is sum over blocks, in order, of fp32(exact integer dot) * (dw * dx),
 // one fused multiply-add per block, the same formula and order as the Q4_0 row-group kernel of

@@ -6,17 +6,24 @@
 
 namespace dari::simd::detail {
 
+// Per activation row and block, what the kernels need besides the int8 values: computed once per
+// matmul call instead of once per group.
+struct PackedActBlock {
+  int32_t sum8 = 0;  // 8 * (sum of the block's 32 int8 values): the -8 offset of Q4_0
+  float dx = 0.0f;   // the block's scale in fp32
+};
+
 // n_groups consecutive groups of 8 rows (starting at w, packed layout) against n_act (1..8)
 // Q8_0 activation rows:
 //   out[a * out_stride + 8 * g + i] = row 8g + i . activation row a
-// sums[a * nb + b] = 8 * (sum of the int8 values of block b of activation row a).
+// info[a * nb + b] describes block b of activation row a.
 struct PackedKernelArgs {
   int64_t nb = 0;  // blocks per row (k / 32)
   const uint8_t* w = nullptr;
   int64_t n_groups = 0;
   const uint8_t* act = nullptr;
   uint64_t act_stride = 0;
-  const int32_t* sums = nullptr;
+  const PackedActBlock* info = nullptr;
   int n_act = 0;
   float* out = nullptr;
   int64_t out_stride = 0;
