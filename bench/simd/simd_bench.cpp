@@ -315,6 +315,49 @@ void BM_Gemm(benchmark::State& state) {
                          benchmark::Counter::kIsRate);
 }
 
+// Batched product: `rows` x k weights (cycling through the pool's copies, so large matrices come
+// from DRAM as in decode) times n_act activation rows, one thread. Args: weight type, rows, k,
+// n_act, impl. Reports GFLOP/s (2 * rows * k * n_act per iteration) and weight GB/s; the
+// group-kernel impl and avx2-tiles are registered next to each other for A/B comparisons.
+void BM_MatmulBatch(benchmark::State& state) {
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t rows = state.range(1);
+  const int64_t k = state.range(2);
+  const int64_t n_act = state.range(3);
+  const int impl = static_cast<int>(state.range(4));
+  if (!impl_supported(impl)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  fill_pool(type, k);
+  const uint64_t rb = packed_row_bytes(type, k);
+  const uint64_t matrix = rb * static_cast<uint64_t>(rows);
+  const uint64_t copies = std::max<uint64_t>(1, kPoolBytes / matrix);
+  const GgmlType at = dari::simd::activation_type(type);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(k * n_act));
+  for (float& v : x) v = dist(rng);
+  const uint64_t ab = packed_row_bytes(at, k);
+  std::vector<uint8_t> act(ab * static_cast<uint64_t>(n_act));
+  dari::type_traits(at)->from_float(x.data(), act.data(), k * n_act);
+  std::vector<float> out(static_cast<size_t>(rows * n_act));
+  const Isa isa = isa_of(impl);
+  uint64_t it = 0;
+  for (auto _ : state) {
+    const uint8_t* w = pool().data.get() + (it++ % copies) * matrix;
+    const dari::simd::MatmulArgs a = matmul_args(type, k, w, rb, rows, act, ab, n_act, out);
+    if (!dari::simd::matmul(a, isa).ok()) state.SkipWithError("matmul failed");
+    benchmark::DoNotOptimize(out.data());
+  }
+  dari::simd::set_group_kernels_enabled(true);
+  const double iters = static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(static_cast<double>(matrix) * iters));
+  state.counters["GFLOPs"] = benchmark::Counter(
+      2.0 * static_cast<double>(rows * k * n_act) * iters / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(dari::ggml_type_name(type)) + " " + impl_name(impl));
+}
+
 // Decode attention for one query head over n_pos F16 cache rows of hd = 64 (scores, softmax
 // exp, V sum) with the attention helpers of an ISA. Reports KV bytes/s and ns per position.
 void BM_AttnHead(benchmark::State& state) {
@@ -393,6 +436,24 @@ void register_all() {
             ->Unit(benchmark::kMillisecond)
             ->MinTime(0.3)
             ->UseRealTime();
+      }
+    }
+  }
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K}) {
+    for (const auto& s :
+         {std::array<int64_t, 2>{32000, 2048}, std::array<int64_t, 2>{2048, 2048}}) {
+      for (int64_t n_act : {1, 8, 64}) {
+        for (int impl : {1, static_cast<int>(kAvx2Tiles)}) {
+          if (!impl_supported(impl)) continue;
+          const std::string name = std::string("BM_MatmulBatch/") +
+                                   std::string(dari::ggml_type_name(t)) + "/" +
+                                   std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/n" +
+                                   std::to_string(n_act) + "/" + impl_name(impl);
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatmulBatch)
+              ->Args({static_cast<int64_t>(t), s[0], s[1], n_act, impl})
+              ->Unit(benchmark::kMillisecond)
+              ->MinTime(0.3);
+        }
       }
     }
   }

@@ -110,7 +110,7 @@ void run_group(const MatmulArgs& a, const Plan& p, int64_t r, int64_t a0, int64_
   for (int64_t ai = a0; ai < a_end; ai += detail::kGroupActMax) {
     g.n_act = static_cast<int>(std::min<int64_t>(detail::kGroupActMax, a_end - ai));
     g.act = static_cast<const uint8_t*>(a.act) + static_cast<uint64_t>(ai) * a.act_stride;
-    g.act_sums = sums + (ai - a0) * p.nb;
+    g.act_sums = p.group.sums != nullptr ? sums + (ai - a0) * p.nb : nullptr;
     g.out = a.out + ai * a.out_stride + r;
     p.group.run(g);
   }
@@ -134,13 +134,14 @@ Status matmul(const MatmulArgs& a, Isa isa) {
   const uint64_t stride_for_block = std::max<uint64_t>(a.act_stride, 1);
   p.act_block = std::max<int64_t>(1, static_cast<int64_t>(kActBlockBytes / stride_for_block));
   // Depends on k and the stride only, never on n_act or the row range (batch invariance).
-  if (p.act_block * p.nb > kMaxGroupSums || !group_kernels_enabled()) p.group = {};
+  const bool sums_fit = p.group.sums == nullptr || p.act_block * p.nb <= kMaxGroupSums;
+  if (!sums_fit || !group_kernels_enabled()) p.group = {};
   constexpr int64_t kG = detail::kGroupRows;
   int32_t sums[kMaxGroupSums];
   const auto* x = static_cast<const uint8_t*>(a.act);
   for (int64_t a0 = 0; a0 < a.n_act; a0 += p.act_block) {
     const int64_t a_end = std::min(a.n_act, a0 + p.act_block);
-    if (p.group.run != nullptr) {
+    if (p.group.sums != nullptr) {
       for (int64_t ai = a0; ai < a_end; ++ai) {
         p.group.sums(x + static_cast<uint64_t>(ai) * a.act_stride, p.nb, sums + (ai - a0) * p.nb);
       }

@@ -60,8 +60,8 @@ using GroupFn = void (*)(const GroupArgs& args);
 // Per-block side data of one activation row that the group kernel needs (nb = k / act block).
 using GroupSumsFn = void (*)(const uint8_t* act_row, int64_t nb, int32_t* out);
 struct GroupKernel {
-  GroupFn run = nullptr;  // null: no group kernel for the type
-  GroupSumsFn sums = nullptr;
+  GroupFn run = nullptr;       // null: no group kernel for the type
+  GroupSumsFn sums = nullptr;  // null: the kernel needs no side data (act_sums is then null)
 };
 
 // KV element slots of the attention helpers.
@@ -81,10 +81,11 @@ struct IsaKernels {
 // Filled by each per-ISA file (generic.cpp, avx2_*.cpp, avx512.cpp).
 void fill_generic(IsaKernels* t);
 #if defined(__x86_64__)
-void fill_avx2(IsaKernels* t);        // avx2_dot.cpp (calls fill_avx2_quant)
-void fill_avx2_quant(IsaKernels* t);  // avx2_quant.cpp
-void fill_avx2_attn(IsaKernels* t);   // avx2_attn.cpp
-void fill_avx2_group(IsaKernels* t);  // avx2_group.cpp
+void fill_avx2(IsaKernels* t);          // avx2_dot.cpp (calls fill_avx2_quant)
+void fill_avx2_quant(IsaKernels* t);    // avx2_quant.cpp
+void fill_avx2_attn(IsaKernels* t);     // avx2_attn.cpp
+void fill_avx2_group(IsaKernels* t);    // avx2_group.cpp (calls fill_avx2_group_k)
+void fill_avx2_group_k(IsaKernels* t);  // avx2_group_k.cpp
 #if defined(DARI_SIMD_HAVE_AVX512)
 void fill_avx512(IsaKernels* t);
 #endif

@@ -63,8 +63,8 @@ VecDotFn vec_dot_fn(GgmlType weight_type, Isa isa);
 // r in [row_begin, row_end) and a in [0, n_act). Threads split the weight rows: calls with
 // disjoint row ranges write disjoint outputs. Each output is the same reduction whatever n_act
 // or the tile shape, and whatever the row range as long as ranges start and end at multiples of
-// kMatmulRowAlign (or at the last row): batch invariance. Some types (Q4_0 on AVX2) compute
-// whole aligned groups of kMatmulRowAlign rows with a group kernel whose bits differ from
+// kMatmulRowAlign (or at the last row): batch invariance. Some types (Q4_0, Q8_0 and Q6_K on AVX2)
+// compute whole aligned groups of kMatmulRowAlign rows with a group kernel whose bits differ from
 // vec_dot_fn's (same integer sums, the scalar reference's float order); other rows, and other
 // types, give exactly vec_dot_fn's bits.
 inline constexpr int64_t kMatmulRowAlign = 8;
