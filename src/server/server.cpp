@@ -10,8 +10,8 @@ namespace dari::server {
 
 void Mailbox::notify() {
   std::lock_guard<std::mutex> lock(mu);
-  if (!alive || scheduled.exchange(true)) return;
-  net::post(ex, [self = shared_from_this()] {
+  if (!alive || !ex || scheduled.exchange(true)) return;
+  net::post(*ex, [self = shared_from_this()] {
     self->scheduled.store(false);
     std::function<void()> fn;
     {
@@ -27,11 +27,16 @@ void Mailbox::kill() {
   std::lock_guard<std::mutex> lock(mu);
   alive = false;
   deliver = nullptr;
+  ex.reset();
 }
 
 std::shared_ptr<Mailbox> Server::Impl::make_mailbox(Executor ex) {
   auto mb = std::make_shared<Mailbox>(std::move(ex));
   std::lock_guard<std::mutex> lock(mailbox_mu);
+  if (mailboxes_closed) {
+    mb->kill();
+    return mb;
+  }
   if (mailboxes.size() > 64 && mailboxes.size() % 64 == 0) {
     std::erase_if(mailboxes, [](const std::weak_ptr<Mailbox>& w) { return w.expired(); });
   }
@@ -45,6 +50,7 @@ void Server::Impl::kill_mailboxes() {
     if (auto mb = w.lock()) mb->kill();
   }
   mailboxes.clear();
+  mailboxes_closed = true;
 }
 
 void Server::Impl::do_accept() {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -20,15 +21,19 @@ using tcp = net::ip::tcp;
 using Executor = net::strand<net::io_context::executor_type>;
 
 // Routes engine notifications (engine thread) to a connection strand while the target lives.
+// Other threads may hold a Mailbox after the server is gone (an engine stream's notify, an audit
+// record's durable callback): kill() drops the strand, which must not outlive the io_context, so
+// the server kills every mailbox before destroying it and the last owner may be anyone.
 struct Mailbox : std::enable_shared_from_this<Mailbox> {
   std::mutex mu;
   bool alive = true;
   std::atomic<bool> scheduled{false};
   std::function<void()> deliver;  // runs on the strand
-  Executor ex;
+  std::optional<Executor> ex;     // guarded by mu; empty once killed
   explicit Mailbox(Executor e) : ex(std::move(e)) {}
-  // Engine thread: post one delivery unless one is already pending.
+  // Any thread: post one delivery unless one is already pending or the mailbox is dead.
   void notify();
+  // Any thread: no delivery after this returns; releases the strand.
   void kill();
 };
 
@@ -70,6 +75,7 @@ struct Server::Impl {
 
   std::mutex mailbox_mu;
   std::vector<std::weak_ptr<Mailbox>> mailboxes;
+  bool mailboxes_closed = false;  // after kill_mailboxes: new mailboxes are born dead
 
   std::shared_ptr<Mailbox> make_mailbox(Executor ex);
   void kill_mailboxes();

@@ -149,16 +149,9 @@ TEST_F(E2E, EightParallelStreamsComplete) {
 void stream_then_disconnect(uint16_t port) {
   HttpClient c(port);
   json b = {{"model", "dari-tiny"}, {"prompt", "And"}, {"max_tokens", 240}, {"stream", true}};
-  http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
-  req.set(http::field::host, "x");
-  req.body() = b.dump();
-  req.prepare_payload();
-  http::write(c.stream(), req);
+  ASSERT_TRUE(c.start_post("/v1/completions", b.dump()));
   std::string got;
-  char buf[4096];
-  while (got.find("\"text\"") == std::string::npos) {
-    got.append(buf, c.stream().socket().read_some(net::buffer(buf)));
-  }
+  ASSERT_TRUE(c.read_until(&got, "\"text\"")) << got;
 }
 
 TEST_F(E2E, DisconnectMidStreamFreesTheSequence) {

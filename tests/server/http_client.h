@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dari::server::test {
@@ -67,6 +68,36 @@ class HttpClient {
     r.body = res.body();
     for (const auto& f : res) r.headers[std::string(f.name_string())] = std::string(f.value());
     return r;
+  }
+
+  // Sends a POST and returns without reading the response, which the caller then reads piece by
+  // piece with read_until (streams). False on a transport error.
+  bool start_post(const std::string& target, const std::string& body,
+                  const std::map<std::string, std::string>& headers = {}) {
+    http::request<http::string_body> req{http::verb::post, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::content_type, "application/json");
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = body;
+    req.prepare_payload();
+    boost::system::error_code ec;
+    stream_.expires_after(std::chrono::seconds(60));
+    http::write(stream_, req, ec);
+    return !ec;
+  }
+
+  // Appends raw response bytes to *got until it contains `marker`. False if the connection ended
+  // first (error, close, or no bytes for 60 s); *got keeps what arrived.
+  bool read_until(std::string* got, std::string_view marker) {
+    char buf[4096];
+    while (got->find(marker) == std::string::npos) {
+      boost::system::error_code ec;
+      stream_.expires_after(std::chrono::seconds(60));
+      const size_t n = stream_.read_some(net::buffer(buf), ec);
+      got->append(buf, n);
+      if (ec) return got->find(marker) != std::string::npos;
+    }
+    return true;
   }
 
   HttpResult post(const std::string& target, const nlohmann::json& body) {

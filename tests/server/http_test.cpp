@@ -3,8 +3,10 @@
 
 #include <sys/socket.h>
 
+#include <mutex>
 #include <thread>
 
+#include "dari/server/hooks.h"
 #include "dari/server/server.h"
 #include "fake_engine.h"
 #include "http_client.h"
@@ -314,18 +316,10 @@ TEST_F(ServerTest, ClientDisconnectCancelsTheSequence) {
   engine_->hold = true;
   {
     HttpClient c(port_);
-    http::request<http::string_body> req{http::verb::post, "/v1/chat/completions", 11};
-    req.set(http::field::host, "x");
-    req.body() = chat_body(true).dump();
-    req.prepare_payload();
-    http::write(c.stream(), req);
+    ASSERT_TRUE(c.start_post("/v1/chat/completions", chat_body(true).dump()));
     // Read until some tokens arrived, then drop the connection.
     std::string got;
-    char buf[4096];
-    while (got.find("w2") == std::string::npos) {
-      size_t n = c.stream().socket().read_some(net::buffer(buf));
-      got.append(buf, n);
-    }
+    ASSERT_TRUE(c.read_until(&got, "w2")) << got;
     EXPECT_EQ(engine_->stats().running, 1u);
   }
   for (int i = 0; i < 2000 && engine_->stats().running != 0; ++i) {
@@ -505,6 +499,47 @@ TEST_F(ServerTest, OversizedBodyAnswerSurvivesUnreadBytes) {
   net::write(c.stream().socket(), net::buffer(std::string(1u << 20, 'a')), ec);
   auto r = read_raw(c);
   EXPECT_EQ(r.result_int(), 413u);
+}
+
+// A hook that holds the final bytes and keeps the `durable` callback (as an audit writer thread
+// does while it commits).
+struct HoldingHooks : ServerHooks {
+  std::mutex mu;
+  std::vector<std::function<void()>> held;
+  bool on_complete_durable(const RequestInfo&, const CompletionRecord&,
+                           std::function<void()> durable) override {
+    std::lock_guard<std::mutex> lock(mu);
+    held.push_back(std::move(durable));
+    return false;
+  }
+};
+
+// The server may be gone before a hook lets go of its callbacks: calling and destroying them
+// afterwards must be harmless (they hold the server's mailbox, whose strand must not outlive the
+// io_context; ASan/UBSan reported it when an audit batch outlived the server).
+TEST_F(ServerTest, DurableCallbacksOutliveTheServer) {
+  auto hooks = std::make_shared<HoldingHooks>();
+  ServerOptions o;
+  o.hooks = hooks;
+  start(o);
+  HttpClient c(port_);
+  ASSERT_TRUE(c.start_post("/v1/chat/completions", chat_body(true).dump()));
+  for (int i = 0; i < 2000; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(hooks->mu);
+      if (!hooks->held.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::vector<std::function<void()>> held;
+  {
+    std::lock_guard<std::mutex> lock(hooks->mu);
+    held.swap(hooks->held);
+  }
+  ASSERT_EQ(held.size(), 1u);
+  stop();
+  for (auto& fn : held) fn();  // after the server: nothing happens
+  held.clear();                // the last owners of the mailbox go here
 }
 
 }  // namespace

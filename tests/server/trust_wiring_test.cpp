@@ -245,25 +245,13 @@ TEST_F(TrustWiringTest, RevokingAKeyStopsItsActiveStream) {
   const std::string key_id = key.substr(5, 16);
   engine_->hold = true;  // streams until cancelled
   HttpClient c(port_);
-  http::request<http::string_body> req{http::verb::post, "/v1/chat/completions", 11};
-  req.set(http::field::host, "x");
-  req.set(http::field::authorization, "Bearer " + key);
-  req.body() = chat_body(true).dump();
-  req.prepare_payload();
-  http::write(c.stream(), req);
+  ASSERT_TRUE(c.start_post("/v1/chat/completions", chat_body(true).dump(),
+                           {{"Authorization", "Bearer " + key}}));
   std::string got;
-  char buf[4096];
-  while (got.find("w2") == std::string::npos) {
-    size_t n = c.stream().socket().read_some(net::buffer(buf));
-    got.append(buf, n);
-  }
+  ASSERT_TRUE(c.read_until(&got, "w2")) << got;
   auto rv = admin("/admin/keys/revoke", {{"key_id", key_id}});
   ASSERT_EQ(rv.status, 200) << rv.body;
-  boost::system::error_code ec;
-  while (got.find("[DONE]") == std::string::npos && !ec) {
-    size_t n = c.stream().socket().read_some(net::buffer(buf), ec);
-    got.append(buf, n);
-  }
+  c.read_until(&got, "[DONE]");
   EXPECT_NE(got.find("key_revoked"), std::string::npos) << got.substr(got.size() - 300);
   for (int i = 0; i < 2000 && engine_->stats().running != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -277,24 +265,12 @@ TEST_F(TrustWiringTest, PauseWithCancellationEndsActiveStreamsWith503) {
   start();
   engine_->hold = true;  // streams until cancelled
   HttpClient c(port_);
-  http::request<http::string_body> req{http::verb::post, "/v1/chat/completions", 11};
-  req.set(http::field::host, "x");
-  req.body() = chat_body(true).dump();
-  req.prepare_payload();
-  http::write(c.stream(), req);
+  ASSERT_TRUE(c.start_post("/v1/chat/completions", chat_body(true).dump()));
   std::string got;
-  char buf[4096];
-  while (got.find("w2") == std::string::npos) {
-    size_t n = c.stream().socket().read_some(net::buffer(buf));
-    got.append(buf, n);
-  }
+  ASSERT_TRUE(c.read_until(&got, "w2")) << got;
   auto p = admin("/admin/pause", {{"reason", "incident"}, {"cancel_in_flight", true}});
   ASSERT_EQ(p.status, 200) << p.body;
-  boost::system::error_code ec;
-  while (got.find("[DONE]") == std::string::npos && !ec) {
-    size_t n = c.stream().socket().read_some(net::buffer(buf), ec);
-    got.append(buf, n);
-  }
+  c.read_until(&got, "[DONE]");
   EXPECT_NE(got.find("\"code\":\"paused\""), std::string::npos) << got.substr(got.size() - 300);
   for (int i = 0; i < 2000 && engine_->stats().running != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
