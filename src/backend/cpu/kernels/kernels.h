@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/cpu/simd/packed.h"
 #include "dari/backend/backend.h"
 #include "dari/core/thread_pool.h"
 
@@ -23,6 +24,7 @@ struct KernelContext {
   ThreadPool* pool = nullptr;
   bool simd = true;              // matmul through dari_simd where the weight type has a kernel
   std::vector<uint8_t> scratch;  // reused across ops (matmul activation quantisation)
+  std::vector<simd::PackedActBlock> act_info;  // per activation block, for packed Q4_0 weights
   // Packed copies by the original's data pointer. Written by pack_weight on the owning thread
   // before the views are used; read-only while ops run.
   std::unordered_map<const void*, PackedWeight> packed;

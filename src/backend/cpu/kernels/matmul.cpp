@@ -108,6 +108,7 @@ Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeigh
     a.act = act.data;
     a.act_stride = act.stride;
     a.n_act = s.m;
+    a.act_info = ctx.act_info.data();
     a.out = s.y.f32_row(0);
     a.out_stride = static_cast<int64_t>(s.y.nb[1] / sizeof(float));
     err.record(simd::matmul_q4_0x8(a));
@@ -152,6 +153,8 @@ Status matmul(KernelContext& ctx, const Op& op) {
   const bool direct = s.wt->vec_dot_type == GgmlType::F32 && uniform_rows(x);
   const bool use_simd = ctx.simd && simd::weight_type_supported(w.type) && uniform_rows(w) &&
                         uniform_rows(y) && y.nb[1] % sizeof(float) == 0;
+  const PackedWeight* pw = use_simd ? find_packed(ctx, w) : nullptr;
+  if (pw != nullptr) ctx.act_info.resize(static_cast<size_t>(m * (k / 32)));  // Q8_0 blocks
   if (!direct) {
     ctx.scratch.resize(qrow * static_cast<uint64_t>(m));
     uint8_t* q = ctx.scratch.data();
@@ -167,6 +170,10 @@ Status matmul(KernelContext& ctx, const Op& op) {
         } else {
           vt->from_float(x.f32_row(r), q + qrow * r, k);
         }
+        // Packed Q4_0 weights: the row's Q8_0 block sums and scales, once per op.
+        if (pw != nullptr) {
+          simd::q8_0_act_info(q + qrow * r, k, &ctx.act_info[static_cast<size_t>(r * (k / 32))]);
+        }
       }
     });
   }
@@ -178,7 +185,7 @@ Status matmul(KernelContext& ctx, const Op& op) {
   // not depend on the thread count.
   constexpr int64_t kRowGroup = simd::kMatmulRowAlign;
   const int64_t group_grain = std::max<int64_t>(1, grain / kRowGroup);
-  if (const PackedWeight* pw = use_simd ? find_packed(ctx, w) : nullptr) {
+  if (pw != nullptr) {
     return matmul_packed(ctx, s, *pw, Activations{act0, act_stride}, group_grain);
   }
   if (use_simd) {

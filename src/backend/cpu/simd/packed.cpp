@@ -45,7 +45,7 @@ void packed_generic(const PackedKernelArgs& a) {
         const uint8_t* blk = wg + static_cast<uint64_t>(b) * kPackBlockBytes;
         const uint8_t* xb = xr + static_cast<uint64_t>(b) * kX;
         const auto* xq = reinterpret_cast<const int8_t*>(xb + kXQs);
-        const detail::PackedActBlock& xi = a.info[j * a.nb + b];
+        const PackedActBlock& xi = a.info[j * a.nb + b];
         for (int r = 0; r < 8; ++r) {
           int32_t isum = 0;
           for (int e = 0; e < 16; ++e) {  // qs[e]: elements e (low nibble) and e + 16 (high)
@@ -71,21 +71,6 @@ detail::PackedKernelFn kernel_for(Isa isa) {
   return packed_generic;
 }
 
-// out[j * nb + b] describes block b of activation row j, j in [0, n).
-void act_info(const uint8_t* act, uint64_t stride, int64_t n, int64_t nb,
-              detail::PackedActBlock* out) {
-  for (int64_t j = 0; j < n; ++j) {
-    const uint8_t* xr = act + static_cast<uint64_t>(j) * stride;
-    for (int64_t b = 0; b < nb; ++b) {
-      const auto* q = reinterpret_cast<const int8_t*>(xr + static_cast<uint64_t>(b) * kX + kXQs);
-      int32_t s = 0;
-      for (int e = 0; e < 32; ++e) s += q[e];
-      out[j * nb + b].sum8 = 8 * s;
-      out[j * nb + b].dx = fp16_to_fp32(u16_at(xr + static_cast<uint64_t>(b) * kX));
-    }
-  }
-}
-
 Status check_groups(const char* fn, int64_t k, int64_t gb, int64_t ge) {
   if (k <= 0 || k % kQK4_0 != 0) {
     return make_error(
@@ -102,6 +87,18 @@ Status check_groups(const char* fn, int64_t k, int64_t gb, int64_t ge) {
 }
 
 }  // namespace
+
+void q8_0_act_info(const void* act_row, int64_t k, PackedActBlock* out) {
+  const auto* xr = static_cast<const uint8_t*>(act_row);
+  for (int64_t b = 0; b < k / kQK8_0; ++b) {
+    const uint8_t* blk = xr + static_cast<uint64_t>(b) * kX;
+    const auto* q = reinterpret_cast<const int8_t*>(blk + kXQs);
+    int32_t s = 0;
+    for (int e = 0; e < 32; ++e) s += q[e];
+    out[b].sum8 = 8 * s;
+    out[b].dx = fp16_to_fp32(u16_at(blk));
+  }
+}
 
 std::optional<uint64_t> q4_0x8_bytes(int64_t rows, int64_t k) {
   if (rows <= 0 || rows % kPackGroupRows != 0 || k <= 0 || k % kQK4_0 != 0) return std::nullopt;
@@ -155,11 +152,18 @@ Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
     return make_error("matmul_q4_0x8: out_stride is less than the rows");
   }
   const detail::PackedKernelFn kernel = kernel_for(isa);
-  // Activation block sums and scales for all rows, once per call (k adds per row next to 8 * k
-  // MACs per group). Per-thread scratch, reused across calls.
-  thread_local std::vector<detail::PackedActBlock> info;
-  info.resize(static_cast<size_t>(nb) * static_cast<size_t>(a.n_act));
-  act_info(static_cast<const uint8_t*>(a.act), a.act_stride, a.n_act, nb, info.data());
+  // Activation block sums and scales: the caller's, else computed here for all rows (per-thread
+  // scratch, reused across calls).
+  const PackedActBlock* info = a.act_info;
+  if (info == nullptr) {
+    thread_local std::vector<PackedActBlock> own;
+    own.resize(static_cast<size_t>(nb) * static_cast<size_t>(a.n_act));
+    for (int64_t j = 0; j < a.n_act; ++j) {
+      q8_0_act_info(static_cast<const uint8_t*>(a.act) + static_cast<uint64_t>(j) * a.act_stride,
+                    a.k, own.data() + j * nb);
+    }
+    info = own.data();
+  }
   const auto group_bytes = static_cast<uint64_t>(nb) * kPackBlockBytes;
   const int64_t block_groups =
       static_cast<int64_t>(std::max<uint64_t>(1, kCacheBlockBytes / group_bytes));
@@ -175,7 +179,7 @@ Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
       ka.n_groups = n_groups;
       ka.act = act + static_cast<uint64_t>(j0) * a.act_stride;
       ka.act_stride = a.act_stride;
-      ka.info = info.data() + j0 * nb;
+      ka.info = info + j0 * nb;
       ka.n_act = n;
       ka.out = a.out + j0 * a.out_stride + g0 * kPackGroupRows;
       ka.out_stride = a.out_stride;

@@ -50,6 +50,15 @@ struct RepackArgs {
 // Copies the groups into the packed layout. Errors name the bad field; nothing is written then.
 Status repack_q4_0x8(const RepackArgs& args);
 
+// Per Q8_0 activation row and block, what the kernels need besides the int8 values.
+struct PackedActBlock {
+  int32_t sum8 = 0;  // 8 * (sum of the block's 32 int8 values): the -8 offset of Q4_0
+  float dx = 0.0f;   // the block's scale in fp32
+};
+// out[b] for the k / 32 blocks of one Q8_0 row. Callers that split one matmul over threads
+// compute these once per activation row and pass them in PackedMatmulArgs::act_info.
+void q8_0_act_info(const void* act_row, int64_t k, PackedActBlock* out);
+
 struct PackedMatmulArgs {
   int64_t k = 0;
   const void* packed = nullptr;  // the whole packed matrix
@@ -58,6 +67,9 @@ struct PackedMatmulArgs {
   const void* act = nullptr;  // Q8_0 activation rows (activation_type(Q4_0))
   uint64_t act_stride = 0;    // bytes between activation rows
   int64_t n_act = 0;
+  // Optional: q8_0_act_info of every activation row, k / 32 entries per row; computed by the
+  // call when null.
+  const PackedActBlock* act_info = nullptr;
   float* out = nullptr;    // out[a * out_stride + r] for output row r, activation row a
   int64_t out_stride = 0;  // floats between output rows (>= 8 * group_end)
 };

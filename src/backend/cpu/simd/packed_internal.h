@@ -4,14 +4,11 @@
 
 #include <cstdint>
 
+#include "backend/cpu/simd/packed.h"
+
 namespace dari::simd::detail {
 
-// Per activation row and block, what the kernels need besides the int8 values: computed once per
-// matmul call instead of once per group.
-struct PackedActBlock {
-  int32_t sum8 = 0;  // 8 * (sum of the block's 32 int8 values): the -8 offset of Q4_0
-  float dx = 0.0f;   // the block's scale in fp32
-};
+using simd::PackedActBlock;
 
 // n_groups consecutive groups of 8 rows (starting at w, packed layout) against n_act (1..8)
 // Q8_0 activation rows:
