@@ -21,7 +21,8 @@
 // every ISA here (generic, AVX2, AVX-512 which runs the AVX2 kernel) gives the same bits.
 //
 // Thread safety: pure functions; calls on disjoint group ranges may run at once.
-// Memory: nothing allocates except a per-thread scratch of activation sums in matmul_q4_0x8.
+// Memory: nothing allocates except, when the caller passes no act_info, a per-thread scratch of
+// activation block sums and scales in matmul_q4_0x8.
 #pragma once
 
 #include <cstdint>
