@@ -24,6 +24,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/simd/avx2_util.h"
 #include "backend/cpu/simd/simd_internal.h"
 #include "dari/tensor/blocks.h"
 
@@ -31,22 +32,6 @@
 
 namespace dari::simd::detail {
 namespace {
-
-inline __m128i loadu128(const uint8_t* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-
-inline uint16_t u16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof h);
-  return h;
-}
-
-inline int64_t i64_at(const uint8_t* p) {
-  int64_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 constexpr int64_t kW = sizeof(BlockQ4_0);  // 18 bytes: fp16 scale + 16 bytes of nibbles
 constexpr int64_t kX = sizeof(BlockQ8_0);  // 34 bytes: fp16 scale + 32 int8 (Q8_0 weights too)

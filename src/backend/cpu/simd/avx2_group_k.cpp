@@ -23,6 +23,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/simd/avx2_util.h"
 #include "backend/cpu/simd/simd_internal.h"
 #include "dari/tensor/blocks.h"
 
@@ -30,22 +31,6 @@
 
 namespace dari::simd::detail {
 namespace {
-
-inline __m128i loadu128(const uint8_t* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-
-inline uint16_t u16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof h);
-  return h;
-}
-
-inline int64_t i64_at(const uint8_t* p) {
-  int64_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 constexpr int64_t kW = sizeof(BlockQ6_K);  // 210 bytes
 constexpr int64_t kX = sizeof(BlockQ8_K);  // 292 bytes
@@ -230,13 +215,6 @@ inline void row_isum(const uint8_t* b, const uint8_t* const xb[kN], __m256i acc[
       }
     }
   }
-}
-
-inline int hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
 }
 
 // Row after row (for few activation rows: each row is one sequential stream, as in the tile

@@ -14,6 +14,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/simd/avx2_util.h"
 #include "backend/cpu/simd/packed.h"
 #include "backend/cpu/simd/packed_internal.h"
 #include "dari/tensor/blocks.h"
@@ -25,16 +26,6 @@ namespace {
 
 constexpr uint64_t kX = sizeof(BlockQ8_0);
 constexpr size_t kXQs = offsetof(BlockQ8_0, qs);
-
-inline __m256i load256(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
-inline int32_t i32_at(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 // One block of 8 rows: q[c] holds elements 4c..4c+3 of rows 0..7 (lane r: row r), c in [0, 8);
 // the scales in row order.
@@ -48,7 +39,7 @@ inline void load_block(const uint8_t* p, Block8* b) {
   b->scale = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   DARI_UNROLL
   for (int c = 0; c < 4; ++c) {
-    const __m256i raw = load256(p + 16 + 32 * c);                   // qs[4c..4c+3] of each row
+    const __m256i raw = loadu256(p + 16 + 32 * c);                  // qs[4c..4c+3] of each row
     b->q[c] = _mm256_and_si256(raw, m4);                            // elements 4c..4c+3
     b->q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);  // elements 16+4c..
   }

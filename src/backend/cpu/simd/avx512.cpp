@@ -13,6 +13,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/simd/avx2_util.h"
 #include "backend/cpu/simd/simd_internal.h"
 #include "dari/tensor/blocks.h"
 
@@ -20,23 +21,6 @@
 
 namespace dari::simd::detail {
 namespace {
-
-inline float half_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof h);
-  return _cvtsh_ss(h);
-}
-
-inline float hsum_ps(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-inline __m256i loadu256(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
 
 // Q4_0: unsigned nibbles (value q - 8); Q8_0: |w| (as unsigned; -128 -> 128) with the sign
 // moved onto x. dpbusd multiplies unsigned bytes by signed bytes, 4 per int32 lane.
