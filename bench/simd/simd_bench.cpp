@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/simd/packed.h"
 #include "backend/cpu/simd/simd_kernels.h"
 #include "dari/core/thread_pool.h"
 #include "dari/tensor/dtype.h"
@@ -358,6 +359,67 @@ void BM_MatmulBatch(benchmark::State& state) {
   state.SetLabel(std::string(dari::ggml_type_name(type)) + " " + impl_name(impl));
 }
 
+// The Q4_0x8 repacked matmul (packed.h), one thread: `rows` x k Q4_0 weights repacked from the
+// pool into copies totalling at most 256 MiB (cycled, so large matrices stream from DRAM) times
+// n_act activation rows, with the activation block sums precomputed as the backend does. Args:
+// rows, k, n_act, isa. Reports GFLOP/s and weight GB/s.
+void BM_MatmulPacked(benchmark::State& state) {
+  const int64_t rows = state.range(0);
+  const int64_t k = state.range(1);
+  const int64_t n_act = state.range(2);
+  const auto isa = static_cast<Isa>(state.range(3));
+  if (!dari::simd::isa_supported(isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  fill_pool(GgmlType::Q4_0, k);
+  const uint64_t rb = packed_row_bytes(GgmlType::Q4_0, k);
+  const uint64_t matrix = *dari::simd::q4_0x8_bytes(rows, k);
+  const uint64_t copies = std::max<uint64_t>(1, (uint64_t{256} << 20) / matrix);
+  std::vector<uint8_t> packed(matrix * copies);
+  for (uint64_t c = 0; c < copies; ++c) {
+    dari::simd::RepackArgs r;
+    r.k = k;
+    r.src = pool().data.get() + (c * matrix) % (kPoolBytes - matrix);
+    r.src_stride = rb;
+    r.group_end = rows / dari::simd::kPackGroupRows;
+    r.dst = packed.data() + c * matrix;
+    if (!dari::simd::repack_q4_0x8(r).ok()) state.SkipWithError("repack failed");
+  }
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(k * n_act));
+  for (float& v : x) v = dist(rng);
+  const uint64_t ab = packed_row_bytes(GgmlType::Q8_0, k);
+  std::vector<uint8_t> act(ab * static_cast<uint64_t>(n_act));
+  dari::type_traits(GgmlType::Q8_0)->from_float(x.data(), act.data(), k * n_act);
+  std::vector<dari::simd::PackedActBlock> info(static_cast<size_t>(n_act * (k / 32)));
+  for (int64_t j = 0; j < n_act; ++j) {
+    dari::simd::q8_0_act_info(act.data() + ab * static_cast<uint64_t>(j), k,
+                              info.data() + j * (k / 32));
+  }
+  std::vector<float> out(static_cast<size_t>(rows * n_act));
+  uint64_t it = 0;
+  for (auto _ : state) {
+    dari::simd::PackedMatmulArgs a;
+    a.k = k;
+    a.packed = packed.data() + (it++ % copies) * matrix;
+    a.group_end = rows / dari::simd::kPackGroupRows;
+    a.act = act.data();
+    a.act_stride = ab;
+    a.n_act = n_act;
+    a.act_info = info.data();
+    a.out = out.data();
+    a.out_stride = rows;
+    if (!dari::simd::matmul_q4_0x8(a, isa).ok()) state.SkipWithError("matmul failed");
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(static_cast<double>(matrix) * iters));
+  state.counters["GFLOPs"] = benchmark::Counter(
+      2.0 * static_cast<double>(rows * k * n_act) * iters / 1e9, benchmark::Counter::kIsRate);
+}
+
 // Decode attention for one query head over n_pos F16 cache rows of hd = 64 (scores, softmax
 // exp, V sum) with the attention helpers of an ISA. Reports KV bytes/s and ns per position.
 void BM_AttnHead(benchmark::State& state) {
@@ -454,6 +516,20 @@ void register_all() {
               ->Unit(benchmark::kMillisecond)
               ->MinTime(0.3);
         }
+      }
+    }
+  }
+  for (const auto& s : {std::array<int64_t, 2>{5632, 2048}, std::array<int64_t, 2>{2048, 5632}}) {
+    for (int64_t n_act : {1, 8, 64}) {
+      for (int isa : {1, 2}) {  // the generic kernel is ~50x slower: tests cover it
+        if (!dari::simd::isa_supported(static_cast<Isa>(isa))) continue;
+        const std::string name = "BM_MatmulPacked/Q4_0x8/" + std::to_string(s[0]) + "x" +
+                                 std::to_string(s[1]) + "/n" + std::to_string(n_act) + "/" +
+                                 dari::simd::isa_name(static_cast<Isa>(isa));
+        benchmark::RegisterBenchmark(name.c_str(), BM_MatmulPacked)
+            ->Args({s[0], s[1], n_act, isa})
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(0.3);
       }
     }
   }

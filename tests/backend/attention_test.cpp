@@ -119,6 +119,56 @@ TEST_P(CpuAttentionPaths, PagedGqaMatchesReference) {
   }
 }
 
+// The SIMD path groups consecutive rows of a sequence (and the query heads of a KV head) into
+// one task. A row computed inside such a group must give the same bits as the row alone.
+TEST_P(CpuAttentionPaths, RowsInABatchEqualRowsAlone) {
+  BackendOptions opts;
+  opts.simd = GetParam();
+  auto be = create_backend("cpu", opts);
+  ASSERT_TRUE(be.ok());
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16}) {
+    Fixture f(t);
+    // A prefill of sequence 0 (9 rows, runs crossing 3 blocks), then sequence 1 interleaved.
+    std::vector<int32_t> positions = {0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 5, 3, 4};
+    std::vector<int32_t> row_seq = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1};
+    const int m = static_cast<int>(positions.size());
+    const int row_floats = Fixture::kHeads * Fixture::kHd;
+    std::vector<float> q = test::random_floats(static_cast<size_t>(m * row_floats), 41);
+    std::vector<float> y(q.size()), alone(q.size());
+    std::vector<const int32_t*> tabs = {f.tables[0].data(), f.tables[1].data()};
+    std::vector<int32_t> counts = {3, 2};
+    DariAttentionParams p{};
+    p.n_head = Fixture::kHeads;
+    p.n_head_kv = Fixture::kKvHeads;
+    p.block_tokens = Fixture::kBt;
+    p.n_seqs = 2;
+    p.scale = 0.3f;
+    p.positions = positions.data();
+    p.row_seq = row_seq.data();
+    p.block_tables = tabs.data();
+    p.block_counts = counts.data();
+    ASSERT_TRUE((*be)
+                    ->attention(test::f32_view(q, Fixture::kHd, Fixture::kHeads, m), f.kview(),
+                                f.vview(), p, test::f32_view(y, Fixture::kHd, Fixture::kHeads, m))
+                    .ok());
+    for (int r = 0; r < m; ++r) {
+      std::vector<float> qr(q.begin() + r * row_floats, q.begin() + (r + 1) * row_floats);
+      std::vector<float> yr(qr.size());
+      DariAttentionParams one = p;
+      one.positions = &positions[static_cast<size_t>(r)];
+      one.row_seq = &row_seq[static_cast<size_t>(r)];
+      ASSERT_TRUE((*be)
+                      ->attention(test::f32_view(qr, Fixture::kHd, Fixture::kHeads, 1), f.kview(),
+                                  f.vview(), one,
+                                  test::f32_view(yr, Fixture::kHd, Fixture::kHeads, 1))
+                      .ok());
+      std::copy(yr.begin(), yr.end(), alone.begin() + r * row_floats);
+    }
+    EXPECT_EQ(0, std::memcmp(y.data(), alone.data(), y.size() * sizeof(float)))
+        << ggml_type_name(t);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(SimdAndScalar, CpuAttentionPaths, ::testing::Bool(),
                          [](const auto& i) { return std::string(i.param ? "simd" : "scalar"); });
 

@@ -85,6 +85,38 @@ TEST(SimdAttention, KvDotAndAxpyMatchGenericOnEveryIsa) {
   }
 }
 
+// Rows converted once with kv_load, then read by the F32 helpers, give the same bits as the
+// typed helpers on the stored rows: the CPU attention converts each run of cache rows once per
+// group of query heads and relies on this to stay identical to per-head reads.
+TEST(SimdAttention, KvLoadIsExactAndF32HelpersOnItMatchTypedHelpers) {
+  std::mt19937 rng(11);
+  for (GgmlType t : kKvTypes) {
+    for (int64_t hd : {8, 64, 72, 100}) {
+      const int64_t count = 9;
+      const KvRows kv = make_rows(t, hd, count, static_cast<uint32_t>(hd + 1));
+      const std::vector<float> q = testing::random_floats(rng, hd, 1.0f);
+      const std::vector<float> w = testing::random_floats(rng, count, 1.0f);
+      for (Isa isa : supported_isas()) {
+        std::vector<float> rows(static_cast<size_t>(hd * count), -1.0f);
+        kv_load_fn(t, isa)(kv.bytes.data(), kv.stride, count, hd, rows.data());
+        EXPECT_EQ(rows, kv.values) << ggml_type_name(t) << " hd=" << hd << " isa=" << isa_name(isa);
+        const auto* loaded = reinterpret_cast<const uint8_t*>(rows.data());
+        const uint64_t loaded_stride = static_cast<uint64_t>(hd) * sizeof(float);
+        std::vector<float> typed(static_cast<size_t>(count)), f32(typed.size());
+        kv_dot_fn(t, isa)(q.data(), kv.bytes.data(), kv.stride, count, hd, 0.125f, typed.data());
+        kv_dot_fn(GgmlType::F32, isa)(q.data(), loaded, loaded_stride, count, hd, 0.125f,
+                                      f32.data());
+        EXPECT_EQ(typed, f32) << ggml_type_name(t) << " hd=" << hd << " isa=" << isa_name(isa);
+        std::vector<float> acc_typed(static_cast<size_t>(hd), 0.5f), acc_f32 = acc_typed;
+        kv_axpy_fn(t, isa)(w.data(), kv.bytes.data(), kv.stride, count, hd, acc_typed.data());
+        kv_axpy_fn(GgmlType::F32, isa)(w.data(), loaded, loaded_stride, count, hd, acc_f32.data());
+        EXPECT_EQ(acc_typed, acc_f32)
+            << ggml_type_name(t) << " hd=" << hd << " isa=" << isa_name(isa);
+      }
+    }
+  }
+}
+
 TEST(SimdAttention, ExpSumCloseToStdExp) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> dist(-100.0f, 0.0f);
@@ -110,10 +142,40 @@ TEST(SimdAttention, ExpSumCloseToStdExp) {
   }
 }
 
+TEST(SimdActivation, SiluMulCloseToReferenceAndSplitInvariant) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-30.0f, 30.0f);
+  for (int64_t n : {1, 5, 8, 13, 64, 203}) {
+    std::vector<float> g(static_cast<size_t>(n)), u(g.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      g[i] = dist(rng);
+      u[i] = dist(rng);
+    }
+    g[0] = n > 1 ? -120.0f : 0.0f;  // exp(-g) past the float range: SiLU is -0
+    for (Isa isa : supported_isas()) {
+      std::vector<float> y(g.size());
+      silu_mul_fn(isa)(g.data(), u.data(), n, y.data());
+      for (size_t i = 0; i < g.size(); ++i) {
+        const double gd = g[i];
+        const double ref = gd / (1.0 + std::exp(-gd)) * u[i];
+        EXPECT_NEAR(y[i], ref, 8.0 * kEps * std::fabs(ref) + 1e-30)
+            << "n=" << n << " i=" << i << " g=" << g[i] << " isa=" << isa_name(isa);
+      }
+      // Any split of the row gives the same bits (here: element by element, and in place).
+      std::vector<float> pieces = g;
+      for (int64_t i = 0; i < n; ++i) {
+        silu_mul_fn(isa)(pieces.data() + i, u.data() + i, 1, pieces.data() + i);
+      }
+      EXPECT_EQ(pieces, y) << "n=" << n << " isa=" << isa_name(isa);
+    }
+  }
+}
+
 TEST(SimdAttention, UnsupportedKvTypeHasNoKernel) {
   for (Isa isa : supported_isas()) {
     EXPECT_EQ(kv_dot_fn(GgmlType::Q8_0, isa), nullptr);
     EXPECT_EQ(kv_axpy_fn(GgmlType::Q4_0, isa), nullptr);
+    EXPECT_EQ(kv_load_fn(GgmlType::Q8_0, isa), nullptr);
     EXPECT_NE(exp_sum_fn(isa), nullptr);
   }
 }

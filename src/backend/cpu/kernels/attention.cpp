@@ -5,8 +5,10 @@
 // the same order. The result for a row therefore never depends on other rows in the batch.
 // With ctx.simd the same steps run through dari_simd's attention helpers (vector dot products
 // per cache row, a polynomial exp, V accumulated in registers), one call per run of consecutive
-// cache rows inside a block; each (row, head) stays one task, so the result is still
-// independent of the batch and of the thread split.
+// cache rows inside a block. A task there covers the query heads that share one KV head, for up
+// to kTileRows consecutive rows of one sequence: each run of K and V rows is converted to fp32
+// once and read by all of them (GQA sharing), while every (row, head) still does exactly the
+// arithmetic it would do alone, so the result is independent of the batch and the thread split.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -93,12 +95,131 @@ bool uniform(const TensorView& v) {
          (v.ne[3] == 1 || v.nb[3] == v.nb[2] * static_cast<uint64_t>(v.ne[2]));
 }
 
+// The SIMD path: F32 helpers over KV rows converted once per task (kv_load is exact, so the
+// F32 helpers give the bits the typed helpers would give on the cache rows themselves).
 struct SimdAttn {
-  simd::KvDotFn dot = nullptr;
-  simd::KvAxpyFn axpy = nullptr;
+  simd::KvLoadFn load_k = nullptr;
+  simd::KvLoadFn load_v = nullptr;
+  simd::KvDotFn dot = nullptr;    // F32 rows
+  simd::KvAxpyFn axpy = nullptr;  // F32 rows
   simd::ExpSumFn exp_sum = nullptr;
-  bool ok() const { return dot != nullptr && axpy != nullptr && exp_sum != nullptr; }
+  bool ok() const {
+    return load_k != nullptr && load_v != nullptr && dot != nullptr && axpy != nullptr &&
+           exp_sum != nullptr;
+  }
 };
+
+// A task of the SIMD path: rows [begin, end) of one sequence (at most kTileRows, consecutive in
+// the batch) and one KV head, i.e. (end - begin) * group (row, query head) pairs that all read
+// the same K and V cache rows. Each run of cache rows is converted once for all the pairs.
+constexpr int64_t kTileRows = 4;
+struct RowTile {
+  int64_t begin = 0, end = 0;
+};
+
+std::vector<RowTile> make_tiles(const DariAttentionParams& p, int64_t rows) {
+  std::vector<RowTile> tiles;
+  for (int64_t i = 0; i < rows;) {
+    int64_t e = i + 1;
+    while (e < rows && e - i < kTileRows && p.row_seq[e] == p.row_seq[i]) ++e;
+    tiles.push_back({i, e});
+    i = e;
+  }
+  return tiles;
+}
+
+// Everything a task reads; built once per op by the calling thread.
+struct AttnJob {
+  const DariAttentionParams* p = nullptr;
+  TensorView q, k, v, y;
+  int64_t hd = 0, n_head = 0, group = 0;
+  uint64_t head_bytes = 0;  // bytes of one KV head inside a cache row
+  SimdAttn sa;
+};
+
+// Per-thread buffers, grown as needed and kept between ops (one set per pool thread).
+struct TileScratch {
+  std::vector<float> rows;    // one run of cache rows in fp32: [run length][hd]
+  std::vector<float> scores;  // [pair][n_max]: scores, then softmax numerators
+  std::vector<float> sums;    // [pair]: softmax denominators
+  std::vector<float> acc;     // [pair][hd]: weighted V sums
+};
+
+// Calls use(t, len) after converting cache rows [t, t + len) of KV head kvh (one run inside a
+// block) into s->rows, for t from 0 up to n_max.
+template <typename Use>
+void for_each_run(const AttnJob& job, const TensorView& kv, simd::KvLoadFn load,
+                  const int32_t* table, int64_t kvh, int64_t n_max, TileScratch* s, Use&& use) {
+  const int64_t bt = job.p->block_tokens;
+  for (int64_t t = 0; t < n_max;) {
+    const int64_t len = std::min(bt - t % bt, n_max - t);
+    const uint64_t row = static_cast<uint64_t>(table[t / bt]) * static_cast<uint64_t>(bt) +
+                         static_cast<uint64_t>(t % bt);
+    load(kv.flat_row(0) + row * kv.nb[1] + static_cast<uint64_t>(kvh) * job.head_bytes, kv.nb[1],
+         len, job.hd, s->rows.data());
+    use(t, len);
+    t += len;
+  }
+}
+
+// One task: every (row, head) pair of the tile scores its positions 0..p in order, takes a
+// max-subtracted softmax and sums V in the same order, exactly as a lone row would.
+void run_tile(const AttnJob& job, RowTile tile, int64_t kvh, TileScratch* s) {
+  const DariAttentionParams& p = *job.p;
+  const int64_t hd = job.hd, group = job.group;
+  const int64_t pairs = (tile.end - tile.begin) * group;
+  int64_t n_max = 0;
+  for (int64_t i = tile.begin; i < tile.end; ++i)
+    n_max = std::max<int64_t>(n_max, p.positions[i] + 1);
+  s->rows.resize(static_cast<size_t>(std::min<int64_t>(p.block_tokens, n_max) * hd));
+  s->scores.resize(static_cast<size_t>(pairs * n_max));
+  s->sums.resize(static_cast<size_t>(pairs));
+  s->acc.assign(static_cast<size_t>(pairs * hd), 0.0f);
+  const int32_t* table = p.block_tables[p.row_seq[tile.begin]];
+  const auto* rows = reinterpret_cast<const uint8_t*>(s->rows.data());
+  const uint64_t row_stride = static_cast<uint64_t>(hd) * sizeof(float);
+  // Calls fn(pair, query row index, count) for the pairs that still have positions in the run.
+  auto each_pair = [&](int64_t t, int64_t len, auto&& fn) {
+    for (int64_t i = tile.begin; i < tile.end; ++i) {
+      const int64_t count = std::min<int64_t>(len, p.positions[i] + 1 - t);
+      if (count <= 0) continue;
+      for (int64_t g = 0; g < group; ++g) {
+        fn((i - tile.begin) * group + g, i * job.n_head + kvh * group + g, count);
+      }
+    }
+  };
+  for_each_run(job, job.k, job.sa.load_k, table, kvh, n_max, s, [&](int64_t t, int64_t len) {
+    each_pair(t, len, [&](int64_t pair, int64_t qrow, int64_t count) {
+      job.sa.dot(job.q.f32_row(qrow), rows, row_stride, count, hd, p.scale,
+                 s->scores.data() + pair * n_max + t);
+    });
+  });
+  for (int64_t i = tile.begin; i < tile.end; ++i) {
+    const int64_t n_pos = p.positions[i] + 1;
+    for (int64_t g = 0; g < group; ++g) {
+      const int64_t pair = (i - tile.begin) * group + g;
+      float* sc = s->scores.data() + pair * n_max;
+      float mx = -INFINITY;
+      for (int64_t t = 0; t < n_pos; ++t) mx = std::fmax(mx, sc[t]);
+      s->sums[static_cast<size_t>(pair)] = job.sa.exp_sum(sc, n_pos, mx);
+    }
+  }
+  for_each_run(job, job.v, job.sa.load_v, table, kvh, n_max, s, [&](int64_t t, int64_t len) {
+    each_pair(t, len, [&](int64_t pair, int64_t, int64_t count) {
+      job.sa.axpy(s->scores.data() + pair * n_max + t, rows, row_stride, count, hd,
+                  s->acc.data() + pair * hd);
+    });
+  });
+  for (int64_t i = tile.begin; i < tile.end; ++i) {
+    for (int64_t g = 0; g < group; ++g) {
+      const int64_t pair = (i - tile.begin) * group + g;
+      const float* acc = s->acc.data() + pair * hd;
+      float* yr = job.y.f32_row(i * job.n_head + kvh * group + g);
+      const float inv = 1.0f / s->sums[static_cast<size_t>(pair)];
+      for (int64_t d = 0; d < hd; ++d) yr[d] = acc[d] * inv;
+    }
+  }
+}
 
 }  // namespace
 
@@ -119,49 +240,35 @@ Status attention(KernelContext& ctx, const Op& op) {
     return static_cast<int64_t>(table[pos / p.block_tokens]) * p.block_tokens +
            pos % p.block_tokens;
   };
-  SimdAttn sa;
   if (ctx.simd && uniform(k) && uniform(v)) {
     const simd::Isa isa = simd::active_isa();
-    sa = {simd::kv_dot_fn(k.type, isa), simd::kv_axpy_fn(v.type, isa), simd::exp_sum_fn(isa)};
-  }
-  if (sa.ok()) {
-    const uint8_t* k0 = k.flat_row(0);
-    const uint8_t* v0 = v.flat_row(0);
-    const uint64_t ks = k.nb[1], vs = v.nb[1];
-    const int64_t bt = p.block_tokens;
-    ctx.pool->parallel_for(rows * n_head, 0, [&](int64_t b, int64_t e) {
-      std::vector<float> scores, acc(static_cast<size_t>(hd));
-      for (int64_t task = b; task < e; ++task) {
-        const int64_t i = task / n_head, h = task % n_head, kvh = h / group;
-        const int64_t n_pos = p.positions[i] + 1;
-        const int32_t* table = p.block_tables[p.row_seq[i]];
-        const float* qr = q.f32_row(i * n_head + h);
-        scores.resize(static_cast<size_t>(n_pos));
-        // Runs of consecutive cache rows: [t, t + len) inside one block.
-        for (int64_t t = 0; t < n_pos;) {
-          const int64_t len = std::min(bt - t % bt, n_pos - t);
-          const uint64_t row = static_cast<uint64_t>(cache_row(table, t));
-          sa.dot(qr, k0 + row * ks + static_cast<uint64_t>(kvh) * head_bytes, ks, len, hd, p.scale,
-                 scores.data() + t);
-          t += len;
-        }
-        float mx = -INFINITY;
-        for (float sc : scores) mx = std::fmax(mx, sc);
-        const float sum = sa.exp_sum(scores.data(), n_pos, mx);
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int64_t t = 0; t < n_pos;) {
-          const int64_t len = std::min(bt - t % bt, n_pos - t);
-          const uint64_t row = static_cast<uint64_t>(cache_row(table, t));
-          sa.axpy(scores.data() + t, v0 + row * vs + static_cast<uint64_t>(kvh) * head_bytes, vs,
-                  len, hd, acc.data());
-          t += len;
-        }
-        float* yr = y.f32_row(i * n_head + h);
-        const float inv = 1.0f / sum;
-        for (int64_t d = 0; d < hd; ++d) yr[d] = acc[static_cast<size_t>(d)] * inv;
-      }
-    });
-    return Status::Ok();
+    AttnJob job;
+    job.p = &p;
+    job.q = q;
+    job.k = k;
+    job.v = v;
+    job.y = y;
+    job.hd = hd;
+    job.n_head = n_head;
+    job.group = group;
+    job.head_bytes = head_bytes;
+    job.sa = {simd::kv_load_fn(k.type, isa), simd::kv_load_fn(v.type, isa),
+              simd::kv_dot_fn(GgmlType::F32, isa), simd::kv_axpy_fn(GgmlType::F32, isa),
+              simd::exp_sum_fn(isa)};
+    if (job.sa.ok()) {
+      const std::vector<RowTile> tiles = make_tiles(p, rows);
+      const int64_t n_kv = p.n_head_kv;
+      // Grain 1: tasks differ in size (later rows see more positions), so threads take one at a
+      // time.
+      ctx.pool->parallel_for(
+          static_cast<int64_t>(tiles.size()) * n_kv, 1, [&](int64_t b, int64_t e) {
+            thread_local TileScratch scratch;
+            for (int64_t task = b; task < e; ++task) {
+              run_tile(job, tiles[static_cast<size_t>(task / n_kv)], task % n_kv, &scratch);
+            }
+          });
+      return Status::Ok();
+    }
   }
   ctx.pool->parallel_for(rows * n_head, 0, [&](int64_t b, int64_t e) {
     std::vector<float> scores, kv(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));

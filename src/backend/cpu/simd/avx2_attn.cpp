@@ -1,5 +1,5 @@
 // AVX2 + FMA + F16C attention helpers: scores q . k over runs of KV cache rows, the weighted
-// sum of V rows, and a vectorised exp with its sum for the softmax.
+// sum of V rows, and a vectorised exp with its sum for the softmax; SwiGLU with the same exp.
 //
 // Every output is one reduction in a fixed order that depends only on hd (scores) or on n
 // (exp sums), never on how rows are batched or split over threads.
@@ -73,7 +73,7 @@ void kv_dot(const float* q, const uint8_t* kv, uint64_t stride, int64_t count, i
       d += 8;
     }
     float dot = hsum(_mm256_add_ps(a0, a1));
-    for (; d < hd; ++d) dot += q[d] * load1<kT>(row, d);
+    for (; d < hd; ++d) dot = std::fma(q[d], load1<kT>(row, d), dot);  // one rounding, any kT
     out[t] = dot * scale;
   }
 }
@@ -103,7 +103,18 @@ void kv_axpy(const float* w, const uint8_t* kv, uint64_t stride, int64_t count, 
   }
   for (; d < hd; ++d) {
     for (int64_t t = 0; t < count; ++t)
-      acc[d] += w[t] * load1<kT>(kv + static_cast<uint64_t>(t) * stride, d);
+      acc[d] = std::fma(w[t], load1<kT>(kv + static_cast<uint64_t>(t) * stride, d), acc[d]);
+  }
+}
+
+// out[t * hd + d] = row t [d], 8 columns per conversion, the tail one by one.
+template <GgmlType kT>
+void kv_load(const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd, float* out) {
+  for (int64_t t = 0; t < count; ++t, out += hd) {
+    const uint8_t* row = kv + static_cast<uint64_t>(t) * stride;
+    int64_t d = 0;
+    for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(out + d, load8<kT>(row, d));
+    for (; d < hd; ++d) out[d] = load1<kT>(row, d);
   }
 }
 
@@ -153,6 +164,28 @@ float exp_sum(float* x, int64_t n, float max) {
   return hsum(acc);
 }
 
+// SwiGLU, 8 lanes at a time; the tail runs the same vector code on a zero-padded copy, so an
+// element's result does not depend on where a row is split.
+inline __m256 silu_mul8(__m256 g, __m256 u) {
+  const __m256 e = exp_ps(_mm256_xor_ps(g, _mm256_set1_ps(-0.0f)));
+  return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+void silu_mul(const float* g, const float* u, int64_t n, float* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, silu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+  }
+  if (i < n) {
+    alignas(32) float tg[8] = {}, tu[8] = {};
+    const size_t rest = static_cast<size_t>(n - i) * sizeof(float);
+    std::memcpy(tg, g + i, rest);
+    std::memcpy(tu, u + i, rest);
+    _mm256_store_ps(tg, silu_mul8(_mm256_load_ps(tg), _mm256_load_ps(tu)));
+    std::memcpy(y + i, tg, rest);
+  }
+}
+
 }  // namespace
 
 void fill_avx2_attn(IsaKernels* t) {
@@ -162,7 +195,11 @@ void fill_avx2_attn(IsaKernels* t) {
   t->kv_axpy[kKvF32] = kv_axpy<GgmlType::F32>;
   t->kv_axpy[kKvF16] = kv_axpy<GgmlType::F16>;
   t->kv_axpy[kKvBF16] = kv_axpy<GgmlType::BF16>;
+  t->kv_load[kKvF32] = kv_load<GgmlType::F32>;
+  t->kv_load[kKvF16] = kv_load<GgmlType::F16>;
+  t->kv_load[kKvBF16] = kv_load<GgmlType::BF16>;
   t->exp_sum = exp_sum;
+  t->silu_mul = silu_mul;
 }
 
 }  // namespace dari::simd::detail

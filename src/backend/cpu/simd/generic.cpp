@@ -43,6 +43,14 @@ void kv_axpy_generic(const float* w, const uint8_t* kv, uint64_t stride, int64_t
   }
 }
 
+template <GgmlType kT>
+void kv_load_generic(const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd, float* out) {
+  for (int64_t t = 0; t < count; ++t) {
+    const uint8_t* row = kv + static_cast<uint64_t>(t) * stride;
+    for (int64_t d = 0; d < hd; ++d) out[t * hd + d] = kv_at<kT>(row, d);
+  }
+}
+
 float exp_sum_generic(float* x, int64_t n, float max) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
@@ -50,6 +58,10 @@ float exp_sum_generic(float* x, int64_t n, float max) {
     sum += x[i];
   }
   return sum;
+}
+
+void silu_mul_generic(const float* g, const float* u, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
 }  // namespace
@@ -68,7 +80,11 @@ void fill_generic(IsaKernels* t) {
   t->kv_axpy[kKvF32] = kv_axpy_generic<GgmlType::F32>;
   t->kv_axpy[kKvF16] = kv_axpy_generic<GgmlType::F16>;
   t->kv_axpy[kKvBF16] = kv_axpy_generic<GgmlType::BF16>;
+  t->kv_load[kKvF32] = kv_load_generic<GgmlType::F32>;
+  t->kv_load[kKvF16] = kv_load_generic<GgmlType::F16>;
+  t->kv_load[kKvBF16] = kv_load_generic<GgmlType::BF16>;
   t->exp_sum = exp_sum_generic;
+  t->silu_mul = silu_mul_generic;
 }
 
 }  // namespace dari::simd::detail

@@ -230,9 +230,20 @@ KvAxpyFn kv_axpy_fn(GgmlType kv_type, Isa isa) {
   return detail::kernels_for(isa).kv_axpy[s];
 }
 
+KvLoadFn kv_load_fn(GgmlType kv_type, Isa isa) {
+  const int s = detail::kv_slot(kv_type);
+  if (s < 0 || !isa_supported(isa)) return nullptr;
+  return detail::kernels_for(isa).kv_load[s];
+}
+
 ExpSumFn exp_sum_fn(Isa isa) {
   if (!isa_supported(isa)) return nullptr;
   return detail::kernels_for(isa).exp_sum;
+}
+
+SiluMulFn silu_mul_fn(Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  return detail::kernels_for(isa).silu_mul;
 }
 
 VecDotFn vec_dot_fn(GgmlType weight_type, Isa isa) {

@@ -75,7 +75,9 @@ struct IsaKernels {
   GroupKernel group[kNumWeightSlots] = {};  // optional
   KvDotFn kv_dot[kNumKvSlots] = {};
   KvAxpyFn kv_axpy[kNumKvSlots] = {};
+  KvLoadFn kv_load[kNumKvSlots] = {};
   ExpSumFn exp_sum = nullptr;
+  SiluMulFn silu_mul = nullptr;
 };
 
 // Filled by each per-ISA file (generic.cpp, avx2_*.cpp, avx512.cpp).

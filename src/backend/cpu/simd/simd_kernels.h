@@ -101,13 +101,26 @@ using KvDotFn = void (*)(const float* q, const uint8_t* kv, uint64_t stride, int
 // acc[d] += w[t] * row t [d] for d in [0, hd), rows taken in increasing t.
 using KvAxpyFn = void (*)(const float* w, const uint8_t* kv, uint64_t stride, int64_t count,
                           int64_t hd, float* acc);
+// out[t * hd + d] = row t [d] as fp32 (exact: every KV type widens without rounding), for
+// t in [0, count). Lets a caller convert KV rows once and run the F32 helpers above on them for
+// several queries: they give the same bits as the F16/BF16 helpers on the original rows.
+using KvLoadFn = void (*)(const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
+                          float* out);
 // x[i] = exp(x[i] - max) for i in [0, n); returns their sum in a fixed order for a given n.
 // The SIMD versions use a polynomial exp within a few ulp of std::exp (for x - max <= 0).
 using ExpSumFn = float (*)(float* x, int64_t n, float max);
 
+// ---- activation ----
+// y[i] = g[i] / (1 + exp(-g[i])) * u[i] for i in [0, n) (SwiGLU). Each output depends only on
+// its own inputs, so any split of a row gives the same bits. The SIMD versions use the exp of
+// exp_sum (a few ulp from std::exp); y may alias g or u.
+using SiluMulFn = void (*)(const float* g, const float* u, int64_t n, float* y);
+
 // nullptr for a kv_type other than F32, F16, BF16. `isa` must be supported.
 KvDotFn kv_dot_fn(GgmlType kv_type, Isa isa);
 KvAxpyFn kv_axpy_fn(GgmlType kv_type, Isa isa);
+KvLoadFn kv_load_fn(GgmlType kv_type, Isa isa);
 ExpSumFn exp_sum_fn(Isa isa);
+SiluMulFn silu_mul_fn(Isa isa);  // `isa` must be supported
 
 }  // namespace dari::simd
