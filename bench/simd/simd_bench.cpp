@@ -359,44 +359,54 @@ void BM_MatmulBatch(benchmark::State& state) {
   state.SetLabel(std::string(dari::ggml_type_name(type)) + " " + impl_name(impl));
 }
 
-// The Q4_0x8 repacked matmul (packed.h), one thread: `rows` x k Q4_0 weights repacked from the
-// pool into copies totalling at most 256 MiB (cycled, so large matrices stream from DRAM) times
-// n_act activation rows, with the activation block sums precomputed as the backend does. Args:
-// rows, k, n_act, isa. Reports GFLOP/s and weight GB/s.
+// A repacked matmul (packed.h), one thread: `rows` x k weights of `type` (Q4_0 or Q4_K)
+// repacked from the pool into copies totalling at most 256 MiB (cycled, so large matrices stream
+// from DRAM) times n_act activation rows, with the activation side data precomputed as the
+// backend does. Args: type, rows, k, n_act, isa. Reports GFLOP/s and weight GB/s.
 void BM_MatmulPacked(benchmark::State& state) {
-  const int64_t rows = state.range(0);
-  const int64_t k = state.range(1);
-  const int64_t n_act = state.range(2);
-  const auto isa = static_cast<Isa>(state.range(3));
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t rows = state.range(1);
+  const int64_t k = state.range(2);
+  const int64_t n_act = state.range(3);
+  const auto isa = static_cast<Isa>(state.range(4));
   if (!dari::simd::isa_supported(isa)) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
   }
-  fill_pool(GgmlType::Q4_0, k);
-  const uint64_t rb = packed_row_bytes(GgmlType::Q4_0, k);
-  const uint64_t matrix = *dari::simd::q4_0x8_bytes(rows, k);
+  const bool is_k = type == GgmlType::Q4_K;
+  fill_pool(type, k);
+  const uint64_t rb = packed_row_bytes(type, k);
+  const uint64_t matrix =
+      *(is_k ? dari::simd::q4_kx8_bytes(rows, k) : dari::simd::q4_0x8_bytes(rows, k));
   const uint64_t copies = std::max<uint64_t>(1, (uint64_t{256} << 20) / matrix);
   std::vector<uint8_t> packed(matrix * copies);
   for (uint64_t c = 0; c < copies; ++c) {
     dari::simd::RepackArgs r;
     r.k = k;
-    r.src = pool().data.get() + (c * matrix) % (kPoolBytes - matrix);
+    r.src = pool().data.get() + (c * rb * static_cast<uint64_t>(rows)) % (kPoolBytes / 2);
     r.src_stride = rb;
     r.group_end = rows / dari::simd::kPackGroupRows;
     r.dst = packed.data() + c * matrix;
-    if (!dari::simd::repack_q4_0x8(r).ok()) state.SkipWithError("repack failed");
+    const dari::Status st = is_k ? dari::simd::repack_q4_kx8(r) : dari::simd::repack_q4_0x8(r);
+    if (!st.ok()) state.SkipWithError("repack failed");
   }
+  const GgmlType at = dari::simd::activation_type(type);
   std::mt19937 rng(7);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(k * n_act));
   for (float& v : x) v = dist(rng);
-  const uint64_t ab = packed_row_bytes(GgmlType::Q8_0, k);
+  const uint64_t ab = packed_row_bytes(at, k);
   std::vector<uint8_t> act(ab * static_cast<uint64_t>(n_act));
-  dari::type_traits(GgmlType::Q8_0)->from_float(x.data(), act.data(), k * n_act);
+  dari::type_traits(at)->from_float(x.data(), act.data(), k * n_act);
   std::vector<dari::simd::PackedActBlock> info(static_cast<size_t>(n_act * (k / 32)));
+  std::vector<dari::simd::PackedActK> info_k(static_cast<size_t>(n_act * (k / 256)));
   for (int64_t j = 0; j < n_act; ++j) {
-    dari::simd::q8_0_act_info(act.data() + ab * static_cast<uint64_t>(j), k,
-                              info.data() + j * (k / 32));
+    const uint8_t* row = act.data() + ab * static_cast<uint64_t>(j);
+    if (is_k) {
+      dari::simd::q8_k_act_info(row, k, info_k.data() + j * (k / 256));
+    } else {
+      dari::simd::q8_0_act_info(row, k, info.data() + j * (k / 32));
+    }
   }
   std::vector<float> out(static_cast<size_t>(rows * n_act));
   uint64_t it = 0;
@@ -409,9 +419,12 @@ void BM_MatmulPacked(benchmark::State& state) {
     a.act_stride = ab;
     a.n_act = n_act;
     a.act_info = info.data();
+    a.act_info_k = info_k.data();
     a.out = out.data();
     a.out_stride = rows;
-    if (!dari::simd::matmul_q4_0x8(a, isa).ok()) state.SkipWithError("matmul failed");
+    const dari::Status st =
+        is_k ? dari::simd::matmul_q4_kx8(a, isa) : dari::simd::matmul_q4_0x8(a, isa);
+    if (!st.ok()) state.SkipWithError("matmul failed");
     benchmark::DoNotOptimize(out.data());
   }
   const double iters = static_cast<double>(state.iterations());
@@ -501,7 +514,7 @@ void register_all() {
       }
     }
   }
-  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K}) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     for (const auto& s :
          {std::array<int64_t, 2>{32000, 2048}, std::array<int64_t, 2>{2048, 2048}}) {
       for (int64_t n_act : {1, 8, 64}) {
@@ -519,17 +532,20 @@ void register_all() {
       }
     }
   }
-  for (const auto& s : {std::array<int64_t, 2>{5632, 2048}, std::array<int64_t, 2>{2048, 5632}}) {
-    for (int64_t n_act : {1, 8, 64}) {
-      for (int isa : {1, 2}) {  // the generic kernel is ~50x slower: tests cover it
-        if (!dari::simd::isa_supported(static_cast<Isa>(isa))) continue;
-        const std::string name = "BM_MatmulPacked/Q4_0x8/" + std::to_string(s[0]) + "x" +
-                                 std::to_string(s[1]) + "/n" + std::to_string(n_act) + "/" +
-                                 dari::simd::isa_name(static_cast<Isa>(isa));
-        benchmark::RegisterBenchmark(name.c_str(), BM_MatmulPacked)
-            ->Args({s[0], s[1], n_act, isa})
-            ->Unit(benchmark::kMillisecond)
-            ->MinTime(0.3);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_K}) {
+    for (const auto& s : {std::array<int64_t, 2>{5632, 2048}, std::array<int64_t, 2>{2048, 5632}}) {
+      for (int64_t n_act : {1, 8, 64}) {
+        for (int isa : {1, 2}) {  // the generic kernels are ~50x slower: tests cover them
+          if (!dari::simd::isa_supported(static_cast<Isa>(isa))) continue;
+          const std::string name =
+              std::string("BM_MatmulPacked/") + std::string(dari::ggml_type_name(t)) + "x8/" +
+              std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/n" + std::to_string(n_act) +
+              "/" + dari::simd::isa_name(static_cast<Isa>(isa));
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatmulPacked)
+              ->Args({static_cast<int64_t>(t), s[0], s[1], n_act, isa})
+              ->Unit(benchmark::kMillisecond)
+              ->MinTime(0.3);
+        }
       }
     }
   }

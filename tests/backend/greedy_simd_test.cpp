@@ -155,19 +155,22 @@ TEST_P(GreedySimd, SameTokensAsScalarPath) {
       << ggml_type_name(spec.wtype);
 }
 
-// Q4_0 matrices repacked at load (the default) give the logits of the same model read as
-// stored: bit for bit where the unpacked path has the Q4_0 row-group kernel (AVX2), since both
-// run one arithmetic; within fp32 reordering of the per-row dot elsewhere.
-TEST(GreedySimdRepack, RepackedQ4_0GivesTheStoredLayoutsLogits) {
+// Q4_0 and Q4_K matrices repacked at load (the default) give the logits of the same model read
+// as stored: bit for bit where the unpacked path runs the packed kernels' arithmetic (Q4_0: the
+// AVX2 row-group kernel; Q4_K: any SIMD ISA's row kernels), within fp32 reordering elsewhere.
+class GreedySimdRepack : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(GreedySimdRepack, RepackedGivesTheStoredLayoutsLogits) {
   test::SynthSpec spec;
-  spec.wtype = GgmlType::Q4_0;
+  spec.wtype = GetParam();
   spec.n_embd = 256;
   spec.n_ff = 512;
   spec.n_head = 4;
   spec.n_head_kv = 2;
   spec.n_vocab = 128;
   spec.seed = 9;
-  const std::string path = test::temp_model_path("greedy_simd_repack_Q4_0");
+  const std::string path =
+      test::temp_model_path("greedy_simd_repack_" + std::string(ggml_type_name(spec.wtype)));
   ASSERT_TRUE(test::write_synthetic(spec, path).ok());
   auto packed = load(path, "cpu", true);
   auto stored = load(path, "cpu", false);
@@ -177,7 +180,9 @@ TEST(GreedySimdRepack, RepackedQ4_0GivesTheStoredLayoutsLogits) {
   const GreedyRun b = greedy(*packed, prompt, 8, a.tokens);
   ASSERT_EQ(a.rows.size(), b.rows.size());
   const bool same_arithmetic =
-      simd::active_isa() == simd::Isa::kAvx2 && simd::group_kernels_enabled();
+      spec.wtype == GgmlType::Q4_K
+          ? simd::active_isa() != simd::Isa::kGeneric
+          : simd::active_isa() == simd::Isa::kAvx2 && simd::group_kernels_enabled();
   for (size_t i = 0; i < a.rows.size(); ++i) {
     if (same_arithmetic) {
       EXPECT_EQ(a.rows[i], b.rows[i]) << "step " << i;
@@ -188,6 +193,10 @@ TEST(GreedySimdRepack, RepackedQ4_0GivesTheStoredLayoutsLogits) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(PackedTypes, GreedySimdRepack,
+                         ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_K),
+                         [](const auto& i) { return std::string(ggml_type_name(i.param)); });
 
 INSTANTIATE_TEST_SUITE_P(SimdTypes, GreedySimd,
                          ::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::BF16,

@@ -1,11 +1,13 @@
-// Backend::pack_weight on the CPU backend: Q4_0 matrices with whole groups of 8 rows get a
-// Q4_0x8 copy that matmul reads for exactly that view (same results), other views and types are
-// read as given, and BackendOptions::repack = false turns packing off.
+// Backend::pack_weight on the CPU backend: Q4_0 and Q4_K matrices with whole groups of 8 rows get
+// a Q4_0x8 / Q4_Kx8 copy that matmul reads for exactly that view (same results), other views and
+// types are read as given, and BackendOptions::repack = false turns packing off.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
+#include "backend/cpu/simd/packed.h"
 #include "backend/cpu/simd/simd_kernels.h"
 #include "dari/backend/backend.h"
 #include "dari/tensor/blocks.h"
@@ -67,6 +69,36 @@ TEST(CpuPackWeight, PackedCopyGivesTheSameOutputsAndIsWhatMatmulReads) {
   for (float v : zeros) EXPECT_EQ(v, 0.0f);
   // A second, different view of packed bytes is refused.
   EXPECT_FALSE(be->pack_weight(first16).ok());
+}
+
+TEST(CpuPackWeight, Q4KPackedCopyGivesTheSameBitsAndIsWhatMatmulReads) {
+  constexpr int64_t k = 2 * kQK_K, rows = 24;
+  const std::vector<float> f = test::random_floats(static_cast<size_t>(rows * k), 7);
+  std::vector<uint8_t> q(static_cast<size_t>(rows * k / kQK_K) * sizeof(BlockQ4_K));
+  type_traits(GgmlType::Q4_K)->from_float(f.data(), q.data(), rows * k);
+  std::vector<float> x = test::random_floats(static_cast<size_t>(3 * k), 8);
+  const TensorView w = TensorView::contiguous(q.data(), GgmlType::Q4_K, k, rows);
+  auto be = cpu(true);
+  auto matmul = [&](const TensorView& wv) {
+    std::vector<float> y(static_cast<size_t>(rows * 3));
+    const Status st = be->matmul(wv, test::f32_view(x, k, 3), test::f32_view(y, wv.ne[1], 3));
+    EXPECT_TRUE(st.ok()) << st.message();
+    return y;
+  };
+  const std::vector<float> before = matmul(w);
+  auto packed = be->pack_weight(w);
+  ASSERT_TRUE(packed.ok()) << packed.message();
+  EXPECT_TRUE(*packed);
+  EXPECT_EQ(be->packed_bytes(), 3 * 2 * simd::kPackKBlockBytes);  // 3 groups x 2 super-blocks
+  const std::vector<float> after = matmul(w);
+  if (simd::active_isa() != simd::Isa::kGeneric) {
+    EXPECT_EQ(after, before);
+  }
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_NEAR(after[i], before[i], 1e-4 * (1.0 + std::fabs(before[i])));
+  }
+  std::memset(q.data(), 0, q.size());  // the copy is what matmul reads
+  EXPECT_EQ(matmul(w), after);
 }
 
 TEST(CpuPackWeight, OtherTypesShapesAndRepackOffAreReadAsGiven) {

@@ -1,8 +1,8 @@
-// Q4_0x8 (backend/cpu/simd/packed.h): the layout puts each row's bytes where packed.h says; the
-// packed matmul gives the same bits on every ISA, the same bits as the unpacked Q4_0 row-group
-// kernel where the ISA has one, and stays within the reassociation tolerance of the scalar
-// traits; a row's output does not depend on the batch or the group range; bad arguments are
-// errors that write nothing.
+// Q4_0x8 and Q4_Kx8 (backend/cpu/simd/packed.h): the layouts put each row's bytes where
+// packed.h says; the packed matmuls give the same bits on every ISA and as the unpacked SIMD
+// kernels (Q4_0: the row-group kernel where the ISA has one; Q4_K: the AVX2 row kernels), and
+// stay within the reassociation tolerance of the scalar traits; a row's output does not depend
+// on the batch or the group range; bad arguments are errors that write nothing.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -15,36 +15,63 @@ namespace {
 
 using testing::bytes_of;
 
+// One packed format: its weight and activation types and entry points.
+struct Format {
+  GgmlType weight, act;
+  const char* name;
+  std::optional<uint64_t> (*bytes)(int64_t rows, int64_t k);
+  Status (*repack)(const RepackArgs&);
+  Status (*matmul)(const PackedMatmulArgs&, Isa);
+  Status (*matmul_active)(const PackedMatmulArgs&);
+};
+const Format kQ4_0x8{GgmlType::Q4_0,
+                     GgmlType::Q8_0,
+                     "matmul_q4_0x8",
+                     q4_0x8_bytes,
+                     repack_q4_0x8,
+                     static_cast<Status (*)(const PackedMatmulArgs&, Isa)>(matmul_q4_0x8),
+                     static_cast<Status (*)(const PackedMatmulArgs&)>(matmul_q4_0x8)};
+const Format kQ4_Kx8{GgmlType::Q4_K,
+                     GgmlType::Q8_K,
+                     "matmul_q4_kx8",
+                     q4_kx8_bytes,
+                     repack_q4_kx8,
+                     static_cast<Status (*)(const PackedMatmulArgs&, Isa)>(matmul_q4_kx8),
+                     static_cast<Status (*)(const PackedMatmulArgs&)>(matmul_q4_kx8)};
+
 struct Packed {
+  Format f;
   int64_t k, rows, n_act;
   uint64_t w_stride, a_stride;
   std::vector<uint8_t> w, a, packed;
 };
 
-// Random Q4_0 weights (rows padded by 6 bytes) and Q8_0 activations (padded by 10), packed.
-Packed make_packed(int64_t k, int64_t rows, int64_t n_act, uint32_t seed) {
+// Random weights (rows padded by 6 bytes) and activations (padded by 10), packed.
+Packed make_packed(const Format& f, int64_t k, int64_t rows, int64_t n_act, uint32_t seed) {
   std::mt19937 rng(seed);
-  Packed p{k,  rows, n_act, bytes_of(GgmlType::Q4_0, k) + 6, bytes_of(GgmlType::Q8_0, k) + 10,
-           {}, {},   {}};
+  Packed p{f, k, rows, n_act, bytes_of(f.weight, k) + 6, bytes_of(f.act, k) + 10, {}, {}, {}};
   p.w.assign(p.w_stride * static_cast<uint64_t>(rows), 0xee);
   p.a.assign(p.a_stride * static_cast<uint64_t>(n_act), 0xee);
   for (int64_t r = 0; r < rows; ++r) {
-    const auto row = testing::random_bytes_row(GgmlType::Q4_0, rng, k);
+    const auto row = testing::random_bytes_row(f.weight, rng, k);
     std::memcpy(p.w.data() + p.w_stride * static_cast<uint64_t>(r), row.data(), row.size());
   }
   for (int64_t r = 0; r < n_act; ++r) {
-    const auto row = testing::quantized_row(GgmlType::Q8_0, rng, k, 1.0f);
+    const auto row = testing::quantized_row(f.act, rng, k, 1.0f);
     std::memcpy(p.a.data() + p.a_stride * static_cast<uint64_t>(r), row.data(), row.size());
   }
-  p.packed.assign(*q4_0x8_bytes(rows, k), 0);
+  p.packed.assign(*f.bytes(rows, k), 0);
   RepackArgs ra;
   ra.k = k;
   ra.src = p.w.data();
   ra.src_stride = p.w_stride;
   ra.group_end = rows / kPackGroupRows;
   ra.dst = p.packed.data();
-  EXPECT_TRUE(repack_q4_0x8(ra).ok());
+  EXPECT_TRUE(f.repack(ra).ok());
   return p;
+}
+Packed make_packed(int64_t k, int64_t rows, int64_t n_act, uint32_t seed) {
+  return make_packed(kQ4_0x8, k, rows, n_act, seed);
 }
 
 PackedMatmulArgs args_for(const Packed& p, int64_t g0, int64_t g1, int64_t n_act, float* out,
@@ -64,9 +91,29 @@ PackedMatmulArgs args_for(const Packed& p, int64_t g0, int64_t g1, int64_t n_act
 
 std::vector<float> run_packed(const Packed& p, Isa isa) {
   std::vector<float> out(static_cast<size_t>(p.rows * p.n_act), -1.0f);
-  EXPECT_TRUE(matmul_q4_0x8(args_for(p, 0, p.rows / 8, p.n_act, out.data(), p.rows), isa).ok());
+  EXPECT_TRUE(p.f.matmul(args_for(p, 0, p.rows / 8, p.n_act, out.data(), p.rows), isa).ok());
   return out;
 }
+
+// The unpacked weights through simd::matmul on `isa`.
+std::vector<float> run_unpacked(const Packed& p, Isa isa) {
+  std::vector<float> out(static_cast<size_t>(p.rows * p.n_act), -2.0f);
+  MatmulArgs ma;
+  ma.weight_type = p.f.weight;
+  ma.k = p.k;
+  ma.weights = p.w.data();
+  ma.weight_stride = p.w_stride;
+  ma.row_end = p.rows;
+  ma.act = p.a.data();
+  ma.act_stride = p.a_stride;
+  ma.n_act = p.n_act;
+  ma.out = out.data();
+  ma.out_stride = p.rows;
+  EXPECT_TRUE(matmul(ma, isa).ok());
+  return out;
+}
+
+class SimdPackedFormats : public ::testing::TestWithParam<Format> {};
 
 TEST(SimdPacked, LayoutPutsScalesAndNibblesInRegisterOrder) {
   const Packed p = make_packed(64, 16, 1, 5);
@@ -90,19 +137,7 @@ TEST(SimdPacked, SameBitsOnEveryIsaAndAsTheGroupKernelNearTheScalar) {
       EXPECT_EQ(run_packed(p, isa), generic) << isa_name(isa) << " k=" << k;
       if (isa != Isa::kAvx2 || !group_kernels_enabled()) continue;
       // Whole aligned groups of the unpacked matrix run through the Q4_0 group kernel.
-      std::vector<float> unpacked(generic.size(), -2.0f);
-      MatmulArgs ma;
-      ma.weight_type = GgmlType::Q4_0;
-      ma.k = k;
-      ma.weights = p.w.data();
-      ma.weight_stride = p.w_stride;
-      ma.row_end = p.rows;
-      ma.act = p.a.data();
-      ma.act_stride = p.a_stride;
-      ma.n_act = p.n_act;
-      ma.out = unpacked.data();
-      ma.out_stride = p.rows;
-      ASSERT_TRUE(matmul(ma, isa).ok());
+      const std::vector<float> unpacked = run_unpacked(p, isa);
       EXPECT_EQ(unpacked, generic) << isa_name(isa) << " k=" << k;
     }
     for (int64_t a = 0; a < p.n_act; ++a) {
@@ -123,9 +158,65 @@ TEST(SimdPacked, SameBitsOnEveryIsaAndAsTheGroupKernelNearTheScalar) {
   }
 }
 
+// Q4_Kx8: the same bits on every ISA and as the AVX2 Q4_K row kernels on the unpacked matrix
+// (the same integer sums and fused float formula, in order), and within the reassociation
+// tolerance of the scalar traits (which round both products).
+TEST(SimdPacked, Q4KSameBitsAsTheAvx2RowKernelsNearTheScalar) {
+  for (int64_t k : {256, 1280}) {
+    const Packed p = make_packed(kQ4_Kx8, k, 24, 11, 50u + static_cast<uint32_t>(k));
+    const std::vector<float> generic = run_packed(p, Isa::kGeneric);
+    for (Isa isa : supported_isas()) {
+      EXPECT_EQ(run_packed(p, isa), generic) << isa_name(isa) << " k=" << k;
+      if (isa != Isa::kGeneric) {
+        EXPECT_EQ(run_unpacked(p, isa), generic) << isa_name(isa);
+      }
+    }
+    for (int64_t a = 0; a < p.n_act; ++a) {
+      for (int64_t r = 0; r < p.rows; ++r) {
+        const auto wr = std::vector<uint8_t>(
+            p.w.begin() + static_cast<int64_t>(p.w_stride) * r,
+            p.w.begin() + static_cast<int64_t>(p.w_stride * r + bytes_of(GgmlType::Q4_K, k)));
+        const auto xr = std::vector<uint8_t>(
+            p.a.begin() + static_cast<int64_t>(p.a_stride) * a,
+            p.a.begin() + static_cast<int64_t>(p.a_stride * a + bytes_of(GgmlType::Q8_K, k)));
+        float ref = 0.0f;
+        type_traits(GgmlType::Q4_K)->vec_dot(k, wr.data(), xr.data(), &ref);
+        EXPECT_NEAR(generic[static_cast<size_t>(a * p.rows + r)], ref,
+                    testing::dot_tolerance(GgmlType::Q4_K, k, wr, xr))
+            << "k=" << k << " r=" << r << " a=" << a;
+      }
+    }
+  }
+}
+
+TEST(SimdPacked, Q4KLayoutPutsScalesMinsAndNibblesInRegisterOrder) {
+  const Packed p = make_packed(kQ4_Kx8, 512, 16, 1, 6);
+  const uint64_t nsb = 2;
+  // Group 1 (rows 8-15), super-block 1, row 8 + 5.
+  const uint8_t* blk = p.packed.data() + (1 * nsb + 1) * kPackKBlockBytes;
+  const uint8_t* src = p.w.data() + p.w_stride * 13 + sizeof(BlockQ4_K);
+  EXPECT_EQ(std::memcmp(blk + 2 * 5, src + offsetof(BlockQ4_K, d), 2), 0);
+  EXPECT_EQ(std::memcmp(blk + 16 + 2 * 5, src + offsetof(BlockQ4_K, dmin), 2), 0);
+  // Sub-block 0's scale and min are the low 6 bits of scales[0] and scales[4]; sub-block 5's
+  // scale is the low nibble of scales[9] with the top bits of scales[1].
+  const uint8_t* sc = src + offsetof(BlockQ4_K, scales);
+  EXPECT_EQ(blk[32 + 8 * 0 + 5], sc[0] & 63);
+  EXPECT_EQ(blk[96 + 8 * 0 + 5], sc[4] & 63);
+  EXPECT_EQ(blk[32 + 8 * 5 + 5], (sc[9] & 0x0f) | ((sc[1] >> 6) << 4));
+  for (int c = 0; c < 4; ++c) {
+    for (int j = 0; j < 8; ++j) {
+      EXPECT_EQ(std::memcmp(blk + 160 + 256 * c + 32 * j + 4 * 5,
+                            src + offsetof(BlockQ4_K, qs) + 32 * c + 4 * j, 4),
+                0)
+          << c << " " << j;
+    }
+  }
+  EXPECT_EQ(p.packed.size(), 2 * 2 * kPackKBlockBytes);
+}
+
 // Any activation row alone, or any group range, gives the bits of the whole call.
-TEST(SimdPacked, BatchAndGroupRangeInvariance) {
-  const Packed p = make_packed(512, 40, 19, 77);
+TEST_P(SimdPackedFormats, BatchAndGroupRangeInvariance) {
+  const Packed p = make_packed(GetParam(), 512, 40, 19, 77);
   for (Isa isa : supported_isas()) {
     const std::vector<float> whole = run_packed(p, isa);
     for (int64_t a : {0, 7, 8, 18}) {
@@ -140,27 +231,30 @@ TEST(SimdPacked, BatchAndGroupRangeInvariance) {
     }
     std::vector<float> split(whole.size(), -1.0f);
     for (auto [g0, g1] : {std::pair<int64_t, int64_t>{0, 2}, {2, 3}, {3, 5}}) {
-      ASSERT_TRUE(matmul_q4_0x8(args_for(p, g0, g1, p.n_act, split.data(), p.rows), isa).ok());
+      ASSERT_TRUE(p.f.matmul(args_for(p, g0, g1, p.n_act, split.data(), p.rows), isa).ok());
     }
     EXPECT_EQ(split, whole) << isa_name(isa);
   }
 }
 
-TEST(SimdPacked, BadArgumentsAreErrorsAndWriteNothing) {
-  EXPECT_FALSE(q4_0x8_bytes(12, 64).has_value());  // rows not a multiple of 8
-  EXPECT_FALSE(q4_0x8_bytes(8, 48).has_value());   // k not a multiple of 32
-  EXPECT_FALSE(q4_0x8_bytes(0, 64).has_value());
-  EXPECT_FALSE(q4_0x8_bytes(int64_t{1} << 60, int64_t{1} << 40).has_value());  // overflow
-  const Packed p = make_packed(64, 16, 2, 3);
+TEST_P(SimdPackedFormats, BadArgumentsAreErrorsAndWriteNothing) {
+  const Format& f = GetParam();
+  const int64_t kb = type_traits(f.weight)->block_elems;  // 32 or 256
+  EXPECT_FALSE(f.bytes(12, 2 * kb).has_value());          // rows not a multiple of 8
+  EXPECT_FALSE(f.bytes(8, kb + 16).has_value());          // k not a multiple of the block
+  EXPECT_FALSE(f.bytes(0, 2 * kb).has_value());
+  EXPECT_FALSE(f.bytes(int64_t{1} << 60, int64_t{1} << 40).has_value());  // overflow
+  const int64_t k = 2 * kb;
+  const Packed p = make_packed(f, k, 16, 2, 3);
   std::vector<float> out(64, -1.0f);
   auto expect_rejected = [&](PackedMatmulArgs a, const char* what) {
-    const Status st = matmul_q4_0x8(a);
+    const Status st = f.matmul_active(a);
     EXPECT_FALSE(st.ok()) << what;
-    EXPECT_NE(st.message().find("matmul_q4_0x8"), std::string::npos) << st.message();
-    for (float f : out) ASSERT_EQ(f, -1.0f) << what;
+    EXPECT_NE(st.message().find(f.name), std::string::npos) << st.message();
+    for (float x : out) ASSERT_EQ(x, -1.0f) << what;
   };
   PackedMatmulArgs a = args_for(p, 0, 2, 2, out.data(), 16);
-  a.k = 48;
+  a.k = k - 16;
   expect_rejected(a, "k");
   a = args_for(p, 2, 1, 2, out.data(), 16);
   expect_rejected(a, "inverted range");
@@ -171,7 +265,7 @@ TEST(SimdPacked, BadArgumentsAreErrorsAndWriteNothing) {
   a = args_for(p, 0, 2, 2, out.data(), 15);
   expect_rejected(a, "short out_stride");
   a = args_for(p, 0, 2, 2, out.data(), 16);
-  a.act_stride = bytes_of(GgmlType::Q8_0, 64) - 1;
+  a.act_stride = bytes_of(f.act, k) - 1;
   expect_rejected(a, "short act_stride");
   a = args_for(p, 0, 2, 2, out.data(), 16);
   a.packed = nullptr;
@@ -179,15 +273,18 @@ TEST(SimdPacked, BadArgumentsAreErrorsAndWriteNothing) {
   a = args_for(p, 0, int64_t{1} << 61, 2, out.data(), 16);
   expect_rejected(a, "overflowing range");
   RepackArgs ra;
-  ra.k = 64;
+  ra.k = k;
   ra.src = p.w.data();
-  ra.src_stride = bytes_of(GgmlType::Q4_0, 64) - 1;
+  ra.src_stride = bytes_of(f.weight, k) - 1;
   ra.group_end = 2;
   std::vector<uint8_t> dst(p.packed.size(), 0xab);
   ra.dst = dst.data();
-  EXPECT_FALSE(repack_q4_0x8(ra).ok());
+  EXPECT_FALSE(f.repack(ra).ok());
   for (uint8_t b : dst) ASSERT_EQ(b, 0xab);
 }
+
+INSTANTIATE_TEST_SUITE_P(Formats, SimdPackedFormats, ::testing::Values(kQ4_0x8, kQ4_Kx8),
+                         [](const auto& i) { return std::string(i.param.name); });
 
 }  // namespace
 }  // namespace dari::simd

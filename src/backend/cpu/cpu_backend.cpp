@@ -94,11 +94,11 @@ class CpuBackend final : public Backend {
     return false;
   }
 
-  // Q4_0 matrices whose rows come in whole groups of 8 get a Q4_0x8 copy (simd/packed.h), made
-  // on the pool. Other views are read as they are.
+  // Q4_0 and Q4_K matrices whose rows come in whole groups of 8 get a Q4_0x8 / Q4_Kx8 copy
+  // (simd/packed.h), made on the pool. Other views are read as they are.
   Result<bool> pack_weight(const TensorView& w) override {
     if (!repack_ || !ctx_.simd) return false;
-    const uint64_t bytes = cpu::q4_0x8_bytes(w);
+    const uint64_t bytes = cpu::packed_bytes(w);
     if (bytes == 0) return false;
     if (auto it = ctx_.packed.find(w.data); it != ctx_.packed.end()) {
       return make_error("cpu: pack_weight: a different view of " + w.describe() +
@@ -106,7 +106,7 @@ class CpuBackend final : public Backend {
     }
     DARI_ASSIGN_OR_RETURN(std::unique_ptr<Buffer> buf, alloc(bytes));
     auto* dst = static_cast<uint8_t*>(buf->data());
-    if (!cpu::repack_q4_0x8(pool_, w, dst)) {
+    if (!cpu::repack_weight(pool_, w, dst)) {
       return make_error("cpu: pack_weight: cannot repack " + w.describe());
     }
     ctx_.packed.emplace(w.data, cpu::PackedWeight{w, dst});

@@ -11,6 +11,7 @@
 #include "backend/cpu/simd/packed.h"
 #include "backend/cpu/simd/simd_kernels.h"
 #include "dari/core/strings.h"
+#include "dari/tensor/blocks.h"
 #include "dari/tensor/dtype.h"
 
 namespace dari::cpu {
@@ -98,6 +99,7 @@ struct Activations {
 
 Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeight& pw,
                      Activations act, int64_t group_grain) {
+  const bool is_k = pw.view.type == GgmlType::Q4_K;
   FirstError err;
   ctx.pool->parallel_for(s.n / simd::kPackGroupRows, group_grain, [&](int64_t gb, int64_t ge) {
     simd::PackedMatmulArgs a;
@@ -108,23 +110,36 @@ Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeigh
     a.act = act.data;
     a.act_stride = act.stride;
     a.n_act = s.m;
-    a.act_info = ctx.act_info.data();
+    a.act_info = is_k ? nullptr : ctx.act_info.data();
+    a.act_info_k = is_k ? ctx.act_info_k.data() : nullptr;
     a.out = s.y.f32_row(0);
     a.out_stride = static_cast<int64_t>(s.y.nb[1] / sizeof(float));
-    err.record(simd::matmul_q4_0x8(a));
+    err.record(is_k ? simd::matmul_q4_kx8(a) : simd::matmul_q4_0x8(a));
   });
   return err.take();
 }
 
-}  // namespace
-
-uint64_t q4_0x8_bytes(const TensorView& w) {
-  if (w.type != GgmlType::Q4_0 || !uniform_rows(w)) return 0;
-  return simd::q4_0x8_bytes(w.n_rows(), w.ne[0]).value_or(0);
+// The activation side data a packed matmul reads, for quantised row r (once per op).
+void packed_act_info(KernelContext& ctx, const PackedWeight& pw, const uint8_t* row, int64_t r,
+                     int64_t k) {
+  if (pw.view.type == GgmlType::Q4_K) {
+    simd::q8_k_act_info(row, k, &ctx.act_info_k[static_cast<size_t>(r * (k / kQK_K))]);
+  } else {
+    simd::q8_0_act_info(row, k, &ctx.act_info[static_cast<size_t>(r * (k / kQK8_0))]);
+  }
 }
 
-bool repack_q4_0x8(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
-  if (q4_0x8_bytes(w) == 0) return false;
+}  // namespace
+
+uint64_t packed_bytes(const TensorView& w) {
+  if (!uniform_rows(w)) return 0;
+  if (w.type == GgmlType::Q4_0) return simd::q4_0x8_bytes(w.n_rows(), w.ne[0]).value_or(0);
+  if (w.type == GgmlType::Q4_K) return simd::q4_kx8_bytes(w.n_rows(), w.ne[0]).value_or(0);
+  return 0;
+}
+
+bool repack_weight(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
+  if (packed_bytes(w) == 0) return false;
   FirstError err;
   pool.parallel_for(w.n_rows() / simd::kPackGroupRows, 16, [&](int64_t gb, int64_t ge) {
     simd::RepackArgs a;
@@ -134,7 +149,7 @@ bool repack_q4_0x8(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
     a.group_begin = gb;
     a.group_end = ge;
     a.dst = dst;
-    err.record(simd::repack_q4_0x8(a));
+    err.record(w.type == GgmlType::Q4_K ? simd::repack_q4_kx8(a) : simd::repack_q4_0x8(a));
   });
   return err.take().ok();
 }
@@ -154,7 +169,11 @@ Status matmul(KernelContext& ctx, const Op& op) {
   const bool use_simd = ctx.simd && simd::weight_type_supported(w.type) && uniform_rows(w) &&
                         uniform_rows(y) && y.nb[1] % sizeof(float) == 0;
   const PackedWeight* pw = use_simd ? find_packed(ctx, w) : nullptr;
-  if (pw != nullptr) ctx.act_info.resize(static_cast<size_t>(m * (k / 32)));  // Q8_0 blocks
+  if (pw != nullptr && pw->view.type == GgmlType::Q4_K) {
+    ctx.act_info_k.resize(static_cast<size_t>(m * (k / kQK_K)));  // Q8_K super-blocks
+  } else if (pw != nullptr) {
+    ctx.act_info.resize(static_cast<size_t>(m * (k / kQK8_0)));  // Q8_0 blocks
+  }
   if (!direct) {
     ctx.scratch.resize(qrow * static_cast<uint64_t>(m));
     uint8_t* q = ctx.scratch.data();
@@ -170,10 +189,8 @@ Status matmul(KernelContext& ctx, const Op& op) {
         } else {
           vt->from_float(x.f32_row(r), q + qrow * r, k);
         }
-        // Packed Q4_0 weights: the row's Q8_0 block sums and scales, once per op.
-        if (pw != nullptr) {
-          simd::q8_0_act_info(q + qrow * r, k, &ctx.act_info[static_cast<size_t>(r * (k / 32))]);
-        }
+        // Packed weights: the row's block sums and scales, once per op.
+        if (pw != nullptr) packed_act_info(ctx, *pw, q + qrow * r, r, k);
       }
     });
   }

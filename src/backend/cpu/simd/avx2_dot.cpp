@@ -14,6 +14,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/simd/avx2_util.h"
@@ -270,7 +271,11 @@ void row_q45_k(int64_t n, const uint8_t* x, const uint8_t* y, uint64_t act_strid
     DARI_UNROLL
     for (int j = 0; j < kX; ++j) {
       const int sumi = hsum_epi32(acc[j]);
-      sum[j] += v[j].d * (d * static_cast<float>(sumi) - dmin * static_cast<float>(summs[j]));
+      // Fused as written (not left to the compiler's contraction), so the packed Q4_Kx8
+      // kernels give these bits with any compiler.
+      const float diff =
+          std::fma(d, static_cast<float>(sumi), -(dmin * static_cast<float>(summs[j])));
+      sum[j] = std::fma(v[j].d, diff, sum[j]);
     }
   }
   DARI_UNROLL

@@ -1,12 +1,14 @@
-// AVX2 kernel for Q4_0x8 (packed.h) x Q8_0 activations. Per block of 8 rows: one load of the
-// 8 scales and four 256-bit loads of nibbles, each register holding 4 elements of every row in
-// that row's 32-bit lane. Per activation row, 4 activation bytes are broadcast to all lanes, so
-// maddubs multiplies row r's 4 elements with the matching 4 activation values in lane r; the 8
-// maddubs results of a block add up in int16 (each lane at most 8 * 2 * 15 * 128 = 30720 in
-// magnitude) and one madd with ones gives each row's exact integer dot in its lane: no cross-lane
-// reduction. The -8 offset of Q4_0 comes off as the activation block's precomputed sum, and one
-// FMA per block scales 8 rows at once, the scalar reference's formula and order (the same bits
-// as the portable kernel and as the unpacked row-group kernel).
+// AVX2 kernels for Q4_0x8 x Q8_0 and Q4_Kx8 x Q8_K activations (packed.h).
+//
+// Q4_0x8, per block of 8 rows: one load of the 8 scales and four 256-bit loads of nibbles, each
+// register holding 4 elements of every row in that row's 32-bit lane. Per activation row, 4
+// activation bytes are broadcast to all lanes, so maddubs multiplies row r's 4 elements with the
+// matching 4 activation values in lane r; the 8 maddubs results of a block add up in int16 (each
+// lane at most 8 * 2 * 15 * 128 = 30720 in magnitude) and one madd with ones gives each row's exact
+// integer dot in its lane: no cross-lane reduction. The -8 offset of Q4_0 comes off as the
+// activation block's precomputed sum, and one FMA per block scales 8 rows at once, the scalar
+// reference's formula and order (the same bits as the portable kernel and as the unpacked row-group
+// kernel).
 //
 // Compiled with -mavx2 -mfma -mf16c; helpers stay in an anonymous namespace (no ODR leaks).
 #if defined(__x86_64__)
@@ -81,7 +83,103 @@ void packed_n(const PackedKernelArgs& a) {
   }
 }
 
+// ---- Q4_Kx8 x Q8_K ----
+// Per super-block of 8 rows, sub-block s (32 elements): the 8 registers of the chunk's nibbles
+// (low nibbles for even s, high for odd), the rows' 6-bit scales; per activation row, 8
+// broadcast maddubs summed in int16 (the Q4_0 bound: at most 8 * 2 * 15 * 128) and one madd
+// with each lane's scale in both int16 halves give scale * (q . x) per row in its lane. The
+// mins term takes 4 madds of (min pair, activation sum pair) per super-block. Then the float
+// formula of the AVX2 Q4_K row kernel: out = fma(dx, fma(d, sumi, -(dmin * summs)), out).
+
+constexpr uint64_t kXK = sizeof(BlockQ8_K);
+constexpr size_t kXKQs = offsetof(BlockQ8_K, qs);
+
+// Lane r: lo[r] | hi[r] << 16 (8 bytes at lo and at hi, zero-extended).
+inline __m256i pair16(const uint8_t* lo, const uint8_t* hi) {
+  const __m256i l = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(lo)));
+  const __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(hi)));
+  return _mm256_or_si256(l, _mm256_slli_epi32(h, 16));
+}
+
+// isum[j] += scale_s * (q_s . x_s) per row lane, for sub-block s = 2c + kShift / 4 of the
+// super-block at p; xs[j] points at activation row j's 256 int8.
+template <int kN, int kShift>
+inline void k_subblock(const uint8_t* p, int c, const uint8_t* const xs[kN], __m256i isum[kN]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const int s = 2 * c + kShift / 4;
+  __m256i q[8];
+  DARI_UNROLL
+  for (int j = 0; j < 8; ++j) {
+    const __m256i raw = loadu256(p + 160 + 256 * c + 32 * j);
+    q[j] = _mm256_and_si256(kShift == 0 ? raw : _mm256_srli_epi16(raw, kShift), m4);
+  }
+  const uint8_t* sc = p + 32 + 8 * s;
+  const __m256i scale = pair16(sc, sc);
+  DARI_UNROLL
+  for (int a = 0; a < kN; ++a) {
+    const uint8_t* x = xs[a] + 32 * s;
+    __m256i t = _mm256_maddubs_epi16(q[0], _mm256_set1_epi32(i32_at(x)));
+    DARI_UNROLL
+    for (int j = 1; j < 8; ++j) {
+      t = _mm256_add_epi16(t, _mm256_maddubs_epi16(q[j], _mm256_set1_epi32(i32_at(x + 4 * j))));
+    }
+    isum[a] = _mm256_add_epi32(isum[a], _mm256_madd_epi16(t, scale));
+  }
+}
+
+template <int kN>
+void packed_k_n(const PackedKernelArgs& a) {
+  for (int64_t g = 0; g < a.n_groups; ++g) {
+    const uint8_t* p = a.w + static_cast<uint64_t>(g * a.nb) * kPackKBlockBytes;
+    __m256 acc[kN];
+    DARI_UNROLL
+    for (int j = 0; j < kN; ++j) acc[j] = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < a.nb; ++ib, p += kPackKBlockBytes) {
+      const uint8_t* xs[kN];
+      __m256i isum[kN];
+      DARI_UNROLL
+      for (int j = 0; j < kN; ++j) {
+        xs[j] = a.act + static_cast<uint64_t>(j) * a.act_stride + ib * kXK + kXKQs;
+        isum[j] = _mm256_setzero_si256();
+      }
+      for (int c = 0; c < 4; ++c) {
+        k_subblock<kN, 0>(p, c, xs, isum);
+        k_subblock<kN, 4>(p, c, xs, isum);
+      }
+      __m256i mins[4];  // lane r: min of sub-block 2t | min of 2t + 1 << 16
+      DARI_UNROLL
+      for (int t = 0; t < 4; ++t) mins[t] = pair16(p + 96 + 16 * t, p + 104 + 16 * t);
+      const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      const __m256 dmin =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+      DARI_UNROLL
+      for (int j = 0; j < kN; ++j) {
+        const PackedActK& xi = a.info_k[j * a.nb + ib];
+        __m256i summs = _mm256_madd_epi16(mins[0], _mm256_set1_epi32(xi.min_pairs[0]));
+        DARI_UNROLL
+        for (int t = 1; t < 4; ++t) {
+          summs = _mm256_add_epi32(summs,
+                                   _mm256_madd_epi16(mins[t], _mm256_set1_epi32(xi.min_pairs[t])));
+        }
+        const __m256 diff = _mm256_fmsub_ps(d, _mm256_cvtepi32_ps(isum[j]),
+                                            _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(summs)));
+        acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(xi.d), diff, acc[j]);
+      }
+    }
+    DARI_UNROLL
+    for (int j = 0; j < kN; ++j) _mm256_storeu_ps(a.out + j * a.out_stride + 8 * g, acc[j]);
+  }
+}
+
 }  // namespace
+
+void packed_q4_kx8_avx2(const PackedKernelArgs& a) {
+  using Fn = void (*)(const PackedKernelArgs&);
+  static constexpr Fn kTable[kPackedActMax] = {packed_k_n<1>, packed_k_n<2>, packed_k_n<3>,
+                                               packed_k_n<4>, packed_k_n<5>, packed_k_n<6>,
+                                               packed_k_n<7>, packed_k_n<8>};
+  kTable[a.n_act - 1](a);
+}
 
 void packed_q4_0x8_avx2(const PackedKernelArgs& a) {
   using Fn = void (*)(const PackedKernelArgs&);

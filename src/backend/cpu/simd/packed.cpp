@@ -139,21 +139,12 @@ Status matmul_q4_0x8(const PackedMatmulArgs& a) {
 Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
   DARI_TRY(check_groups("matmul_q4_0x8", a.k, a.group_begin, a.group_end));
   if (!isa_supported(isa)) return make_error("matmul_q4_0x8: ISA not supported by this CPU");
-  const int64_t nb = a.k / kQK4_0;
-  if (a.n_act < 0) return make_error("matmul_q4_0x8: negative n_act");
+  const detail::PackedFormat f{"matmul_q4_0x8", kQK4_0, kPackBlockBytes, kX, kernel_for(isa)};
+  DARI_TRY(detail::check_packed(f, a));
   if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
-  if (a.packed == nullptr || a.act == nullptr || a.out == nullptr) {
-    return make_error("matmul_q4_0x8: null pointer");
-  }
-  if (a.act_stride < static_cast<uint64_t>(nb) * kX) {
-    return make_error("matmul_q4_0x8: act_stride is less than a Q8_0 row");
-  }
-  if (a.out_stride < a.group_end * kPackGroupRows) {
-    return make_error("matmul_q4_0x8: out_stride is less than the rows");
-  }
-  const detail::PackedKernelFn kernel = kernel_for(isa);
   // Activation block sums and scales: the caller's, else computed here for all rows (per-thread
   // scratch, reused across calls).
+  const int64_t nb = a.k / kQK4_0;
   const PackedActBlock* info = a.act_info;
   if (info == nullptr) {
     thread_local std::vector<PackedActBlock> own;
@@ -164,29 +155,55 @@ Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
     }
     info = own.data();
   }
-  const auto group_bytes = static_cast<uint64_t>(nb) * kPackBlockBytes;
+  detail::run_packed(f, a, info, nullptr);
+  return Status::Ok();
+}
+
+namespace detail {
+
+Status check_packed(const PackedFormat& f, const PackedMatmulArgs& a) {
+  if (a.n_act < 0) return make_error(str_format("%s: negative n_act", f.fn));
+  if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
+  if (a.packed == nullptr || a.act == nullptr || a.out == nullptr) {
+    return make_error(str_format("%s: null pointer", f.fn));
+  }
+  const auto nb = static_cast<uint64_t>(a.k / f.block_elems);
+  if (a.act_stride < nb * f.act_bytes) {
+    return make_error(str_format("%s: act_stride is less than an activation row", f.fn));
+  }
+  if (a.out_stride < a.group_end * kPackGroupRows) {
+    return make_error(str_format("%s: out_stride is less than the rows", f.fn));
+  }
+  return Status::Ok();
+}
+
+void run_packed(const PackedFormat& f, const PackedMatmulArgs& a, const PackedActBlock* info,
+                const PackedActK* info_k) {
+  const int64_t nb = a.k / f.block_elems;
+  const auto group_bytes = static_cast<uint64_t>(nb) * f.block_bytes;
   const int64_t block_groups =
       static_cast<int64_t>(std::max<uint64_t>(1, kCacheBlockBytes / group_bytes));
   const auto* w = static_cast<const uint8_t*>(a.packed);
   const auto* act = static_cast<const uint8_t*>(a.act);
   for (int64_t g0 = a.group_begin; g0 < a.group_end; g0 += block_groups) {
     const int64_t n_groups = std::min(block_groups, a.group_end - g0);
-    for (int64_t j0 = 0; j0 < a.n_act; j0 += detail::kPackedActMax) {
-      const int n = static_cast<int>(std::min<int64_t>(detail::kPackedActMax, a.n_act - j0));
+    for (int64_t j0 = 0; j0 < a.n_act; j0 += kPackedActMax) {
+      const int n = static_cast<int>(std::min<int64_t>(kPackedActMax, a.n_act - j0));
       PackedKernelArgs ka;
       ka.nb = nb;
       ka.w = w + static_cast<uint64_t>(g0) * group_bytes;
       ka.n_groups = n_groups;
       ka.act = act + static_cast<uint64_t>(j0) * a.act_stride;
       ka.act_stride = a.act_stride;
-      ka.info = info + j0 * nb;
+      ka.info = info != nullptr ? info + j0 * nb : nullptr;
+      ka.info_k = info_k != nullptr ? info_k + j0 * nb : nullptr;
       ka.n_act = n;
       ka.out = a.out + j0 * a.out_stride + g0 * kPackGroupRows;
       ka.out_stride = a.out_stride;
-      kernel(ka);
+      f.kernel(ka);
     }
   }
-  return Status::Ok();
 }
 
+}  // namespace detail
 }  // namespace dari::simd

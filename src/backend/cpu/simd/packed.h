@@ -1,4 +1,5 @@
-// Q4_0 weights repacked at load time into the layout the row-group kernels read ("Q4_0x8").
+// Q4_0 and Q4_K weights repacked at load time into layouts the row-group kernels read
+// ("Q4_0x8", "Q4_Kx8"; the Q4_K layout is described further down).
 //
 // Why: a Q4_0 matrix stores each row's blocks one after another, so a kernel that computes 8 rows
 // at once reads 8 streams 8 rows apart and spends most of its instructions gathering the 8 rows'
@@ -21,8 +22,8 @@
 // every ISA here (generic, AVX2, AVX-512 which runs the AVX2 kernel) gives the same bits.
 //
 // Thread safety: pure functions; calls on disjoint group ranges may run at once.
-// Memory: nothing allocates except, when the caller passes no act_info, a per-thread scratch of
-// activation block sums and scales in matmul_q4_0x8.
+// Memory: nothing allocates except, when the caller passes no act_info (act_info_k), a
+// per-thread scratch of activation block sums and scales in matmul_q4_0x8 (matmul_q4_kx8).
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,41 @@ struct PackedActBlock {
 // compute these once per activation row and pass them in PackedMatmulArgs::act_info.
 void q8_0_act_info(const void* act_row, int64_t k, PackedActBlock* out);
 
+// ---- Q4_Kx8: Q4_K weights in groups of 8 rows ----
+//
+// Layout of group g (rows 8g .. 8g+7), super-block b (elements 256b .. 256b+255), at byte
+// (g * nsb + b) * 1184 where nsb = k / 256:
+//   [0, 16)     the 8 rows' fp16 d, row order
+//   [16, 32)    the 8 rows' fp16 dmin
+//   [32, 96)    byte 32 + 8s + r: the 6-bit scale of sub-block s (elements 32s .. 32s+31), row r
+//   [96, 160)   byte 96 + 8s + r: the 6-bit min of sub-block s, row r
+//   [160 + 256c + 32j + 4r, +4) for chunk c = 0..3, j = 0..7: qs[32c + 4j .. 32c + 4j + 3] of row r
+// (qs as in BlockQ4_K: in chunk c, the low nibble of qs[32c + l] is element 64c + l, the high
+// nibble element 64c + 32 + l.) As in Q4_0x8, one 32-byte register holds 4 elements of each row
+// in the row's lane. 1184 bytes per 8 rows and super-block: 32 more than Q4_K (2.8%), for the
+// scales and mins stored one byte each instead of 6 bits.
+//
+// Numerics: per super-block, the exact integer sums sumi = sum_s scale_s * (q_s . x_s) and
+// summs = sum_s min_s * (bsums of x over s), then out = fma(dx, fma(d, sumi, -(dmin * summs)),
+// out) in fp32: the AVX2 Q4_K row kernel's formula and order, so the same bits as it on every
+// ISA (the scalar reference rounds the two products separately: within its tolerance).
+inline constexpr uint64_t kPackKBlockBytes = 1184;
+
+// Bytes of the packed copy, or nullopt (rows not a positive multiple of 8, k not a positive
+// multiple of 256, overflow).
+std::optional<uint64_t> q4_kx8_bytes(int64_t rows, int64_t k);
+// Copies Q4_K rows (RepackArgs as for Q4_0x8, k a multiple of 256) into the Q4_Kx8 layout.
+Status repack_q4_kx8(const RepackArgs& args);
+
+// Per Q8_K activation row and super-block, what the Q4_Kx8 kernels need besides the int8 values.
+struct PackedActK {
+  float d = 0.0f;  // the super-block's scale
+  // Lane t: bsum pair sums P[2t] (low 16 bits) and P[2t + 1] (high 16 bits), where
+  // P[s] = bsums[2s] + bsums[2s + 1] is the sum of sub-block s's 32 values (|P| <= 4096).
+  int32_t min_pairs[4] = {};
+};
+void q8_k_act_info(const void* act_row, int64_t k, PackedActK* out);
+
 struct PackedMatmulArgs {
   int64_t k = 0;
   const void* packed = nullptr;  // the whole packed matrix
@@ -71,6 +107,8 @@ struct PackedMatmulArgs {
   // Optional: q8_0_act_info of every activation row, k / 32 entries per row; computed by the
   // call when null.
   const PackedActBlock* act_info = nullptr;
+  // Optional, Q4_Kx8 only: q8_k_act_info of every activation row, k / 256 entries per row.
+  const PackedActK* act_info_k = nullptr;
   float* out = nullptr;    // out[a * out_stride + r] for output row r, activation row a
   int64_t out_stride = 0;  // floats between output rows (>= 8 * group_end)
 };
@@ -78,5 +116,8 @@ struct PackedMatmulArgs {
 // supported). Errors name the bad field; nothing is written then.
 Status matmul_q4_0x8(const PackedMatmulArgs& args);
 Status matmul_q4_0x8(const PackedMatmulArgs& args, Isa isa);
+// The same for a Q4_Kx8 matrix and Q8_K activation rows (activation_type(Q4_K)).
+Status matmul_q4_kx8(const PackedMatmulArgs& args);
+Status matmul_q4_kx8(const PackedMatmulArgs& args, Isa isa);
 
 }  // namespace dari::simd

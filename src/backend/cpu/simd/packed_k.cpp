@@ -1,0 +1,191 @@
+// Q4_Kx8: size, repacking, activation side data, the portable kernel and the entry point (see
+// packed.h for the layout). Compiled for baseline x86-64 (or any CPU); the AVX2 kernel is in
+// avx2_packed.cpp.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/simd/packed.h"
+#include "backend/cpu/simd/packed_internal.h"
+#include "dari/core/strings.h"
+#include "dari/tensor/blocks.h"
+#include "dari/tensor/dtype.h"
+#include "tensor/kquant_layout.h"
+
+namespace dari::simd {
+namespace {
+
+using detail::PackedKernelArgs;
+
+constexpr uint64_t kW = sizeof(BlockQ4_K);  // 144
+constexpr uint64_t kX = sizeof(BlockQ8_K);  // 292
+constexpr size_t kWQs = offsetof(BlockQ4_K, qs);
+constexpr size_t kWScales = offsetof(BlockQ4_K, scales);
+constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
+constexpr size_t kXSums = offsetof(BlockQ8_K, bsums);
+// Offsets inside a packed block (packed.h).
+constexpr uint64_t kOffD = 0, kOffDmin = 16, kOffScales = 32, kOffMins = 96, kOffQs = 160;
+constexpr uint64_t qs_offset(int c, int j, int r) {
+  return kOffQs + 256 * static_cast<uint64_t>(c) + 32 * static_cast<uint64_t>(j) +
+         4 * static_cast<uint64_t>(r);
+}
+
+uint16_t u16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, sizeof h);
+  return h;
+}
+
+// The portable kernel: the AVX2 kernels' integer sums and fused float formula, one row at a
+// time (the same bits).
+void packed_k_generic(const PackedKernelArgs& a) {
+  for (int64_t g = 0; g < a.n_groups; ++g) {
+    const uint8_t* wg = a.w + static_cast<uint64_t>(g * a.nb) * kPackKBlockBytes;
+    for (int j = 0; j < a.n_act; ++j) {
+      const uint8_t* xr = a.act + static_cast<uint64_t>(j) * a.act_stride;
+      float acc[8] = {};
+      for (int64_t b = 0; b < a.nb; ++b) {
+        const uint8_t* blk = wg + static_cast<uint64_t>(b) * kPackKBlockBytes;
+        const auto* xq = reinterpret_cast<const int8_t*>(xr + static_cast<uint64_t>(b) * kX + kXQs);
+        const PackedActK& xi = a.info_k[j * a.nb + b];
+        for (int r = 0; r < 8; ++r) {
+          int32_t sumi = 0, summs = 0;
+          for (int s = 0; s < 8; ++s) {
+            const int c = s / 2, shift = 4 * (s % 2);
+            int32_t dot = 0;
+            for (int l = 0; l < 32; ++l) {  // element 32s + l: byte qs[32c + l] of the row
+              const uint8_t q = blk[qs_offset(c, l / 4, r) + l % 4];
+              dot += ((q >> shift) & 0x0f) * xq[32 * s + l];
+            }
+            sumi += blk[kOffScales + 8 * s + r] * dot;
+            const int32_t pair = xi.min_pairs[s / 2];
+            const auto p = static_cast<int16_t>(s % 2 == 0 ? pair & 0xffff : pair >> 16);
+            summs += blk[kOffMins + 8 * s + r] * p;
+          }
+          const float d = fp16_to_fp32(u16_at(blk + kOffD + 2 * r));
+          const float dmin = fp16_to_fp32(u16_at(blk + kOffDmin + 2 * r));
+          const float diff =
+              std::fma(d, static_cast<float>(sumi), -(dmin * static_cast<float>(summs)));
+          acc[r] = std::fma(xi.d, diff, acc[r]);
+        }
+      }
+      std::copy(acc, acc + 8, a.out + j * a.out_stride + 8 * g);
+    }
+  }
+}
+
+detail::PackedKernelFn kernel_for(Isa isa) {
+#if defined(__x86_64__)
+  if (isa != Isa::kGeneric) return detail::packed_q4_kx8_avx2;  // AVX-512 CPUs run AVX2 too
+#endif
+  (void)isa;
+  return packed_k_generic;
+}
+
+Status check_groups(const char* fn, int64_t k, int64_t gb, int64_t ge) {
+  if (k <= 0 || k % kQK_K != 0) {
+    return make_error(
+        str_format("%s: k=%lld is not a positive multiple of 256", fn, static_cast<long long>(k)));
+  }
+  if (gb < 0 || ge < gb) {
+    return make_error(str_format("%s: bad group range [%lld, %lld)", fn, static_cast<long long>(gb),
+                                 static_cast<long long>(ge)));
+  }
+  if (ge > 0 && (ge > INT64_MAX / kPackGroupRows || !q4_kx8_bytes(ge * kPackGroupRows, k))) {
+    return make_error(str_format("%s: matrix size overflows", fn));
+  }
+  return Status::Ok();
+}
+
+// One super-block of 8 rows into the packed layout.
+void pack_block(const uint8_t* const rows[8], uint64_t b, uint8_t* d) {
+  for (int r = 0; r < 8; ++r) {
+    const uint8_t* blk = rows[r] + b * kW;
+    std::memcpy(d + kOffD + 2 * r, blk + offsetof(BlockQ4_K, d), 2);
+    std::memcpy(d + kOffDmin + 2 * r, blk + offsetof(BlockQ4_K, dmin), 2);
+    for (int s = 0; s < 8; ++s) {
+      int sc = 0, m = 0;
+      tensor_detail::get_scale_min_k4(s, blk + kWScales, &sc, &m);
+      d[kOffScales + 8 * s + r] = static_cast<uint8_t>(sc);
+      d[kOffMins + 8 * s + r] = static_cast<uint8_t>(m);
+    }
+    for (int c = 0; c < 4; ++c) {
+      for (int j = 0; j < 8; ++j)
+        std::memcpy(d + qs_offset(c, j, r), blk + kWQs + 32 * c + 4 * j, 4);
+    }
+  }
+}
+
+}  // namespace
+
+void q8_k_act_info(const void* act_row, int64_t k, PackedActK* out) {
+  const auto* xr = static_cast<const uint8_t*>(act_row);
+  for (int64_t b = 0; b < k / kQK_K; ++b) {
+    const uint8_t* blk = xr + static_cast<uint64_t>(b) * kX;
+    std::memcpy(&out[b].d, blk + offsetof(BlockQ8_K, d), sizeof(float));
+    int16_t sums[16];
+    std::memcpy(sums, blk + kXSums, sizeof sums);
+    for (int t = 0; t < 4; ++t) {
+      const int32_t lo = sums[4 * t] + sums[4 * t + 1];      // sub-block 2t
+      const int32_t hi = sums[4 * t + 2] + sums[4 * t + 3];  // sub-block 2t + 1
+      out[b].min_pairs[t] = static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) |
+                                                 (static_cast<uint32_t>(lo) & 0xffffu));
+    }
+  }
+}
+
+std::optional<uint64_t> q4_kx8_bytes(int64_t rows, int64_t k) {
+  if (rows <= 0 || rows % kPackGroupRows != 0 || k <= 0 || k % kQK_K != 0) return std::nullopt;
+  const auto groups = static_cast<uint64_t>(rows / kPackGroupRows);
+  const auto nsb = static_cast<uint64_t>(k / kQK_K);
+  if (nsb > UINT64_MAX / kPackKBlockBytes / groups) return std::nullopt;
+  return groups * nsb * kPackKBlockBytes;
+}
+
+Status repack_q4_kx8(const RepackArgs& a) {
+  DARI_TRY(check_groups("repack_q4_kx8", a.k, a.group_begin, a.group_end));
+  const auto nsb = static_cast<uint64_t>(a.k / kQK_K);
+  if (a.group_end == a.group_begin) return Status::Ok();
+  if (a.src == nullptr || a.dst == nullptr) return make_error("repack_q4_kx8: null pointer");
+  if (a.src_stride < nsb * kW) return make_error("repack_q4_kx8: src_stride is less than a row");
+  const auto* src = static_cast<const uint8_t*>(a.src);
+  auto* dst = static_cast<uint8_t*>(a.dst);
+  for (int64_t g = a.group_begin; g < a.group_end; ++g) {
+    const uint8_t* rows[8];
+    for (int r = 0; r < 8; ++r) {
+      rows[r] = src + static_cast<uint64_t>(g * kPackGroupRows + r) * a.src_stride;
+    }
+    for (uint64_t b = 0; b < nsb; ++b) {
+      pack_block(rows, b, dst + (static_cast<uint64_t>(g) * nsb + b) * kPackKBlockBytes);
+    }
+  }
+  return Status::Ok();
+}
+
+Status matmul_q4_kx8(const PackedMatmulArgs& a) {
+  return matmul_q4_kx8(a, active_isa());
+}
+
+Status matmul_q4_kx8(const PackedMatmulArgs& a, Isa isa) {
+  DARI_TRY(check_groups("matmul_q4_kx8", a.k, a.group_begin, a.group_end));
+  if (!isa_supported(isa)) return make_error("matmul_q4_kx8: ISA not supported by this CPU");
+  const detail::PackedFormat f{"matmul_q4_kx8", kQK_K, kPackKBlockBytes, kX, kernel_for(isa)};
+  DARI_TRY(detail::check_packed(f, a));
+  if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
+  const int64_t nsb = a.k / kQK_K;
+  const PackedActK* info = a.act_info_k;
+  if (info == nullptr) {  // per-thread scratch, reused across calls
+    thread_local std::vector<PackedActK> own;
+    own.resize(static_cast<size_t>(nsb) * static_cast<size_t>(a.n_act));
+    for (int64_t j = 0; j < a.n_act; ++j) {
+      q8_k_act_info(static_cast<const uint8_t*>(a.act) + static_cast<uint64_t>(j) * a.act_stride,
+                    a.k, own.data() + j * nsb);
+    }
+    info = own.data();
+  }
+  detail::run_packed(f, a, nullptr, info);
+  return Status::Ok();
+}
+
+}  // namespace dari::simd
