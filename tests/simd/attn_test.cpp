@@ -117,6 +117,58 @@ TEST(SimdAttention, KvLoadIsExactAndF32HelpersOnItMatchTypedHelpers) {
   }
 }
 
+// kv_load_t writes exact fp32 columns padded with zeros; kv_scores_t gives the same bits on every
+// ISA, near the double reference, and each score does not depend on how many rows one call
+// covers or on the layout's padding (ld).
+TEST(SimdAttention, TransposedScoresSameBitsOnEveryIsaAndIndependentOfCount) {
+  std::mt19937 rng(13);
+  for (GgmlType t : kKvTypes) {
+    for (int64_t hd : {8, 13, 64, 128}) {
+      for (int64_t count : {1, 7, 16, 21}) {
+        const KvRows kv = make_rows(t, hd, count, static_cast<uint32_t>(hd * 31 + count));
+        const std::vector<float> q = testing::random_floats(rng, hd, 1.0f);
+        const int64_t ld = kv_t_ld(count);
+        ASSERT_EQ(ld % 8, 0);
+        ASSERT_GE(ld, count);
+        std::vector<float> generic(static_cast<size_t>(count));
+        for (Isa isa : supported_isas()) {
+          std::vector<float> kt(static_cast<size_t>(ld * hd), -7.0f);
+          kv_load_t_fn(t, isa)(kv.bytes.data(), kv.stride, count, hd, kt.data());
+          for (int64_t d = 0; d < hd; ++d) {
+            for (int64_t r = 0; r < ld; ++r) {
+              const float want = r < count ? kv.values[static_cast<size_t>(r * hd + d)] : 0.0f;
+              ASSERT_EQ(kt[static_cast<size_t>(d * ld + r)], want)
+                  << ggml_type_name(t) << " d=" << d << " r=" << r << " " << isa_name(isa);
+            }
+          }
+          std::vector<float> scores(static_cast<size_t>(count));
+          kv_scores_t_fn(isa)(q.data(), kt.data(), ld, count, hd, 0.5f, scores.data());
+          if (isa == Isa::kGeneric) generic = scores;
+          EXPECT_EQ(scores, generic) << ggml_type_name(t) << " hd=" << hd << " " << isa_name(isa);
+          for (int64_t r = 0; r < count; ++r) {
+            double ref = 0.0, mag = 0.0;
+            for (int64_t d = 0; d < hd; ++d) {
+              const double p = static_cast<double>(q[static_cast<size_t>(d)]) *
+                               kv.values[static_cast<size_t>(r * hd + d)];
+              ref += p;
+              mag += std::fabs(p);
+            }
+            EXPECT_NEAR(scores[static_cast<size_t>(r)], 0.5 * ref,
+                        2.0 * kEps * static_cast<double>(hd + 2) * mag);
+            // The same row loaded alone (ld 8) scores the same bits.
+            std::vector<float> one_kt(static_cast<size_t>(8 * hd));
+            kv_load_t_fn(t, isa)(kv.bytes.data() + kv.stride * static_cast<uint64_t>(r), kv.stride,
+                                 1, hd, one_kt.data());
+            float one = 0.0f;
+            kv_scores_t_fn(isa)(q.data(), one_kt.data(), 8, 1, hd, 0.5f, &one);
+            EXPECT_EQ(one, scores[static_cast<size_t>(r)]) << "r=" << r << " " << isa_name(isa);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(SimdAttention, ExpSumCloseToStdExp) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> dist(-100.0f, 0.0f);
@@ -176,6 +228,8 @@ TEST(SimdAttention, UnsupportedKvTypeHasNoKernel) {
     EXPECT_EQ(kv_dot_fn(GgmlType::Q8_0, isa), nullptr);
     EXPECT_EQ(kv_axpy_fn(GgmlType::Q4_0, isa), nullptr);
     EXPECT_EQ(kv_load_fn(GgmlType::Q8_0, isa), nullptr);
+    EXPECT_EQ(kv_load_t_fn(GgmlType::Q4_K, isa), nullptr);
+    EXPECT_NE(kv_scores_t_fn(isa), nullptr);
     EXPECT_NE(exp_sum_fn(isa), nullptr);
   }
 }

@@ -3,12 +3,13 @@
 // Each (token row, query head) is computed independently: scores over positions 0..p of the
 // row's own sequence in increasing order, a max-subtracted softmax, then the weighted sum of V in
 // the same order. The result for a row therefore never depends on other rows in the batch.
-// With ctx.simd the same steps run through dari_simd's attention helpers (vector dot products
-// per cache row, a polynomial exp, V accumulated in registers), one call per run of consecutive
-// cache rows inside a block. A task there covers the query heads that share one KV head, for up
-// to kTileRows consecutive rows of one sequence: each run of K and V rows is converted to fp32
-// once and read by all of them (GQA sharing), while every (row, head) still does exactly the
-// arithmetic it would do alone, so the result is independent of the batch and the thread split.
+// With ctx.simd the same steps run through dari_simd's attention helpers (scores of 8 positions
+// per vector from K converted to fp32 columns, a polynomial exp, V accumulated in registers),
+// one call per run of consecutive cache rows inside a block. A task there covers the query heads
+// that share one KV head, for up to kTileRows consecutive rows of one sequence: each run of K and
+// V rows is converted once and read by all of them (GQA sharing), while every (row, head) still
+// does exactly the arithmetic it would do alone (each score depends only on its query and its
+// cache row), so the result is independent of the batch and the thread split.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -95,16 +96,17 @@ bool uniform(const TensorView& v) {
          (v.ne[3] == 1 || v.nb[3] == v.nb[2] * static_cast<uint64_t>(v.ne[2]));
 }
 
-// The SIMD path: F32 helpers over KV rows converted once per task (kv_load is exact, so the
-// F32 helpers give the bits the typed helpers would give on the cache rows themselves).
+// The SIMD path: K runs converted once per task into fp32 columns (kv_load_t) and scored for
+// every query against them (kv_scores_t); V runs converted into fp32 rows (kv_load, exact) and
+// summed with the F32 axpy.
 struct SimdAttn {
-  simd::KvLoadFn load_k = nullptr;
+  simd::KvLoadTFn load_k = nullptr;
   simd::KvLoadFn load_v = nullptr;
-  simd::KvDotFn dot = nullptr;    // F32 rows
+  simd::KvScoresTFn scores = nullptr;
   simd::KvAxpyFn axpy = nullptr;  // F32 rows
   simd::ExpSumFn exp_sum = nullptr;
   bool ok() const {
-    return load_k != nullptr && load_v != nullptr && dot != nullptr && axpy != nullptr &&
+    return load_k != nullptr && load_v != nullptr && scores != nullptr && axpy != nullptr &&
            exp_sum != nullptr;
   }
 };
@@ -139,24 +141,25 @@ struct AttnJob {
 
 // Per-thread buffers, grown as needed and kept between ops (one set per pool thread).
 struct TileScratch {
-  std::vector<float> rows;    // one run of cache rows in fp32: [run length][hd]
+  std::vector<float> rows;    // one run of V rows in fp32: [run length][hd]
+  std::vector<float> kt;      // one run of K rows in fp32 columns: [hd][kv_t_ld(run length)]
   std::vector<float> scores;  // [pair][n_max]: scores, then softmax numerators
   std::vector<float> sums;    // [pair]: softmax denominators
   std::vector<float> acc;     // [pair][hd]: weighted V sums
 };
 
-// Calls use(t, len) after converting cache rows [t, t + len) of KV head kvh (one run inside a
-// block) into s->rows, for t from 0 up to n_max.
-template <typename Use>
-void for_each_run(const AttnJob& job, const TensorView& kv, simd::KvLoadFn load,
-                  const int32_t* table, int64_t kvh, int64_t n_max, TileScratch* s, Use&& use) {
+// Calls use(t, len) after load(first cache row of KV head kvh, row stride, len) for each run
+// [t, t + len) of cache rows inside one block, for t from 0 up to n_max.
+template <typename Load, typename Use>
+void for_each_run(const AttnJob& job, const TensorView& kv, const int32_t* table, int64_t kvh,
+                  int64_t n_max, Load&& load, Use&& use) {
   const int64_t bt = job.p->block_tokens;
   for (int64_t t = 0; t < n_max;) {
     const int64_t len = std::min(bt - t % bt, n_max - t);
     const uint64_t row = static_cast<uint64_t>(table[t / bt]) * static_cast<uint64_t>(bt) +
                          static_cast<uint64_t>(t % bt);
     load(kv.flat_row(0) + row * kv.nb[1] + static_cast<uint64_t>(kvh) * job.head_bytes, kv.nb[1],
-         len, job.hd, s->rows.data());
+         len);
     use(t, len);
     t += len;
   }
@@ -171,7 +174,9 @@ void run_tile(const AttnJob& job, RowTile tile, int64_t kvh, TileScratch* s) {
   int64_t n_max = 0;
   for (int64_t i = tile.begin; i < tile.end; ++i)
     n_max = std::max<int64_t>(n_max, p.positions[i] + 1);
-  s->rows.resize(static_cast<size_t>(std::min<int64_t>(p.block_tokens, n_max) * hd));
+  const int64_t max_run = std::min<int64_t>(p.block_tokens, n_max);
+  s->rows.resize(static_cast<size_t>(max_run * hd));
+  s->kt.resize(static_cast<size_t>(simd::kv_t_ld(max_run) * hd));
   s->scores.resize(static_cast<size_t>(pairs * n_max));
   s->sums.resize(static_cast<size_t>(pairs));
   s->acc.assign(static_cast<size_t>(pairs * hd), 0.0f);
@@ -188,10 +193,14 @@ void run_tile(const AttnJob& job, RowTile tile, int64_t kvh, TileScratch* s) {
       }
     }
   };
-  for_each_run(job, job.k, job.sa.load_k, table, kvh, n_max, s, [&](int64_t t, int64_t len) {
+  auto load_k = [&](const uint8_t* src, uint64_t stride, int64_t len) {
+    job.sa.load_k(src, stride, len, hd, s->kt.data());
+  };
+  for_each_run(job, job.k, table, kvh, n_max, load_k, [&](int64_t t, int64_t len) {
+    const int64_t ld = simd::kv_t_ld(len);
     each_pair(t, len, [&](int64_t pair, int64_t qrow, int64_t count) {
-      job.sa.dot(job.q.f32_row(qrow), rows, row_stride, count, hd, p.scale,
-                 s->scores.data() + pair * n_max + t);
+      job.sa.scores(job.q.f32_row(qrow), s->kt.data(), ld, count, hd, p.scale,
+                    s->scores.data() + pair * n_max + t);
     });
   });
   for (int64_t i = tile.begin; i < tile.end; ++i) {
@@ -200,11 +209,15 @@ void run_tile(const AttnJob& job, RowTile tile, int64_t kvh, TileScratch* s) {
       const int64_t pair = (i - tile.begin) * group + g;
       float* sc = s->scores.data() + pair * n_max;
       float mx = -INFINITY;
-      for (int64_t t = 0; t < n_pos; ++t) mx = std::fmax(mx, sc[t]);
+      // A compare-select max vectorises (std::fmax is a call per element); like fmax, it skips NaN.
+      for (int64_t t = 0; t < n_pos; ++t) mx = sc[t] > mx ? sc[t] : mx;
       s->sums[static_cast<size_t>(pair)] = job.sa.exp_sum(sc, n_pos, mx);
     }
   }
-  for_each_run(job, job.v, job.sa.load_v, table, kvh, n_max, s, [&](int64_t t, int64_t len) {
+  auto load_v = [&](const uint8_t* src, uint64_t stride, int64_t len) {
+    job.sa.load_v(src, stride, len, hd, s->rows.data());
+  };
+  for_each_run(job, job.v, table, kvh, n_max, load_v, [&](int64_t t, int64_t len) {
     each_pair(t, len, [&](int64_t pair, int64_t, int64_t count) {
       job.sa.axpy(s->scores.data() + pair * n_max + t, rows, row_stride, count, hd,
                   s->acc.data() + pair * hd);
@@ -252,8 +265,8 @@ Status attention(KernelContext& ctx, const Op& op) {
     job.n_head = n_head;
     job.group = group;
     job.head_bytes = head_bytes;
-    job.sa = {simd::kv_load_fn(k.type, isa), simd::kv_load_fn(v.type, isa),
-              simd::kv_dot_fn(GgmlType::F32, isa), simd::kv_axpy_fn(GgmlType::F32, isa),
+    job.sa = {simd::kv_load_t_fn(k.type, isa), simd::kv_load_fn(v.type, isa),
+              simd::kv_scores_t_fn(isa), simd::kv_axpy_fn(GgmlType::F32, isa),
               simd::exp_sum_fn(isa)};
     if (job.sa.ok()) {
       const std::vector<RowTile> tiles = make_tiles(p, rows);

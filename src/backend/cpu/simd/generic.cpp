@@ -51,6 +51,25 @@ void kv_load_generic(const uint8_t* kv, uint64_t stride, int64_t count, int64_t 
   }
 }
 
+template <GgmlType kT>
+void kv_load_t_generic(const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd, float* kt) {
+  const int64_t ld = kv_t_ld(count);
+  for (int64_t d = 0; d < hd; ++d) {
+    for (int64_t t = 0; t < ld; ++t) {
+      kt[d * ld + t] = t < count ? kv_at<kT>(kv + static_cast<uint64_t>(t) * stride, d) : 0.0f;
+    }
+  }
+}
+
+void kv_scores_t_generic(const float* q, const float* kt, int64_t ld, int64_t count, int64_t hd,
+                         float scale, float* out) {
+  for (int64_t t = 0; t < count; ++t) {
+    float c[4] = {};
+    for (int64_t d = 0; d < hd; ++d) c[d % 4] = std::fma(q[d], kt[d * ld + t], c[d % 4]);
+    out[t] = ((c[0] + c[1]) + (c[2] + c[3])) * scale;
+  }
+}
+
 float exp_sum_generic(float* x, int64_t n, float max) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
@@ -83,6 +102,10 @@ void fill_generic(IsaKernels* t) {
   t->kv_load[kKvF32] = kv_load_generic<GgmlType::F32>;
   t->kv_load[kKvF16] = kv_load_generic<GgmlType::F16>;
   t->kv_load[kKvBF16] = kv_load_generic<GgmlType::BF16>;
+  t->kv_load_t[kKvF32] = kv_load_t_generic<GgmlType::F32>;
+  t->kv_load_t[kKvF16] = kv_load_t_generic<GgmlType::F16>;
+  t->kv_load_t[kKvBF16] = kv_load_t_generic<GgmlType::BF16>;
+  t->kv_scores_t = kv_scores_t_generic;
   t->exp_sum = exp_sum_generic;
   t->silu_mul = silu_mul_generic;
 }

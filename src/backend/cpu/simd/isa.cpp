@@ -236,6 +236,17 @@ KvLoadFn kv_load_fn(GgmlType kv_type, Isa isa) {
   return detail::kernels_for(isa).kv_load[s];
 }
 
+KvLoadTFn kv_load_t_fn(GgmlType kv_type, Isa isa) {
+  const int s = detail::kv_slot(kv_type);
+  if (s < 0 || !isa_supported(isa)) return nullptr;
+  return detail::kernels_for(isa).kv_load_t[s];
+}
+
+KvScoresTFn kv_scores_t_fn(Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  return detail::kernels_for(isa).kv_scores_t;
+}
+
 ExpSumFn exp_sum_fn(Isa isa) {
   if (!isa_supported(isa)) return nullptr;
   return detail::kernels_for(isa).exp_sum;

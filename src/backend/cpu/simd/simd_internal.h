@@ -76,6 +76,8 @@ struct IsaKernels {
   KvDotFn kv_dot[kNumKvSlots] = {};
   KvAxpyFn kv_axpy[kNumKvSlots] = {};
   KvLoadFn kv_load[kNumKvSlots] = {};
+  KvLoadTFn kv_load_t[kNumKvSlots] = {};
+  KvScoresTFn kv_scores_t = nullptr;
   ExpSumFn exp_sum = nullptr;
   SiluMulFn silu_mul = nullptr;
 };

@@ -106,6 +106,21 @@ using KvAxpyFn = void (*)(const float* w, const uint8_t* kv, uint64_t stride, in
 // several queries: they give the same bits as the F16/BF16 helpers on the original rows.
 using KvLoadFn = void (*)(const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
                           float* out);
+// The transposed pair, for scoring several queries against the same rows: kv_load_t writes
+// kt[d * ld + t] = row t [d] as fp32 for t in [0, count), d in [0, hd), where
+// ld = kv_t_ld(count) (count rounded up to 8), and zeros for t in [count, ld).
+// kv_scores_t then gives out[t] = scale * q . row t for t in [0, count) from such a kt with
+// ld >= kv_t_ld(count) (a kv_load_t of count or more rows): per score, four
+// fma chains over d = m (mod 4) in increasing d, summed as (c0 + c1) + (c2 + c3), so each score
+// depends only on q and its own row (not on count or on the other rows), with the same bits on
+// every ISA. (A different order from kv_dot's: callers use one or the other throughout.)
+inline int64_t kv_t_ld(int64_t count) {
+  return (count + 7) / 8 * 8;
+}
+using KvLoadTFn = void (*)(const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
+                           float* kt);
+using KvScoresTFn = void (*)(const float* q, const float* kt, int64_t ld, int64_t count, int64_t hd,
+                             float scale, float* out);
 // x[i] = exp(x[i] - max) for i in [0, n); returns their sum in a fixed order for a given n.
 // The SIMD versions use a polynomial exp within a few ulp of std::exp (for x - max <= 0).
 using ExpSumFn = float (*)(float* x, int64_t n, float max);
@@ -120,6 +135,8 @@ using SiluMulFn = void (*)(const float* g, const float* u, int64_t n, float* y);
 KvDotFn kv_dot_fn(GgmlType kv_type, Isa isa);
 KvAxpyFn kv_axpy_fn(GgmlType kv_type, Isa isa);
 KvLoadFn kv_load_fn(GgmlType kv_type, Isa isa);
+KvLoadTFn kv_load_t_fn(GgmlType kv_type, Isa isa);
+KvScoresTFn kv_scores_t_fn(Isa isa);  // `isa` must be supported
 ExpSumFn exp_sum_fn(Isa isa);
 SiluMulFn silu_mul_fn(Isa isa);  // `isa` must be supported
 
