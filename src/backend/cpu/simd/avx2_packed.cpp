@@ -84,8 +84,9 @@ void packed_n(const PackedKernelArgs& a) {
 }
 
 // ---- Q4_Kx8 x Q8_K ----
-// Per super-block of 8 rows, sub-block s (32 elements): the 8 registers of the chunk's nibbles
-// (low nibbles for even s, high for odd), the rows' 6-bit scales; per activation row, 8
+// Per super-block of 8 rows: the 6-bit scales and mins of all 8 rows unpacked from three
+// registers; per sub-block s (32 elements), the 8 registers of the chunk's nibbles (low nibbles
+// for even s, high for odd) and per activation row 8
 // broadcast maddubs summed in int16 (the Q4_0 bound: at most 8 * 2 * 15 * 128) and one madd
 // with each lane's scale in both int16 halves give scale * (q . x) per row in its lane. The
 // mins term takes 4 madds of (min pair, activation sum pair) per super-block. Then the float
@@ -94,27 +95,49 @@ void packed_n(const PackedKernelArgs& a) {
 constexpr uint64_t kXK = sizeof(BlockQ8_K);
 constexpr size_t kXKQs = offsetof(BlockQ8_K, qs);
 
-// Lane r: lo[r] | hi[r] << 16 (8 bytes at lo and at hi, zero-extended).
-inline __m256i pair16(const uint8_t* lo, const uint8_t* hi) {
-  const __m256i l = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(lo)));
-  const __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(hi)));
-  return _mm256_or_si256(l, _mm256_slli_epi32(h, 16));
+// The 8 rows' 6-bit scales and mins (get_scale_min_k4's layout), unpacked for all rows at once
+// from the three words at p: lane r of sc_lo holds row r's scales of sub-blocks 0..3 (a byte
+// each), sc_hi those of 4..7, and likewise m_lo, m_hi for the mins.
+struct ScalesMins {
+  __m256i sc_lo, sc_hi, m_lo, m_hi;
+};
+inline ScalesMins unpack_scales(const uint8_t* p) {
+  const __m256i w0 = loadu256(p), w1 = loadu256(p + 32), w2 = loadu256(p + 64);
+  const __m256i m6 = _mm256_set1_epi8(0x3f), m4 = _mm256_set1_epi8(0x0f);
+  const __m256i top = _mm256_set1_epi8(0x30);
+  ScalesMins r;
+  r.sc_lo = _mm256_and_si256(w0, m6);
+  r.m_lo = _mm256_and_si256(w1, m6);
+  r.sc_hi =
+      _mm256_or_si256(_mm256_and_si256(w2, m4), _mm256_and_si256(_mm256_srli_epi32(w0, 2), top));
+  r.m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi32(w1, 2), top));
+  return r;
+}
+
+// Lane r: byte a of lane r as int16 (low half), byte b as int16 (high half), from v.
+inline __m256i pick_pair(__m256i v, int a, int b) {
+  const auto c = [](int lane, int byte) { return static_cast<char>(4 * lane + byte); };
+  const __m256i ctl =
+      _mm256_setr_epi8(c(0, a), -1, c(0, b), -1, c(1, a), -1, c(1, b), -1, c(2, a), -1, c(2, b), -1,
+                       c(3, a), -1, c(3, b), -1, c(0, a), -1, c(0, b), -1, c(1, a), -1, c(1, b), -1,
+                       c(2, a), -1, c(2, b), -1, c(3, a), -1, c(3, b), -1);
+  return _mm256_shuffle_epi8(v, ctl);
 }
 
 // isum[j] += scale_s * (q_s . x_s) per row lane, for sub-block s = 2c + kShift / 4 of the
 // super-block at p; xs[j] points at activation row j's 256 int8.
 template <int kN, int kShift>
-inline void k_subblock(const uint8_t* p, int c, const uint8_t* const xs[kN], __m256i isum[kN]) {
+inline void k_subblock(const uint8_t* p, int c, __m256i scale, const uint8_t* const xs[kN],
+                       __m256i isum[kN]) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const int s = 2 * c + kShift / 4;
   __m256i q[8];
   DARI_UNROLL
   for (int j = 0; j < 8; ++j) {
-    const __m256i raw = loadu256(p + 160 + 256 * c + 32 * j);
+    const __m256i raw = loadu256(p + 128 + 256 * c + 32 * j);
     q[j] = _mm256_and_si256(kShift == 0 ? raw : _mm256_srli_epi16(raw, kShift), m4);
   }
-  const uint8_t* sc = p + 32 + 8 * s;
-  const __m256i scale = pair16(sc, sc);
   DARI_UNROLL
   for (int a = 0; a < kN; ++a) {
     const uint8_t* x = xs[a] + 32 * s;
@@ -142,13 +165,19 @@ void packed_k_n(const PackedKernelArgs& a) {
         xs[j] = a.act + static_cast<uint64_t>(j) * a.act_stride + ib * kXK + kXKQs;
         isum[j] = _mm256_setzero_si256();
       }
-      for (int c = 0; c < 4; ++c) {
-        k_subblock<kN, 0>(p, c, xs, isum);
-        k_subblock<kN, 4>(p, c, xs, isum);
-      }
-      __m256i mins[4];  // lane r: min of sub-block 2t | min of 2t + 1 << 16
-      DARI_UNROLL
-      for (int t = 0; t < 4; ++t) mins[t] = pair16(p + 96 + 16 * t, p + 104 + 16 * t);
+      const ScalesMins sm = unpack_scales(p + 32);
+      // Sub-block s's scale in both int16 halves of each row's lane.
+      k_subblock<kN, 0>(p, 0, pick_pair(sm.sc_lo, 0, 0), xs, isum);
+      k_subblock<kN, 4>(p, 0, pick_pair(sm.sc_lo, 1, 1), xs, isum);
+      k_subblock<kN, 0>(p, 1, pick_pair(sm.sc_lo, 2, 2), xs, isum);
+      k_subblock<kN, 4>(p, 1, pick_pair(sm.sc_lo, 3, 3), xs, isum);
+      k_subblock<kN, 0>(p, 2, pick_pair(sm.sc_hi, 0, 0), xs, isum);
+      k_subblock<kN, 4>(p, 2, pick_pair(sm.sc_hi, 1, 1), xs, isum);
+      k_subblock<kN, 0>(p, 3, pick_pair(sm.sc_hi, 2, 2), xs, isum);
+      k_subblock<kN, 4>(p, 3, pick_pair(sm.sc_hi, 3, 3), xs, isum);
+      // Lane r: min of sub-block 2t (low int16), min of 2t + 1 (high).
+      const __m256i mins[4] = {pick_pair(sm.m_lo, 0, 1), pick_pair(sm.m_lo, 2, 3),
+                               pick_pair(sm.m_hi, 0, 1), pick_pair(sm.m_hi, 2, 3)};
       const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
       const __m256 dmin =
           _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));

@@ -67,19 +67,18 @@ void q8_0_act_info(const void* act_row, int64_t k, PackedActBlock* out);
 // (g * nsb + b) * 1184 where nsb = k / 256:
 //   [0, 16)     the 8 rows' fp16 d, row order
 //   [16, 32)    the 8 rows' fp16 dmin
-//   [32, 96)    byte 32 + 8s + r: the 6-bit scale of sub-block s (elements 32s .. 32s+31), row r
-//   [96, 160)   byte 96 + 8s + r: the 6-bit min of sub-block s, row r
-//   [160 + 256c + 32j + 4r, +4) for chunk c = 0..3, j = 0..7: qs[32c + 4j .. 32c + 4j + 3] of row r
+//   [32 + 32i + 4r, +4) for i = 0..2: bytes 4i .. 4i+3 of row r's 12 packed scale/min bytes
+//               (BlockQ4_K::scales), so one register per word unpacks all 8 rows at once
+//   [128 + 256c + 32j + 4r, +4) for chunk c = 0..3, j = 0..7: qs[32c + 4j .. 32c + 4j + 3] of row r
 // (qs as in BlockQ4_K: in chunk c, the low nibble of qs[32c + l] is element 64c + l, the high
 // nibble element 64c + 32 + l.) As in Q4_0x8, one 32-byte register holds 4 elements of each row
-// in the row's lane. 1184 bytes per 8 rows and super-block: 32 more than Q4_K (2.8%), for the
-// scales and mins stored one byte each instead of 6 bits.
+// in the row's lane. 1152 bytes per 8 rows and super-block: the size of the Q4_K rows.
 //
 // Numerics: per super-block, the exact integer sums sumi = sum_s scale_s * (q_s . x_s) and
 // summs = sum_s min_s * (bsums of x over s), then out = fma(dx, fma(d, sumi, -(dmin * summs)),
 // out) in fp32: the AVX2 Q4_K row kernel's formula and order, so the same bits as it on every
 // ISA (the scalar reference rounds the two products separately: within its tolerance).
-inline constexpr uint64_t kPackKBlockBytes = 1184;
+inline constexpr uint64_t kPackKBlockBytes = 1152;
 
 // Bytes of the packed copy, or nullopt (rows not a positive multiple of 8, k not a positive
 // multiple of 256, overflow).

@@ -25,7 +25,10 @@ constexpr size_t kWScales = offsetof(BlockQ4_K, scales);
 constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
 constexpr size_t kXSums = offsetof(BlockQ8_K, bsums);
 // Offsets inside a packed block (packed.h).
-constexpr uint64_t kOffD = 0, kOffDmin = 16, kOffScales = 32, kOffMins = 96, kOffQs = 160;
+constexpr uint64_t kOffD = 0, kOffDmin = 16, kOffScales = 32, kOffQs = 128;
+constexpr uint64_t scale_offset(int i, int r) {  // word i of row r's 12 scale/min bytes
+  return kOffScales + 32 * static_cast<uint64_t>(i) + 4 * static_cast<uint64_t>(r);
+}
 constexpr uint64_t qs_offset(int c, int j, int r) {
   return kOffQs + 256 * static_cast<uint64_t>(c) + 32 * static_cast<uint64_t>(j) +
          4 * static_cast<uint64_t>(r);
@@ -50,18 +53,22 @@ void packed_k_generic(const PackedKernelArgs& a) {
         const auto* xq = reinterpret_cast<const int8_t*>(xr + static_cast<uint64_t>(b) * kX + kXQs);
         const PackedActK& xi = a.info_k[j * a.nb + b];
         for (int r = 0; r < 8; ++r) {
+          uint8_t scales[kKScaleSize];
+          for (int i = 0; i < 3; ++i) std::memcpy(scales + 4 * i, blk + scale_offset(i, r), 4);
           int32_t sumi = 0, summs = 0;
           for (int s = 0; s < 8; ++s) {
+            int sc = 0, m = 0;
+            tensor_detail::get_scale_min_k4(s, scales, &sc, &m);
             const int c = s / 2, shift = 4 * (s % 2);
             int32_t dot = 0;
             for (int l = 0; l < 32; ++l) {  // element 32s + l: byte qs[32c + l] of the row
               const uint8_t q = blk[qs_offset(c, l / 4, r) + l % 4];
               dot += ((q >> shift) & 0x0f) * xq[32 * s + l];
             }
-            sumi += blk[kOffScales + 8 * s + r] * dot;
+            sumi += sc * dot;
             const int32_t pair = xi.min_pairs[s / 2];
             const auto p = static_cast<int16_t>(s % 2 == 0 ? pair & 0xffff : pair >> 16);
-            summs += blk[kOffMins + 8 * s + r] * p;
+            summs += m * p;
           }
           const float d = fp16_to_fp32(u16_at(blk + kOffD + 2 * r));
           const float dmin = fp16_to_fp32(u16_at(blk + kOffDmin + 2 * r));
@@ -104,12 +111,7 @@ void pack_block(const uint8_t* const rows[8], uint64_t b, uint8_t* d) {
     const uint8_t* blk = rows[r] + b * kW;
     std::memcpy(d + kOffD + 2 * r, blk + offsetof(BlockQ4_K, d), 2);
     std::memcpy(d + kOffDmin + 2 * r, blk + offsetof(BlockQ4_K, dmin), 2);
-    for (int s = 0; s < 8; ++s) {
-      int sc = 0, m = 0;
-      tensor_detail::get_scale_min_k4(s, blk + kWScales, &sc, &m);
-      d[kOffScales + 8 * s + r] = static_cast<uint8_t>(sc);
-      d[kOffMins + 8 * s + r] = static_cast<uint8_t>(m);
-    }
+    for (int i = 0; i < 3; ++i) std::memcpy(d + scale_offset(i, r), blk + kWScales + 4 * i, 4);
     for (int c = 0; c < 4; ++c) {
       for (int j = 0; j < 8; ++j)
         std::memcpy(d + qs_offset(c, j, r), blk + kWQs + 32 * c + 4 * j, 4);
