@@ -36,6 +36,7 @@ Result<std::unique_ptr<Model>> TransformerModel::create(GgufFile file,
   BackendOptions bo;
   bo.n_threads = opts.n_threads;
   bo.repack = opts.repack;
+  bo.profile = opts.profile;
   DARI_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(opts.backend, bo));
   if (!backend->device().host_memory) {
     // Weights and the KV cache live in host memory; device-buffer upload is not implemented yet.

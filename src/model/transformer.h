@@ -27,6 +27,8 @@ class TransformerModel final : public Model {
   const ModelConfig& config() const override { return cfg_; }
   const GgufFile& gguf() const override { return file_; }
   Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits) override;
+  std::vector<OpProfile> op_profile() const override { return backend_->op_profile(); }
+  void reset_op_profile() override { backend_->reset_op_profile(); }
 
  private:
   TransformerModel(GgufFile file, std::unique_ptr<Backend> backend)

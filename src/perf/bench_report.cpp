@@ -1,6 +1,8 @@
 // Markdown and JSON output of `dari bench`.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "dari/core/strings.h"
 #include "dari/perf/model_bench.h"
 
@@ -31,6 +33,22 @@ const BandwidthResult* probe_for(const BenchReport& r, unsigned n_threads) {
     if (best == nullptr || b.best_gbps > best->best_gbps) best = &b;
   }
   return best;
+}
+
+// Per-op time of one test (BenchOptions::profile): ms per repetition and share of the op total.
+std::string format_profile(const BenchSample& s) {
+  double total = 0.0;
+  for (const OpProfile& p : s.profile) total += p.seconds;
+  const double reps = std::max<double>(1.0, static_cast<double>(s.seconds.size()));
+  std::string out = str_format("\nops of %s, %u threads (ms per run, share of op time):\n",
+                               test_name(s.test).c_str(), s.test.n_threads);
+  out += "| op | calls/run | ms/run | share |\n| -- | --------: | -----: | ----: |\n";
+  for (const OpProfile& p : s.profile) {
+    out += str_format("| %s | %.0f | %.2f | %.1f%% |\n", p.op.c_str(),
+                      static_cast<double>(p.calls) / reps, 1e3 * p.seconds / reps,
+                      total > 0 ? 100.0 * p.seconds / total : 0.0);
+  }
+  return out;
 }
 
 }  // namespace
@@ -65,6 +83,9 @@ std::string format_markdown_footer(const BenchReport& r) {
         mib(b.buffer_bytes).c_str());
   }
   for (const BenchSample& s : r.tests) {
+    if (!s.profile.empty()) out += format_profile(s);
+  }
+  for (const BenchSample& s : r.tests) {
     if (s.test.n_gen == 0) continue;
     const BandwidthResult* b = probe_for(r, s.test.n_threads);
     if (b == nullptr || b->best_gbps <= 0 || r.model.decode_bytes_per_token == 0) continue;
@@ -92,6 +113,10 @@ std::string format_json(const BenchReport& r) {
   for (const BenchSample& s : r.tests) {
     nlohmann::json samples = nlohmann::json::array();
     for (double sec : s.seconds) samples.push_back(static_cast<uint64_t>(sec * 1e9));
+    nlohmann::json profile = nlohmann::json::array();
+    for (const OpProfile& p : s.profile) {
+      profile.push_back({{"op", p.op}, {"calls", p.calls}, {"seconds", p.seconds}});
+    }
     j["tests"].push_back({{"test", test_name(s.test)},
                           {"n_prompt", s.test.n_prompt},
                           {"n_gen", s.test.n_gen},
@@ -100,7 +125,8 @@ std::string format_json(const BenchReport& r) {
                           {"samples_ns", samples},
                           {"avg_ts", s.mean_tps},
                           {"stdev_ts", s.sd_tps},
-                          {"gbps", s.gbps}});
+                          {"gbps", s.gbps},
+                          {"profile", profile}});
   }
   j["peak_rss"] = {{"maxrss_bytes", r.rss.maxrss_bytes}, {"vm_hwm_bytes", r.rss.vm_hwm_bytes}};
   j["bandwidth"] = nlohmann::json::array();

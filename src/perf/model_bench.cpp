@@ -138,6 +138,7 @@ Result<BenchReport> run_model_bench(const BenchOptions& o,
     ModelLoadOptions lo;
     lo.n_threads = th;
     lo.repack = o.repack;
+    lo.profile = o.profile;
     const auto t0 = Clock::now();
     auto model = Model::load(o.model_path, lo);
     if (!model.ok()) return make_error(model.message());
@@ -161,6 +162,7 @@ Result<BenchReport> run_model_bench(const BenchOptions& o,
       DARI_TRY(runner.run(pp ? std::min(n, 32u) : 1, pp ? ubatch : 1));  // warm-up
       BenchSample s;
       s.test = t;
+      m.reset_op_profile();  // the timed repetitions only
       std::vector<double> tps;
       for (uint32_t r = 0; r < reps; ++r) {
         DARI_ASSIGN_OR_RETURN(double sec, runner.run(n, pp ? ubatch : 1));
@@ -168,6 +170,7 @@ Result<BenchReport> run_model_bench(const BenchOptions& o,
         tps.push_back(sec > 0 ? n / sec : 0);
       }
       mean_sd(tps, &s.mean_tps, &s.sd_tps);
+      s.profile = m.op_profile();
       if (!pp) s.gbps = static_cast<double>(rep.model.decode_bytes_per_token) * s.mean_tps / 1e9;
       if (on_test) on_test(s);
       rep.tests.push_back(std::move(s));

@@ -102,6 +102,44 @@ TEST(DariBench, JsonHasSaneFields) {
   EXPECT_EQ(j["tests"][2]["n_threads"], 2);
   EXPECT_GT(j["peak_rss"]["maxrss_bytes"].get<uint64_t>(), 0u);
   EXPECT_GT(j["peak_rss"]["vm_hwm_bytes"].get<uint64_t>(), 0u);
+  EXPECT_TRUE(j["tests"][0]["profile"].empty());  // only with --profile
+}
+
+// --profile: each test lists its ops, largest first; the timed repetitions only (tg4 x 2 runs:
+// 8 forward calls, each with one attention per layer and one output matmul).
+TEST(DariBench, ProfileListsOpsPerTest) {
+  const std::string cache = fresh_cache("profile");
+  const Output o = run_dari("profile", "bench --synthetic tiny --type Q4_0 --cache-dir '" + cache +
+                                           "' -p 8 -n 4 -r 2 -t 1 -o json --profile");
+  ASSERT_EQ(o.status, 0) << o.err;
+  const auto j = nlohmann::json::parse(o.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << o.out;
+  ASSERT_EQ(j["tests"].size(), 2u);
+  for (const auto& t : j["tests"]) {
+    const auto& prof = t["profile"];
+    ASSERT_FALSE(prof.empty()) << t["test"];
+    double prev = 1e30;
+    bool matmul = false;
+    for (const auto& p : prof) {
+      EXPECT_LE(p["seconds"].get<double>(), prev);
+      prev = p["seconds"].get<double>();
+      EXPECT_GT(p["calls"].get<uint64_t>(), 0u);
+      matmul = matmul || p["op"].get<std::string>().rfind("matmul ", 0) == 0;
+    }
+    EXPECT_TRUE(matmul) << prof.dump();
+  }
+  uint64_t attention_calls = 0;
+  for (const auto& p : j["tests"][1]["profile"]) {
+    if (p["op"] == "attention") attention_calls = p["calls"].get<uint64_t>();
+  }
+  const uint64_t layers = attention_calls / 8;
+  EXPECT_GT(layers, 0u);
+  EXPECT_EQ(attention_calls, 8 * layers);
+  const Output md = run_dari("profile_md", "bench --synthetic tiny --type Q4_0 --cache-dir '" +
+                                               cache + "' -p 8 -n 0 -r 1 -t 1 --profile");
+  ASSERT_EQ(md.status, 0) << md.err;
+  EXPECT_NE(md.out.find("ops of pp8, 1 threads"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("| attention | "), std::string::npos) << md.out;
 }
 
 TEST(DariBench, BandwidthProbeAlone) {

@@ -31,6 +31,7 @@ struct BenchArgs {
   bool bandwidth = false;
   uint32_t bandwidth_mib = 1024;
   bool no_repack = false;
+  bool profile = false;
 };
 
 // "512,128" -> {512, 128}; false on anything else.
@@ -118,6 +119,7 @@ int run_bench(const BenchArgs& a) {
   }
   o.reps = std::max(1u, a.reps);
   o.repack = !a.no_repack;
+  o.profile = a.profile;
   o.ubatch = std::max(1u, a.ubatch);
   const bool json = a.output == "json";
   const bool any_test =
@@ -189,7 +191,10 @@ DARI_COMMAND(
       sub.add_option("-u,--ubatch", a->ubatch, "Prompt tokens per forward call (default 512)");
       sub.add_option("-o,--output", a->output, "Output format: md or json (default md)");
       sub.add_flag("--no-repack", a->no_repack,
-                   "Read Q4_0 weights as stored (no faster copy made at load)");
+                   "Read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
+      sub.add_flag("--profile", a->profile,
+                   "Time every op and print where each test's time goes (adds a clock read "
+                   "per op)");
       sub.add_flag("--bandwidth", a->bandwidth,
                    "Also probe memory read bandwidth (1 thread and each -t count)");
       sub.add_option("--bandwidth-mib", a->bandwidth_mib,

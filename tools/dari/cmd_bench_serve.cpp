@@ -129,7 +129,7 @@ DARI_COMMAND(
           "Disable automatic prefix caching");
       sub.add_flag(
           "--no-repack", [a](int64_t) { a->o.repack = false; },
-          "Read Q4_0 weights as stored (no faster copy made at load)");
+          "Read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
       sub.add_option("--seed", a->o.seed, "Workload seed");
       sub.add_option("--soak", a->o.soak_seconds,
                      "Soak test: random submits and cancels for SECONDS, leak checks");

@@ -21,8 +21,12 @@ extern "C" void on_sigint(int) {
 
 }  // namespace
 
-std::atomic<bool>& cancel_flag() { return g_cancel; }
-int sigint_count() { return g_sigints.load(std::memory_order_relaxed); }
+std::atomic<bool>& cancel_flag() {
+  return g_cancel;
+}
+int sigint_count() {
+  return g_sigints.load(std::memory_order_relaxed);
+}
 void reset_sigint() {
   g_sigints.store(0, std::memory_order_relaxed);
   g_cancel.store(false, std::memory_order_relaxed);
@@ -55,7 +59,7 @@ void add_generation_options(CLI::App& app, GenerationCliOptions* o) {
   app.add_option("-s,--seed", o->seed, "RNG seed (-1: random)")->capture_default_str();
   app.add_option("-t,--threads", o->threads, "threads (0: all cores)");
   app.add_flag("--no-repack", o->no_repack,
-               "read Q4_0 weights as stored (no faster copy made at load)");
+               "read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
   app.add_option("-c,--ctx-size", o->ctx_size,
                  "context size in tokens (0: the model's, at most 4096)");
   app.add_option("-b,--batch-size", o->batch_size, "prompt tokens per forward pass")
@@ -80,8 +84,8 @@ std::string find_default_model() {
   std::vector<fs::path> candidates;
   fs::path exe_dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
   if (!ec) {
-    candidates.push_back(exe_dir / kDefaultModelFile);                          // beside the binary
-    candidates.push_back(exe_dir / "../share/dari" / kDefaultModelFile);        // installed
+    candidates.push_back(exe_dir / kDefaultModelFile);                    // beside the binary
+    candidates.push_back(exe_dir / "../share/dari" / kDefaultModelFile);  // installed
   }
   candidates.push_back(fs::path(DARI_SOURCE_DIR) / "models" / kDefaultModelFile);  // source tree
   for (const auto& c : candidates) {
@@ -97,10 +101,13 @@ std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_
     if (model.empty()) {
       std::string env = default_model_override();
       if (!env.empty()) {
-        std::fprintf(stderr, "dari: error: no model given (-m) and DARI_DEFAULT_MODEL=%s is not "
-                     "a file\n", env.c_str());
+        std::fprintf(stderr,
+                     "dari: error: no model given (-m) and DARI_DEFAULT_MODEL=%s is not "
+                     "a file\n",
+                     env.c_str());
       } else {
-        std::fprintf(stderr, "dari: error: no model given (-m) and the default model %s was not "
+        std::fprintf(stderr,
+                     "dari: error: no model given (-m) and the default model %s was not "
                      "found beside the binary, in ../share/dari, or in the source tree\n",
                      kDefaultModelFile);
       }

@@ -67,9 +67,20 @@ struct BackendOptions {
   // CPU: use the run-time dispatched SIMD matmul kernels (src/backend/cpu/simd) where they cover
   // the weight type; false = the scalar traits path everywhere (reference / conformance runs).
   bool simd = true;
-  // Let pack_weight() keep copies of weight matrices in a faster layout (CPU: Q4_0 in groups of
-  // 8 rows). false = matmul always reads the given views (llama.cpp's --no-repack).
+  // Let pack_weight() keep copies of weight matrices in a faster layout (CPU: Q4_0 and Q4_K in
+  // groups of 8 rows). false = matmul always reads the given views (llama.cpp's --no-repack).
   bool repack = true;
+  // Time every op for op_profile() (a clock read before and after each op).
+  bool profile = false;
+};
+
+// Time spent in one kind of op since the last reset (BackendOptions::profile). `op` names the
+// op; matmuls add the weight type, "x8" when a packed copy was read, and the activation rows
+// bucket, e.g. "matmul Q4_0x8 m=2-8".
+struct OpProfile {
+  std::string op;
+  uint64_t calls = 0;
+  double seconds = 0.0;
 };
 
 class Backend {
@@ -92,6 +103,10 @@ class Backend {
   }
   // Bytes held by packed copies.
   virtual uint64_t packed_bytes() const { return 0; }
+  // With BackendOptions::profile: time per op since the last reset, largest first (empty when
+  // profiling is off or unsupported). Same thread as run().
+  virtual std::vector<OpProfile> op_profile() const { return {}; }
+  virtual void reset_op_profile() {}
 
   // Convenience wrappers (all F32 unless stated; shapes as in plugin_abi.h).
   Status matmul(const TensorView& w, const TensorView& x, const TensorView& y);

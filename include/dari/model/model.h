@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dari/backend/backend.h"
 #include "dari/core/result.h"
 #include "dari/io/gguf.h"
 #include "dari/kv/kv_cache.h"
@@ -22,8 +23,8 @@ enum class RopeType { kNormal, kNeox };  // adjacent pairs (llama) vs split halv
 enum class RopeScaling { kNone, kLinear, kYarn, kLlama3 };
 
 struct ModelConfig {
-  std::string arch;       // general.architecture
-  std::string name;       // general.name, if present
+  std::string arch;  // general.architecture
+  std::string name;  // general.name, if present
   uint32_t n_vocab = 0;
   uint32_t n_embd = 0;
   uint32_t n_layer = 0;
@@ -46,11 +47,13 @@ struct ModelConfig {
 };
 
 struct ModelLoadOptions {
-  uint32_t n_threads = 0;  // 0 = hardware concurrency
+  uint32_t n_threads = 0;       // 0 = hardware concurrency
   std::string backend = "cpu";  // name in the backend registry (dari/backend/backend.h)
   // Let the backend copy weight matrices into a faster layout at load (BackendOptions::repack;
-  // the CPU packs Q4_0 matrices, taking about as long as reading them once).
+  // the CPU packs Q4_0 and Q4_K matrices, taking about as long as reading them once).
   bool repack = true;
+  // Time every backend op (BackendOptions::profile; read with Model::op_profile).
+  bool profile = false;
 };
 
 // One step's work for the model. All vectors are indexed by token row i in [0, n_tokens).
@@ -83,6 +86,11 @@ class Model {
   // order, into *logits (resized). Reserves nothing: the caller reserve()s KV space beforehand and
   // commit()s afterwards.
   virtual Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits) = 0;
+
+  // The backend's time per op since the last reset (ModelLoadOptions::profile; empty otherwise).
+  // Same thread as forward().
+  virtual std::vector<OpProfile> op_profile() const { return {}; }
+  virtual void reset_op_profile() {}
 };
 
 }  // namespace dari

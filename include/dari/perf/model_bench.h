@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "dari/backend/backend.h"
 #include "dari/convert/synthetic.h"
 #include "dari/core/result.h"
 
@@ -73,6 +74,8 @@ struct BenchSample {
   double mean_tps = 0;
   double sd_tps = 0;
   double gbps = 0;  // tg only: decode_bytes_per_token * mean_tps / 1e9
+  // BenchOptions::profile: backend time per op over the timed repetitions, largest first.
+  std::vector<OpProfile> profile;
 };
 
 struct BenchOptions {
@@ -84,6 +87,7 @@ struct BenchOptions {
   uint32_t ubatch = 512;
   uint64_t seed = 1234;  // random token ids
   bool repack = true;    // ModelLoadOptions::repack
+  bool profile = false;  // ModelLoadOptions::profile: fill BenchSample::profile
 };
 
 struct BenchReport {

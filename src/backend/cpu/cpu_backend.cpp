@@ -1,6 +1,9 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <map>
 #include <thread>
 
 #include "backend/cpu/kernels/kernels.h"
@@ -40,7 +43,8 @@ bool can_write(GgmlType t) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(unsigned n_threads, bool simd, bool repack) : pool_(n_threads), repack_(repack) {
+  CpuBackend(unsigned n_threads, bool simd, bool repack, bool profile)
+      : pool_(n_threads), repack_(repack), profile_(profile) {
     ctx_.pool = &pool_;
     ctx_.simd = simd;
     info_.name = "cpu";
@@ -117,7 +121,45 @@ class CpuBackend final : public Backend {
 
   uint64_t packed_bytes() const override { return packed_bytes_; }
 
+  std::vector<OpProfile> op_profile() const override {
+    std::vector<OpProfile> out;
+    for (const auto& [name, e] : times_) out.push_back({name, e.calls, e.seconds});
+    std::sort(out.begin(), out.end(),
+              [](const OpProfile& a, const OpProfile& b) { return a.seconds > b.seconds; });
+    return out;
+  }
+  void reset_op_profile() override { times_.clear(); }
+
   Status run(const Op& op) override {
+    if (!profile_) return run_op(op);
+    const auto t0 = std::chrono::steady_clock::now();
+    Status st = run_op(op);
+    Entry& e = times_[profile_key(op)];
+    e.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++e.calls;
+    return st;
+  }
+
+ private:
+  struct Entry {
+    uint64_t calls = 0;
+    double seconds = 0.0;
+  };
+
+  // OpProfile::op for an op (see backend.h).
+  std::string profile_key(const Op& op) const {
+    const auto kind = static_cast<OpKind>(op.kind);
+    std::string key(op_name(kind));
+    if (kind != OpKind::kMatmul || op.n_src < 2) return key;
+    key += ' ';
+    key += ggml_type_name(static_cast<GgmlType>(op.src[0].type));
+    if (ctx_.packed.count(op.src[0].data) != 0) key += "x8";
+    const int64_t m = op.src[1].ne[1] * op.src[1].ne[2] * op.src[1].ne[3];
+    key += m <= 1 ? " m=1" : m <= 8 ? " m=2-8" : m <= 64 ? " m=9-64" : " m>64";
+    return key;
+  }
+
+  Status run_op(const Op& op) {
     if (op.n_src > 3) return make_error("cpu: op has more than 3 sources");
     switch (static_cast<OpKind>(op.kind)) {
       case OpKind::kMatmul:
@@ -146,9 +188,10 @@ class CpuBackend final : public Backend {
     return make_error(str_format("cpu: unknown op kind %u", op.kind));
   }
 
- private:
   ThreadPool pool_;
   bool repack_;
+  bool profile_;
+  std::map<std::string, Entry> times_;  // by profile_key; owning thread only
   cpu::KernelContext ctx_;
   DeviceInfo info_;
   std::vector<std::unique_ptr<Buffer>> packed_buffers_;  // the copies ctx_.packed points into
@@ -158,7 +201,8 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> create_cpu_backend(const BackendOptions& opts) {
-  return std::unique_ptr<Backend>(new CpuBackend(opts.n_threads, opts.simd, opts.repack));
+  return std::unique_ptr<Backend>(
+      new CpuBackend(opts.n_threads, opts.simd, opts.repack, opts.profile));
 }
 
 }  // namespace dari
