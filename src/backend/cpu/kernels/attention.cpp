@@ -139,7 +139,9 @@ struct AttnJob {
   SimdAttn sa;
 };
 
-// Per-thread buffers, grown as needed and kept between ops (one set per pool thread).
+// Per-thread buffers, grown as needed and kept between ops (one set per pool thread; the
+// largest is scores: kTileRows * group * (context length) floats, 4 MiB per thread at 32K
+// tokens with 8 query heads per KV head).
 struct TileScratch {
   std::vector<float> rows;    // one run of V rows in fp32: [run length][hd]
   std::vector<float> kt;      // one run of K rows in fp32 columns: [hd][kv_t_ld(run length)]
