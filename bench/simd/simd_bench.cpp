@@ -433,34 +433,60 @@ void BM_MatmulPacked(benchmark::State& state) {
       2.0 * static_cast<double>(rows * k * n_act) * iters / 1e9, benchmark::Counter::kIsRate);
 }
 
-// Decode attention for one query head over n_pos F16 cache rows of hd = 64 (scores, softmax
-// exp, V sum) with the attention helpers of an ISA. Reports KV bytes/s and ns per position.
+// Decode attention over n_pos F16 cache rows of hd = 64 as the CPU backend runs it: per run of
+// 16 rows (one KV block), K converted to fp32 columns and V to fp32 rows once, then scores, the
+// exp with its sum and the V sum for `heads` query heads sharing the KV head. Reports KV bytes/s
+// and ns per (position, head).
 void BM_AttnHead(benchmark::State& state) {
   const int64_t n_pos = state.range(0);
   const auto isa = static_cast<Isa>(state.range(1));
+  const int64_t heads = state.range(2);
   if (!dari::simd::isa_supported(isa)) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
   }
-  constexpr int64_t kHd = 64;
+  constexpr int64_t kHd = 64, kRun = 16;
   const uint64_t stride = 4 * kHd * 2;  // 4 KV heads per cache row, F16
   std::vector<uint8_t> k(stride * static_cast<uint64_t>(n_pos), 0x3c), v(k.size(), 0x3c);
-  std::vector<float> q(kHd, 0.01f), scores(static_cast<size_t>(n_pos)), acc(kHd);
-  const auto dot = dari::simd::kv_dot_fn(GgmlType::F16, isa);
-  const auto axpy = dari::simd::kv_axpy_fn(GgmlType::F16, isa);
+  std::vector<float> q(static_cast<size_t>(kHd * heads), 0.01f);
+  std::vector<float> scores(static_cast<size_t>(n_pos * heads)),
+      acc(static_cast<size_t>(kHd * heads));
+  std::vector<float> kt(static_cast<size_t>(kHd * kRun)), rows(kt.size());
+  const auto load_t = dari::simd::kv_load_t_fn(GgmlType::F16, isa);
+  const auto load = dari::simd::kv_load_fn(GgmlType::F16, isa);
+  const auto score = dari::simd::kv_scores_t_fn(isa);
+  const auto axpy = dari::simd::kv_axpy_fn(GgmlType::F32, isa);
   const auto exp_sum = dari::simd::exp_sum_fn(isa);
+  const auto* rows_bytes = reinterpret_cast<const uint8_t*>(rows.data());
   for (auto _ : state) {
-    dot(q.data(), k.data(), stride, n_pos, kHd, 0.125f, scores.data());
-    const float mx = *std::max_element(scores.begin(), scores.end());
-    benchmark::DoNotOptimize(exp_sum(scores.data(), n_pos, mx));
+    for (int64_t t = 0; t < n_pos; t += kRun) {
+      const int64_t len = std::min(kRun, n_pos - t);
+      load_t(k.data() + stride * static_cast<uint64_t>(t), stride, len, kHd, kt.data());
+      for (int64_t h = 0; h < heads; ++h) {
+        score(q.data() + h * kHd, kt.data(), dari::simd::kv_t_ld(len), len, kHd, 0.125f,
+              scores.data() + h * n_pos + t);
+      }
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      float* s = scores.data() + h * n_pos;
+      const float mx = *std::max_element(s, s + n_pos);
+      benchmark::DoNotOptimize(exp_sum(s, n_pos, mx));
+    }
     std::fill(acc.begin(), acc.end(), 0.0f);
-    axpy(scores.data(), v.data(), stride, n_pos, kHd, acc.data());
+    for (int64_t t = 0; t < n_pos; t += kRun) {
+      const int64_t len = std::min(kRun, n_pos - t);
+      load(v.data() + stride * static_cast<uint64_t>(t), stride, len, kHd, rows.data());
+      for (int64_t h = 0; h < heads; ++h) {
+        axpy(scores.data() + h * n_pos + t, rows_bytes, kHd * sizeof(float), len, kHd,
+             acc.data() + h * kHd);
+      }
+    }
     benchmark::DoNotOptimize(acc.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(2 * kHd * 2 * n_pos) * state.iterations());
-  state.counters["ns_per_pos"] =
-      benchmark::Counter(static_cast<double>(n_pos) * static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_pos_head"] = benchmark::Counter(
+      static_cast<double>(n_pos * heads) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void register_all() {
@@ -487,11 +513,14 @@ void register_all() {
   }
   for (int impl : {0, 1}) {
     if (!dari::simd::isa_supported(static_cast<Isa>(impl))) continue;
-    benchmark::RegisterBenchmark(
-        (std::string("BM_AttnHead/512pos/") + dari::simd::isa_name(static_cast<Isa>(impl))).c_str(),
-        BM_AttnHead)
-        ->Args({512, impl})
-        ->MinTime(0.2);
+    for (int64_t heads : {1, 4, 8}) {
+      benchmark::RegisterBenchmark((std::string("BM_AttnHead/512pos/") + std::to_string(heads) +
+                                    "heads/" + dari::simd::isa_name(static_cast<Isa>(impl)))
+                                       .c_str(),
+                                   BM_AttnHead)
+          ->Args({512, impl, heads})
+          ->MinTime(0.2);
+    }
   }
   for (int threads : {1, 2}) {
     benchmark::RegisterBenchmark(("BM_ReadBandwidthMT/t" + std::to_string(threads)).c_str(),

@@ -56,29 +56,6 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Two accumulators over 8-element chunks (even / odd), summed, then the scalar tail.
-template <GgmlType kT>
-void kv_dot(const float* q, const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
-            float scale, float* out) {
-  for (int64_t t = 0; t < count; ++t) {
-    const uint8_t* row = kv + static_cast<uint64_t>(t) * stride;
-    __m256 a0 = _mm256_setzero_ps();
-    __m256 a1 = _mm256_setzero_ps();
-    int64_t d = 0;
-    for (; d + 16 <= hd; d += 16) {
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8<kT>(row, d), a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), load8<kT>(row, d + 8), a1);
-    }
-    if (d + 8 <= hd) {
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8<kT>(row, d), a0);
-      d += 8;
-    }
-    float dot = hsum(_mm256_add_ps(a0, a1));
-    for (; d < hd; ++d) dot = std::fma(q[d], load1<kT>(row, d), dot);  // one rounding, any kT
-    out[t] = dot * scale;
-  }
-}
-
 // acc += w[t] * row t, kU * 8 columns at a time held in registers across all rows (8 for 64
 // or more columns: enough independent chains to keep the FMA units busy). Each element is one
 // chain over t in order, whatever kU.
@@ -291,9 +268,6 @@ void silu_mul(const float* g, const float* u, int64_t n, float* y) {
 }  // namespace
 
 void fill_avx2_attn(IsaKernels* t) {
-  t->kv_dot[kKvF32] = kv_dot<GgmlType::F32>;
-  t->kv_dot[kKvF16] = kv_dot<GgmlType::F16>;
-  t->kv_dot[kKvBF16] = kv_dot<GgmlType::BF16>;
   t->kv_axpy[kKvF32] = kv_axpy<GgmlType::F32>;
   t->kv_axpy[kKvF16] = kv_axpy<GgmlType::F16>;
   t->kv_axpy[kKvBF16] = kv_axpy<GgmlType::BF16>;

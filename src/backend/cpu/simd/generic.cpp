@@ -24,17 +24,6 @@ float kv_at(const uint8_t* row, int64_t d) {
 }
 
 template <GgmlType kT>
-void kv_dot_generic(const float* q, const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
-                    float scale, float* out) {
-  for (int64_t t = 0; t < count; ++t) {
-    const uint8_t* row = kv + static_cast<uint64_t>(t) * stride;
-    float dot = 0.0f;
-    for (int64_t d = 0; d < hd; ++d) dot += q[d] * kv_at<kT>(row, d);
-    out[t] = dot * scale;
-  }
-}
-
-template <GgmlType kT>
 void kv_axpy_generic(const float* w, const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
                      float* acc) {
   for (int64_t t = 0; t < count; ++t) {
@@ -93,9 +82,6 @@ void fill_generic(IsaKernels* t) {
   const GgmlType acts[kNumActSlots] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
                                        GgmlType::Q8_K};
   for (GgmlType a : acts) t->quantize[act_slot(a)] = type_traits(a)->from_float;
-  t->kv_dot[kKvF32] = kv_dot_generic<GgmlType::F32>;
-  t->kv_dot[kKvF16] = kv_dot_generic<GgmlType::F16>;
-  t->kv_dot[kKvBF16] = kv_dot_generic<GgmlType::BF16>;
   t->kv_axpy[kKvF32] = kv_axpy_generic<GgmlType::F32>;
   t->kv_axpy[kKvF16] = kv_axpy_generic<GgmlType::F16>;
   t->kv_axpy[kKvBF16] = kv_axpy_generic<GgmlType::BF16>;

@@ -218,12 +218,6 @@ QuantizeRowFn quantize_row_fn(GgmlType act_type, Isa isa) {
   return detail::kernels_for(isa).quantize[s];
 }
 
-KvDotFn kv_dot_fn(GgmlType kv_type, Isa isa) {
-  const int s = detail::kv_slot(kv_type);
-  if (s < 0 || !isa_supported(isa)) return nullptr;
-  return detail::kernels_for(isa).kv_dot[s];
-}
-
 KvAxpyFn kv_axpy_fn(GgmlType kv_type, Isa isa) {
   const int s = detail::kv_slot(kv_type);
   if (s < 0 || !isa_supported(isa)) return nullptr;

@@ -73,7 +73,6 @@ struct IsaKernels {
   QuantizeRowFn quantize[kNumActSlots] = {};
   TileFn tile[kNumWeightSlots] = {};        // optional; null: the driver loops over dot
   GroupKernel group[kNumWeightSlots] = {};  // optional
-  KvDotFn kv_dot[kNumKvSlots] = {};
   KvAxpyFn kv_axpy[kNumKvSlots] = {};
   KvLoadFn kv_load[kNumKvSlots] = {};
   KvLoadTFn kv_load_t[kNumKvSlots] = {};

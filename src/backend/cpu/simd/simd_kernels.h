@@ -94,16 +94,12 @@ Status matmul(const MatmulArgs& args);
 Status matmul(const MatmulArgs& args, Isa isa);
 
 // ---- attention helpers (KV rows in F32, F16 or BF16) ----
-// out[t] = scale * dot(q, row t) for t in [0, count); row t starts at kv + t * stride bytes and
-// holds hd elements of kv_type. Each output is one fixed-order reduction (independent of count).
-using KvDotFn = void (*)(const float* q, const uint8_t* kv, uint64_t stride, int64_t count,
-                         int64_t hd, float scale, float* out);
 // acc[d] += w[t] * row t [d] for d in [0, hd), rows taken in increasing t.
 using KvAxpyFn = void (*)(const float* w, const uint8_t* kv, uint64_t stride, int64_t count,
                           int64_t hd, float* acc);
 // out[t * hd + d] = row t [d] as fp32 (exact: every KV type widens without rounding), for
-// t in [0, count). Lets a caller convert KV rows once and run the F32 helpers above on them for
-// several queries: they give the same bits as the F16/BF16 helpers on the original rows.
+// t in [0, count). Lets a caller convert V rows once and run the F32 axpy on them for several
+// queries: it gives the same bits as the F16/BF16 axpy on the original rows.
 using KvLoadFn = void (*)(const uint8_t* kv, uint64_t stride, int64_t count, int64_t hd,
                           float* out);
 // The transposed pair, for scoring several queries against the same rows: kv_load_t writes
@@ -113,7 +109,7 @@ using KvLoadFn = void (*)(const uint8_t* kv, uint64_t stride, int64_t count, int
 // ld >= kv_t_ld(count) (a kv_load_t of count or more rows): per score, four
 // fma chains over d = m (mod 4) in increasing d, summed as (c0 + c1) + (c2 + c3), so each score
 // depends only on q and its own row (not on count or on the other rows), with the same bits on
-// every ISA. (A different order from kv_dot's: callers use one or the other throughout.)
+// every ISA.
 inline int64_t kv_t_ld(int64_t count) {
   return (count + 7) / 8 * 8;
 }
@@ -132,7 +128,6 @@ using ExpSumFn = float (*)(float* x, int64_t n, float max);
 using SiluMulFn = void (*)(const float* g, const float* u, int64_t n, float* y);
 
 // nullptr for a kv_type other than F32, F16, BF16. `isa` must be supported.
-KvDotFn kv_dot_fn(GgmlType kv_type, Isa isa);
 KvAxpyFn kv_axpy_fn(GgmlType kv_type, Isa isa);
 KvLoadFn kv_load_fn(GgmlType kv_type, Isa isa);
 KvLoadTFn kv_load_t_fn(GgmlType kv_type, Isa isa);
