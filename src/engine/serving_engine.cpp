@@ -37,6 +37,11 @@ class ServingEngineImpl final : public ServingEngine {
   SubmitResult submit(ServingRequest req) override;
   void cancel(uint64_t id) override;
   ServingStats stats() const override;
+  std::vector<OpProfile> op_profile() const override {
+    std::lock_guard<std::mutex> join_lock(join_mu_);
+    if (thread_.joinable()) return {};  // still running: the engine thread owns the model
+    return model_->op_profile();
+  }
   void shutdown(bool drain) override;
 
   const Tokenizer& tokenizer() const override { return *tok_; }
@@ -69,7 +74,7 @@ class ServingEngineImpl final : public ServingEngine {
   bool accepting_ = true, cancel_all_ = false, stop_ = false, core_idle_ = true;
   ServingStats stats_;
   std::atomic<uint64_t> next_id_{1};
-  std::mutex join_mu_;
+  mutable std::mutex join_mu_;  // serialises shutdown() and op_profile() against the join
   std::thread thread_;
 };
 
@@ -88,6 +93,7 @@ Status ServingEngineImpl::init(const ServingOptions& opts) {
   ModelLoadOptions mo;
   mo.n_threads = opts.n_threads;
   mo.repack = opts.repack;
+  mo.profile = opts.profile;
   DARI_ASSIGN_OR_RETURN(model_, Model::load(opts.model_path, mo));
   auto tok = Tokenizer::from_gguf(model_->gguf());
   if (!tok.ok()) return make_error(opts.model_path + ": tokenizer: " + tok.message());

@@ -35,23 +35,22 @@ const BandwidthResult* probe_for(const BenchReport& r, unsigned n_threads) {
   return best;
 }
 
-// Per-op time of one test (BenchOptions::profile): ms per repetition and share of the op total.
-std::string format_profile(const BenchSample& s) {
+}  // namespace
+
+std::string format_op_profile(const std::vector<OpProfile>& profile, double runs,
+                              const std::string& title) {
   double total = 0.0;
-  for (const OpProfile& p : s.profile) total += p.seconds;
-  const double reps = std::max<double>(1.0, static_cast<double>(s.seconds.size()));
-  std::string out = str_format("\nops of %s, %u threads (ms per run, share of op time):\n",
-                               test_name(s.test).c_str(), s.test.n_threads);
+  for (const OpProfile& p : profile) total += p.seconds;
+  const double n = std::max(1.0, runs);
+  std::string out = "\n" + title + " (ms per run, share of op time):\n";
   out += "| op | calls/run | ms/run | share |\n| -- | --------: | -----: | ----: |\n";
-  for (const OpProfile& p : s.profile) {
+  for (const OpProfile& p : profile) {
     out += str_format("| %s | %.0f | %.2f | %.1f%% |\n", p.op.c_str(),
-                      static_cast<double>(p.calls) / reps, 1e3 * p.seconds / reps,
+                      static_cast<double>(p.calls) / n, 1e3 * p.seconds / n,
                       total > 0 ? 100.0 * p.seconds / total : 0.0);
   }
   return out;
 }
-
-}  // namespace
 
 std::string format_markdown_header() {
   return "| model | size | params | backend | threads | test | t/s | GB/token | GB/s |\n"
@@ -83,7 +82,10 @@ std::string format_markdown_footer(const BenchReport& r) {
         mib(b.buffer_bytes).c_str());
   }
   for (const BenchSample& s : r.tests) {
-    if (!s.profile.empty()) out += format_profile(s);
+    if (s.profile.empty()) continue;
+    out += format_op_profile(
+        s.profile, static_cast<double>(s.seconds.size()),
+        str_format("ops of %s, %u threads", test_name(s.test).c_str(), s.test.n_threads));
   }
   for (const BenchSample& s : r.tests) {
     if (s.test.n_gen == 0) continue;

@@ -87,6 +87,7 @@ Result<std::unique_ptr<ServingEngine>> start_engine(const ServeBenchOptions& o,
   so.kv_tokens = o.kv_tokens;
   so.n_threads = o.n_threads;
   so.repack = o.repack;
+  so.profile = o.profile;
   so.prefix_cache = o.prefix_cache;
   so.max_waiting = 4096;
   return ServingEngine::start(so);
@@ -116,7 +117,8 @@ uint64_t current_rss_bytes() {
 }
 
 Result<std::vector<ServeBenchLevel>> run_serve_bench(
-    const ServeBenchOptions& o, const std::function<void(const ServeBenchLevel&)>& on_level) {
+    const ServeBenchOptions& o, const std::function<void(const ServeBenchLevel&)>& on_level,
+    std::vector<OpProfile>* profile) {
   if (o.concurrency.empty()) return make_error("bench-serve: no concurrency levels");
   if (o.prompt_min == 0 || o.prompt_min > o.prompt_max || o.output_min == 0 ||
       o.output_min > o.output_max) {
@@ -198,6 +200,7 @@ Result<std::vector<ServeBenchLevel>> run_serve_bench(
     levels.push_back(L);
   }
   engine->shutdown(true);
+  if (profile != nullptr) *profile = engine->op_profile();
   return levels;
 }
 

@@ -140,6 +140,15 @@ TEST(DariBench, ProfileListsOpsPerTest) {
   ASSERT_EQ(md.status, 0) << md.err;
   EXPECT_NE(md.out.find("ops of pp8, 1 threads"), std::string::npos) << md.out;
   EXPECT_NE(md.out.find("| attention | "), std::string::npos) << md.out;
+  // bench-serve --profile: one table for the run, after the engine has stopped.
+  const std::string model = cache + "/synthetic-tiny-Q4_0-seed1.gguf";
+  const Output serve = run_dari("profile_serve", "bench-serve -m '" + model +
+                                                     "' -c 2 -n 2 -t 1 --prompt-tokens 4 "
+                                                     "--output-tokens 4 --profile");
+  ASSERT_EQ(serve.status, 0) << serve.err;
+  EXPECT_NE(serve.out.find("ops of the whole run"), std::string::npos) << serve.out;
+  EXPECT_NE(serve.out.find("| attention | "), std::string::npos) << serve.out;
+  EXPECT_NE(serve.out.find("| matmul Q4_0"), std::string::npos) << serve.out;
 }
 
 TEST(DariBench, BandwidthProbeAlone) {

@@ -8,6 +8,7 @@
 
 #include "cmd_common.h"
 #include "command.h"
+#include "dari/perf/model_bench.h"
 #include "dari/perf/serve_bench.h"
 
 namespace dari::cli {
@@ -80,17 +81,21 @@ int run_bench_serve(BenchServeArgs& a) {
   std::printf("%5s %6s %8s %10s %9s %9s %9s %9s %7s %6s", "conc", "reqs", "out_tok", "tok/s",
               "ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99", "hit%", "preem");
   std::printf(o.multi_turn ? " %11s %11s\n" : "\n", "ttft1_p50", "ttftN_p50");
-  auto r = perf::run_serve_bench(o, [&](const perf::ServeBenchLevel& L) {
-    std::printf("%5u %6u %8llu %10.1f %9.1f %9.1f %9.2f %9.2f %6.1f%% %6llu", L.concurrency,
-                L.requests, static_cast<unsigned long long>(L.output_tokens), L.output_tok_s,
-                L.ttft_p50_ms, L.ttft_p99_ms, L.tpot_p50_ms, L.tpot_p99_ms,
-                100.0 * L.prefix_hit_rate, static_cast<unsigned long long>(L.preemptions));
-    if (o.multi_turn) {
-      std::printf(" %11.1f %11.1f", L.ttft_first_turn_p50_ms, L.ttft_later_turns_p50_ms);
-    }
-    std::printf("\n");
-    std::fflush(stdout);
-  });
+  std::vector<OpProfile> profile;
+  auto r = perf::run_serve_bench(
+      o,
+      [&](const perf::ServeBenchLevel& L) {
+        std::printf("%5u %6u %8llu %10.1f %9.1f %9.1f %9.2f %9.2f %6.1f%% %6llu", L.concurrency,
+                    L.requests, static_cast<unsigned long long>(L.output_tokens), L.output_tok_s,
+                    L.ttft_p50_ms, L.ttft_p99_ms, L.tpot_p50_ms, L.tpot_p99_ms,
+                    100.0 * L.prefix_hit_rate, static_cast<unsigned long long>(L.preemptions));
+        if (o.multi_turn) {
+          std::printf(" %11.1f %11.1f", L.ttft_first_turn_p50_ms, L.ttft_later_turns_p50_ms);
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+      },
+      &profile);
   if (!r.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", r.message().c_str());
     return 1;
@@ -101,6 +106,10 @@ int run_bench_serve(BenchServeArgs& a) {
     if (L.concurrency == 8) eight = L.output_tok_s;
   }
   if (one > 0 && eight > 0) std::printf("aggregate tok/s at 8 vs 1: %.2fx\n", eight / one);
+  if (o.profile) {
+    std::printf("%s",
+                perf::format_op_profile(profile, 1.0, "ops of the whole run, all levels").c_str());
+  }
   return 0;
 }
 
@@ -130,6 +139,9 @@ DARI_COMMAND(
       sub.add_flag(
           "--no-repack", [a](int64_t) { a->o.repack = false; },
           "Read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
+      sub.add_flag(
+          "--profile", [a](int64_t) { a->o.profile = true; },
+          "Time every op and print where the run's time went (all levels together)");
       sub.add_option("--seed", a->o.seed, "Workload seed");
       sub.add_option("--soak", a->o.soak_seconds,
                      "Soak test: random submits and cancels for SECONDS, leak checks");

@@ -22,15 +22,16 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <condition_variable>
-#include <deque>
 #include <string>
 #include <vector>
 
+#include "dari/backend/backend.h"
 #include "dari/core/result.h"
 #include "dari/engine.h"
 #include "dari/io/ggml_type.h"
@@ -43,26 +44,27 @@ struct ModelConfig;
 
 struct ServingOptions {
   std::string model_path;
-  uint32_t n_ctx = 0;            // max tokens (prompt + output) per request; 0: min(train, 4096)
-  uint32_t max_running = 16;     // sequences in one step (llama.cpp's --parallel)
-  uint32_t step_tokens = 512;    // token budget per step (decode rows + prefill chunk rows)
-  uint64_t kv_tokens = 0;        // KV pool capacity in tokens; 0: n_ctx * max_running
-  uint64_t kv_bytes = 0;         // KV pool budget in bytes; wins over kv_tokens when nonzero
-  uint32_t max_waiting = 256;    // queued (not yet admitted) requests; more → kQueueFull
-  uint32_t n_threads = 0;        // 0: hardware concurrency
-  bool repack = true;            // ModelLoadOptions::repack
+  uint32_t n_ctx = 0;          // max tokens (prompt + output) per request; 0: min(train, 4096)
+  uint32_t max_running = 16;   // sequences in one step (llama.cpp's --parallel)
+  uint32_t step_tokens = 512;  // token budget per step (decode rows + prefill chunk rows)
+  uint64_t kv_tokens = 0;      // KV pool capacity in tokens; 0: n_ctx * max_running
+  uint64_t kv_bytes = 0;       // KV pool budget in bytes; wins over kv_tokens when nonzero
+  uint32_t max_waiting = 256;  // queued (not yet admitted) requests; more → kQueueFull
+  uint32_t n_threads = 0;      // 0: hardware concurrency
+  bool repack = true;          // ModelLoadOptions::repack
+  bool profile = false;        // ModelLoadOptions::profile (read with op_profile())
   GgmlType kv_dtype = GgmlType::F16;
-  bool prefix_cache = true;      // automatic prefix caching of full KV blocks
+  bool prefix_cache = true;  // automatic prefix caching of full KV blocks
 };
 
 struct ServingRequest {
-  std::vector<int32_t> prompt;   // token ids (special tokens already resolved), non-empty
-  SamplingParams sampling;       // validated by submit(); choice i samples with seed + i
-  int32_t max_tokens = -1;       // per choice; -1: until a stop or the context is full
-  std::vector<std::string> stop; // stop strings (non-empty each)
+  std::vector<int32_t> prompt;    // token ids (special tokens already resolved), non-empty
+  SamplingParams sampling;        // validated by submit(); choice i samples with seed + i
+  int32_t max_tokens = -1;        // per choice; -1: until a stop or the context is full
+  std::vector<std::string> stop;  // stop strings (non-empty each)
   bool ignore_eog = false;
-  uint32_t n = 1;                // choices; n > 1 forks the prompt's KV (shared, copy-on-write)
-  int32_t priority = 0;          // higher runs first; FCFS within one priority
+  uint32_t n = 1;        // choices; n > 1 forks the prompt's KV (shared, copy-on-write)
+  int32_t priority = 0;  // higher runs first; FCFS within one priority
 };
 
 enum class SubmitError { kNone, kInvalid, kTooLong, kQueueFull, kShuttingDown };
@@ -74,13 +76,13 @@ struct SubmitResult;  // below (needs Stream)
 struct StreamEvent {
   enum class Kind { kToken, kDone, kError };
   Kind kind = Kind::kToken;
-  uint32_t index = 0;            // choice index in [0, n)
-  TokenEvent token;              // kToken: id, final text piece, logprobs
+  uint32_t index = 0;                         // choice index in [0, n)
+  TokenEvent token;                           // kToken: id, final text piece, logprobs
   FinishReason finish = FinishReason::kNone;  // kDone
-  std::string stop_string;       // kDone by a stop string: which one
-  GenerationTimings timings;     // kDone: prompt/cached/generated counts and times (ms)
-  double ttft_ms = 0.0;          // kDone: submit → first token
-  std::string error;             // kError: message
+  std::string stop_string;                    // kDone by a stop string: which one
+  GenerationTimings timings;  // kDone: prompt/cached/generated counts and times (ms)
+  double ttft_ms = 0.0;       // kDone: submit → first token
+  std::string error;          // kError: message
 };
 
 // Events of one request, produced by the engine thread, consumed by the caller. Never blocks the
@@ -116,16 +118,16 @@ class Stream {
 struct SubmitResult {
   std::shared_ptr<Stream> stream;  // set on success
   SubmitError error = SubmitError::kNone;
-  std::string message;             // names what was wrong ("max_tokens: ...")
-  std::string param;               // the request field at fault, if any ("max_tokens", "prompt")
+  std::string message;  // names what was wrong ("max_tokens: ...")
+  std::string param;    // the request field at fault, if any ("max_tokens", "prompt")
 };
 
 struct ServingStats {
-  uint32_t waiting = 0;            // queued, not admitted
-  uint32_t running = 0;            // admitted (prefilling or decoding)
+  uint32_t waiting = 0;  // queued, not admitted
+  uint32_t running = 0;  // admitted (prefilling or decoding)
   uint32_t kv_blocks_total = 0;
-  uint32_t kv_blocks_used = 0;     // referenced by a live sequence
-  uint32_t kv_blocks_cached = 0;   // unreferenced but kept by the prefix cache (evictable)
+  uint32_t kv_blocks_used = 0;    // referenced by a live sequence
+  uint32_t kv_blocks_cached = 0;  // unreferenced but kept by the prefix cache (evictable)
   uint32_t kv_block_tokens = 0;
   uint64_t prefix_query_tokens = 0;  // prompt tokens looked up in the prefix cache
   uint64_t prefix_hit_tokens = 0;    // of those, found (not recomputed)
@@ -154,6 +156,9 @@ class ServingEngine {
   // Stops admitting new requests (submit → kShuttingDown). drain = true: returns once every
   // in-flight request has finished; false: cancels them and returns.
   virtual void shutdown(bool drain) = 0;
+  // With ServingOptions::profile: the backend's time per op over the engine's life, largest
+  // first. Only after shutdown() (the engine thread owns the model until then); empty before.
+  virtual std::vector<OpProfile> op_profile() const { return {}; }
 
   // Immutable after start(); any thread.
   virtual const Tokenizer& tokenizer() const = 0;

@@ -108,6 +108,9 @@ Result<ModelFacts> model_facts(const std::string& path);
 // llama-bench-like markdown table (one row per test) and the roofline / bandwidth / RSS lines;
 // and the same as one JSON object.
 std::string format_markdown_header();
+// A markdown table of per-op time: calls and ms divided by `runs`, share of the op total.
+std::string format_op_profile(const std::vector<OpProfile>& profile, double runs,
+                              const std::string& title);
 std::string format_markdown_row(const ModelFacts& m, const BenchSample& s);
 std::string format_markdown_footer(const BenchReport& r);
 std::string format_json(const BenchReport& r);

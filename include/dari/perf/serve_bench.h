@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "dari/backend/backend.h"
 #include "dari/core/result.h"
 
 namespace dari::perf {
@@ -33,6 +34,7 @@ struct ServeBenchOptions {
   uint32_t turn_tokens = 16;  // new user tokens per turn (multi-turn)
   uint32_t n_threads = 0;     // 0: hardware concurrency
   bool repack = true;         // ModelLoadOptions::repack
+  bool profile = false;       // time every op; run_serve_bench fills *profile
   uint32_t n_ctx = 0;         // 0: enough for the workload
   uint32_t step_tokens = 512;
   uint64_t kv_tokens = 0;  // 0: n_ctx * max concurrency
@@ -57,9 +59,12 @@ struct ServeBenchLevel {
   uint64_t preemptions = 0;
 };
 
-// Runs every concurrency level (one engine, loaded once); on_level is called after each.
+// Runs every concurrency level (one engine, loaded once); on_level is called after each. With
+// opts.profile and a non-null `profile`, it receives the time per op over the whole run (all
+// levels; run one level to see that level's breakdown).
 Result<std::vector<ServeBenchLevel>> run_serve_bench(
-    const ServeBenchOptions& opts, const std::function<void(const ServeBenchLevel&)>& on_level);
+    const ServeBenchOptions& opts, const std::function<void(const ServeBenchLevel&)>& on_level,
+    std::vector<OpProfile>* profile = nullptr);
 
 struct SoakCheck {
   double at_s = 0;
