@@ -316,6 +316,18 @@ void BM_Gemm(benchmark::State& state) {
                          benchmark::Counter::kIsRate);
 }
 
+// n_act rows of k normal(0, 1) values quantised to `at` (the activation type of a weight type),
+// packed_row_bytes(at, k) bytes apart; the same values on every call.
+std::vector<uint8_t> random_activations(GgmlType at, int64_t k, int64_t n_act) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(k * n_act));
+  for (float& v : x) v = dist(rng);
+  std::vector<uint8_t> act(packed_row_bytes(at, k) * static_cast<uint64_t>(n_act));
+  dari::type_traits(at)->from_float(x.data(), act.data(), k * n_act);
+  return act;
+}
+
 // Batched product: `rows` x k weights (cycling through the pool's copies, so large matrices come
 // from DRAM as in decode) times n_act activation rows, one thread. Args: weight type, rows, k,
 // n_act, impl. Reports GFLOP/s (2 * rows * k * n_act per iteration) and weight GB/s; the
@@ -335,13 +347,8 @@ void BM_MatmulBatch(benchmark::State& state) {
   const uint64_t matrix = rb * static_cast<uint64_t>(rows);
   const uint64_t copies = std::max<uint64_t>(1, kPoolBytes / matrix);
   const GgmlType at = dari::simd::activation_type(type);
-  std::mt19937 rng(7);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(k * n_act));
-  for (float& v : x) v = dist(rng);
   const uint64_t ab = packed_row_bytes(at, k);
-  std::vector<uint8_t> act(ab * static_cast<uint64_t>(n_act));
-  dari::type_traits(at)->from_float(x.data(), act.data(), k * n_act);
+  const std::vector<uint8_t> act = random_activations(at, k, n_act);
   std::vector<float> out(static_cast<size_t>(rows * n_act));
   const Isa isa = isa_of(impl);
   uint64_t it = 0;
@@ -391,13 +398,8 @@ void BM_MatmulPacked(benchmark::State& state) {
     if (!st.ok()) state.SkipWithError("repack failed");
   }
   const GgmlType at = dari::simd::activation_type(type);
-  std::mt19937 rng(7);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(k * n_act));
-  for (float& v : x) v = dist(rng);
   const uint64_t ab = packed_row_bytes(at, k);
-  std::vector<uint8_t> act(ab * static_cast<uint64_t>(n_act));
-  dari::type_traits(at)->from_float(x.data(), act.data(), k * n_act);
+  const std::vector<uint8_t> act = random_activations(at, k, n_act);
   std::vector<dari::simd::PackedActBlock> info(static_cast<size_t>(n_act * (k / 32)));
   std::vector<dari::simd::PackedActK> info_k(static_cast<size_t>(n_act * (k / 256)));
   for (int64_t j = 0; j < n_act; ++j) {

@@ -71,19 +71,13 @@ detail::PackedKernelFn kernel_for(Isa isa) {
   return packed_generic;
 }
 
-Status check_groups(const char* fn, int64_t k, int64_t gb, int64_t ge) {
-  if (k <= 0 || k % kQK4_0 != 0) {
-    return make_error(
-        str_format("%s: k=%lld is not a positive multiple of 32", fn, static_cast<long long>(k)));
+// One block of 8 rows into the packed layout.
+void pack_block(const uint8_t* const rows[8], uint64_t b, uint8_t* d) {
+  for (int r = 0; r < 8; ++r) {
+    const uint8_t* blk = rows[r] + b * kW;
+    std::memcpy(d + 2 * r, blk, 2);
+    for (int c = 0; c < 4; ++c) std::memcpy(d + qs_offset(r, c), blk + 2 + 4 * c, 4);
   }
-  if (gb < 0 || ge < gb) {
-    return make_error(str_format("%s: bad group range [%lld, %lld)", fn, static_cast<long long>(gb),
-                                 static_cast<long long>(ge)));
-  }
-  if (ge > 0 && (ge > INT64_MAX / kPackGroupRows || !q4_0x8_bytes(ge * kPackGroupRows, k))) {
-    return make_error(str_format("%s: matrix size overflows", fn));
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -101,18 +95,68 @@ void q8_0_act_info(const void* act_row, int64_t k, PackedActBlock* out) {
 }
 
 std::optional<uint64_t> q4_0x8_bytes(int64_t rows, int64_t k) {
-  if (rows <= 0 || rows % kPackGroupRows != 0 || k <= 0 || k % kQK4_0 != 0) return std::nullopt;
-  const auto r = static_cast<uint64_t>(rows), nb = static_cast<uint64_t>(k / kQK4_0);
-  if (nb > UINT64_MAX / kW / r) return std::nullopt;
-  return r * nb * kW;
+  return detail::packed_matrix_bytes(rows, k, kQK4_0, kPackBlockBytes);
 }
 
 Status repack_q4_0x8(const RepackArgs& a) {
-  DARI_TRY(check_groups("repack_q4_0x8", a.k, a.group_begin, a.group_end));
-  const auto nb = static_cast<uint64_t>(a.k / kQK4_0);
+  return detail::repack_groups("repack_q4_0x8", a, kQK4_0, kW, kPackBlockBytes, pack_block);
+}
+
+Status matmul_q4_0x8(const PackedMatmulArgs& a) {
+  return matmul_q4_0x8(a, active_isa());
+}
+
+Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
+  DARI_TRY(detail::check_groups("matmul_q4_0x8", a.k, kQK4_0, kPackBlockBytes, a.group_begin,
+                                a.group_end));
+  if (!isa_supported(isa)) return make_error("matmul_q4_0x8: ISA not supported by this CPU");
+  const detail::PackedFormat f{"matmul_q4_0x8", kQK4_0, kPackBlockBytes, kX, kernel_for(isa)};
+  DARI_TRY(detail::check_packed(f, a));
+  if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
+  const PackedActBlock* info = detail::act_info_or_own(a, a.act_info, a.k / kQK4_0, q8_0_act_info);
+  detail::run_packed(f, a, info, nullptr);
+  return Status::Ok();
+}
+
+namespace detail {
+
+std::optional<uint64_t> packed_matrix_bytes(int64_t rows, int64_t k, int64_t block_elems,
+                                            uint64_t block_bytes) {
+  if (rows <= 0 || rows % kPackGroupRows != 0 || k <= 0 || k % block_elems != 0) {
+    return std::nullopt;
+  }
+  const auto groups = static_cast<uint64_t>(rows / kPackGroupRows);
+  const auto nb = static_cast<uint64_t>(k / block_elems);
+  if (nb > UINT64_MAX / block_bytes / groups) return std::nullopt;
+  return groups * nb * block_bytes;
+}
+
+Status check_groups(const char* fn, int64_t k, int64_t block_elems, uint64_t block_bytes,
+                    int64_t gb, int64_t ge) {
+  if (k <= 0 || k % block_elems != 0) {
+    return make_error(str_format("%s: k=%lld is not a positive multiple of %lld", fn,
+                                 static_cast<long long>(k), static_cast<long long>(block_elems)));
+  }
+  if (gb < 0 || ge < gb) {
+    return make_error(str_format("%s: bad group range [%lld, %lld)", fn, static_cast<long long>(gb),
+                                 static_cast<long long>(ge)));
+  }
+  if (ge > 0 && (ge > INT64_MAX / kPackGroupRows ||
+                 !packed_matrix_bytes(ge * kPackGroupRows, k, block_elems, block_bytes))) {
+    return make_error(str_format("%s: matrix size overflows", fn));
+  }
+  return Status::Ok();
+}
+
+Status repack_groups(const char* fn, const RepackArgs& a, int64_t block_elems,
+                     uint64_t row_block_bytes, uint64_t block_bytes, PackBlockFn pack) {
+  DARI_TRY(check_groups(fn, a.k, block_elems, block_bytes, a.group_begin, a.group_end));
+  const auto nb = static_cast<uint64_t>(a.k / block_elems);
   if (a.group_end == a.group_begin) return Status::Ok();
-  if (a.src == nullptr || a.dst == nullptr) return make_error("repack_q4_0x8: null pointer");
-  if (a.src_stride < nb * kW) return make_error("repack_q4_0x8: src_stride is less than a row");
+  if (a.src == nullptr || a.dst == nullptr) return make_error(str_format("%s: null pointer", fn));
+  if (a.src_stride < nb * row_block_bytes) {
+    return make_error(str_format("%s: src_stride is less than a row", fn));
+  }
   const auto* src = static_cast<const uint8_t*>(a.src);
   auto* dst = static_cast<uint8_t*>(a.dst);
   for (int64_t g = a.group_begin; g < a.group_end; ++g) {
@@ -121,45 +165,11 @@ Status repack_q4_0x8(const RepackArgs& a) {
       rows[r] = src + static_cast<uint64_t>(g * kPackGroupRows + r) * a.src_stride;
     }
     for (uint64_t b = 0; b < nb; ++b) {
-      uint8_t* d = dst + (static_cast<uint64_t>(g) * nb + b) * kPackBlockBytes;
-      for (int r = 0; r < 8; ++r) {
-        const uint8_t* blk = rows[r] + b * kW;
-        std::memcpy(d + 2 * r, blk, 2);
-        for (int c = 0; c < 4; ++c) std::memcpy(d + qs_offset(r, c), blk + 2 + 4 * c, 4);
-      }
+      pack(rows, b, dst + (static_cast<uint64_t>(g) * nb + b) * block_bytes);
     }
   }
   return Status::Ok();
 }
-
-Status matmul_q4_0x8(const PackedMatmulArgs& a) {
-  return matmul_q4_0x8(a, active_isa());
-}
-
-Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
-  DARI_TRY(check_groups("matmul_q4_0x8", a.k, a.group_begin, a.group_end));
-  if (!isa_supported(isa)) return make_error("matmul_q4_0x8: ISA not supported by this CPU");
-  const detail::PackedFormat f{"matmul_q4_0x8", kQK4_0, kPackBlockBytes, kX, kernel_for(isa)};
-  DARI_TRY(detail::check_packed(f, a));
-  if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
-  // Activation block sums and scales: the caller's, else computed here for all rows (per-thread
-  // scratch, reused across calls).
-  const int64_t nb = a.k / kQK4_0;
-  const PackedActBlock* info = a.act_info;
-  if (info == nullptr) {
-    thread_local std::vector<PackedActBlock> own;
-    own.resize(static_cast<size_t>(nb) * static_cast<size_t>(a.n_act));
-    for (int64_t j = 0; j < a.n_act; ++j) {
-      q8_0_act_info(static_cast<const uint8_t*>(a.act) + static_cast<uint64_t>(j) * a.act_stride,
-                    a.k, own.data() + j * nb);
-    }
-    info = own.data();
-  }
-  detail::run_packed(f, a, info, nullptr);
-  return Status::Ok();
-}
-
-namespace detail {
 
 Status check_packed(const PackedFormat& f, const PackedMatmulArgs& a) {
   if (a.n_act < 0) return make_error(str_format("%s: negative n_act", f.fn));

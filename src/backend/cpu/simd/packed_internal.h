@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "backend/cpu/simd/packed.h"
 
@@ -30,6 +32,38 @@ struct PackedKernelArgs {
 };
 using PackedKernelFn = void (*)(const PackedKernelArgs& args);
 inline constexpr int kPackedActMax = 8;
+
+// Bytes of `rows` rows (whole groups of 8) of k elements packed as block_bytes per group and
+// block of block_elems, or nullopt (rows not a positive multiple of 8, k not a positive multiple
+// of block_elems, overflow).
+std::optional<uint64_t> packed_matrix_bytes(int64_t rows, int64_t k, int64_t block_elems,
+                                            uint64_t block_bytes);
+// k a positive multiple of block_elems, 0 <= gb <= ge, and the matrix of ge groups addressable:
+// else an error whose message starts with fn.
+Status check_groups(const char* fn, int64_t k, int64_t block_elems, uint64_t block_bytes,
+                    int64_t gb, int64_t ge);
+
+// Copies the groups of a RepackArgs after checking them (messages start with fn): for each
+// group and block b, pack(the group's 8 source rows, b, destination block). row_block_bytes:
+// bytes of one source block of one row; block_bytes: of one packed block of 8 rows.
+using PackBlockFn = void (*)(const uint8_t* const rows[8], uint64_t b, uint8_t* dst);
+Status repack_groups(const char* fn, const RepackArgs& a, int64_t block_elems,
+                     uint64_t row_block_bytes, uint64_t block_bytes, PackBlockFn pack);
+
+// The caller's activation side data, else `fill`ed here for every activation row into a
+// per-thread scratch reused across calls (valid until this thread's next call).
+template <typename Info>
+const Info* act_info_or_own(const PackedMatmulArgs& a, const Info* given, int64_t nb,
+                            void (*fill)(const void* act_row, int64_t k, Info* out)) {
+  if (given != nullptr) return given;
+  thread_local std::vector<Info> own;
+  own.resize(static_cast<size_t>(nb) * static_cast<size_t>(a.n_act));
+  for (int64_t j = 0; j < a.n_act; ++j) {
+    fill(static_cast<const uint8_t*>(a.act) + static_cast<uint64_t>(j) * a.act_stride, a.k,
+         own.data() + j * nb);
+  }
+  return own.data();
+}
 
 // One packed format as the driver sees it.
 struct PackedFormat {

@@ -90,21 +90,6 @@ detail::PackedKernelFn kernel_for(Isa isa) {
   return packed_k_generic;
 }
 
-Status check_groups(const char* fn, int64_t k, int64_t gb, int64_t ge) {
-  if (k <= 0 || k % kQK_K != 0) {
-    return make_error(
-        str_format("%s: k=%lld is not a positive multiple of 256", fn, static_cast<long long>(k)));
-  }
-  if (gb < 0 || ge < gb) {
-    return make_error(str_format("%s: bad group range [%lld, %lld)", fn, static_cast<long long>(gb),
-                                 static_cast<long long>(ge)));
-  }
-  if (ge > 0 && (ge > INT64_MAX / kPackGroupRows || !q4_kx8_bytes(ge * kPackGroupRows, k))) {
-    return make_error(str_format("%s: matrix size overflows", fn));
-  }
-  return Status::Ok();
-}
-
 // One super-block of 8 rows into the packed layout.
 void pack_block(const uint8_t* const rows[8], uint64_t b, uint8_t* d) {
   for (int r = 0; r < 8; ++r) {
@@ -138,31 +123,11 @@ void q8_k_act_info(const void* act_row, int64_t k, PackedActK* out) {
 }
 
 std::optional<uint64_t> q4_kx8_bytes(int64_t rows, int64_t k) {
-  if (rows <= 0 || rows % kPackGroupRows != 0 || k <= 0 || k % kQK_K != 0) return std::nullopt;
-  const auto groups = static_cast<uint64_t>(rows / kPackGroupRows);
-  const auto nsb = static_cast<uint64_t>(k / kQK_K);
-  if (nsb > UINT64_MAX / kPackKBlockBytes / groups) return std::nullopt;
-  return groups * nsb * kPackKBlockBytes;
+  return detail::packed_matrix_bytes(rows, k, kQK_K, kPackKBlockBytes);
 }
 
 Status repack_q4_kx8(const RepackArgs& a) {
-  DARI_TRY(check_groups("repack_q4_kx8", a.k, a.group_begin, a.group_end));
-  const auto nsb = static_cast<uint64_t>(a.k / kQK_K);
-  if (a.group_end == a.group_begin) return Status::Ok();
-  if (a.src == nullptr || a.dst == nullptr) return make_error("repack_q4_kx8: null pointer");
-  if (a.src_stride < nsb * kW) return make_error("repack_q4_kx8: src_stride is less than a row");
-  const auto* src = static_cast<const uint8_t*>(a.src);
-  auto* dst = static_cast<uint8_t*>(a.dst);
-  for (int64_t g = a.group_begin; g < a.group_end; ++g) {
-    const uint8_t* rows[8];
-    for (int r = 0; r < 8; ++r) {
-      rows[r] = src + static_cast<uint64_t>(g * kPackGroupRows + r) * a.src_stride;
-    }
-    for (uint64_t b = 0; b < nsb; ++b) {
-      pack_block(rows, b, dst + (static_cast<uint64_t>(g) * nsb + b) * kPackKBlockBytes);
-    }
-  }
-  return Status::Ok();
+  return detail::repack_groups("repack_q4_kx8", a, kQK_K, kW, kPackKBlockBytes, pack_block);
 }
 
 Status matmul_q4_kx8(const PackedMatmulArgs& a) {
@@ -170,22 +135,13 @@ Status matmul_q4_kx8(const PackedMatmulArgs& a) {
 }
 
 Status matmul_q4_kx8(const PackedMatmulArgs& a, Isa isa) {
-  DARI_TRY(check_groups("matmul_q4_kx8", a.k, a.group_begin, a.group_end));
+  DARI_TRY(detail::check_groups("matmul_q4_kx8", a.k, kQK_K, kPackKBlockBytes, a.group_begin,
+                                a.group_end));
   if (!isa_supported(isa)) return make_error("matmul_q4_kx8: ISA not supported by this CPU");
   const detail::PackedFormat f{"matmul_q4_kx8", kQK_K, kPackKBlockBytes, kX, kernel_for(isa)};
   DARI_TRY(detail::check_packed(f, a));
   if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
-  const int64_t nsb = a.k / kQK_K;
-  const PackedActK* info = a.act_info_k;
-  if (info == nullptr) {  // per-thread scratch, reused across calls
-    thread_local std::vector<PackedActK> own;
-    own.resize(static_cast<size_t>(nsb) * static_cast<size_t>(a.n_act));
-    for (int64_t j = 0; j < a.n_act; ++j) {
-      q8_k_act_info(static_cast<const uint8_t*>(a.act) + static_cast<uint64_t>(j) * a.act_stride,
-                    a.k, own.data() + j * nsb);
-    }
-    info = own.data();
-  }
+  const PackedActK* info = detail::act_info_or_own(a, a.act_info_k, a.k / kQK_K, q8_k_act_info);
   detail::run_packed(f, a, nullptr, info);
   return Status::Ok();
 }
