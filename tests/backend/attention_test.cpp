@@ -45,6 +45,24 @@ struct Fixture {
     }
   }
   TensorView kview() { return TensorView::contiguous(kc.data(), type, kKvDim, kBlocks * kBt); }
+  // Attention params over both sequences' tables (tabs and counts live in the fixture; the
+  // vectors passed in must outlive the params).
+  DariAttentionParams params(const std::vector<int32_t>& positions,
+                             const std::vector<int32_t>& row_seq, float scale) {
+    DariAttentionParams p{};
+    p.n_head = kHeads;
+    p.n_head_kv = kKvHeads;
+    p.block_tokens = kBt;
+    p.n_seqs = 2;
+    p.scale = scale;
+    p.positions = positions.data();
+    p.row_seq = row_seq.data();
+    p.block_tables = tabs.data();
+    p.block_counts = counts.data();
+    return p;
+  }
+  std::vector<const int32_t*> tabs = {tables[0].data(), tables[1].data()};
+  std::vector<int32_t> counts = {3, 2};
   TensorView vview() { return TensorView::contiguous(vc.data(), type, kKvDim, kBlocks * kBt); }
 };
 
@@ -61,18 +79,7 @@ TEST_P(CpuAttentionPaths, PagedGqaMatchesReference) {
     std::vector<int32_t> positions = {6, 0, 7, 5, 8}, row_seq = {0, 1, 0, 1, 0};
     const int m = 5;
     std::vector<float> q = test::random_floats(m * Fixture::kHeads * Fixture::kHd, 40), y(q.size());
-    std::vector<const int32_t*> tabs = {f.tables[0].data(), f.tables[1].data()};
-    std::vector<int32_t> counts = {3, 2};
-    DariAttentionParams p{};
-    p.n_head = Fixture::kHeads;
-    p.n_head_kv = Fixture::kKvHeads;
-    p.block_tokens = Fixture::kBt;
-    p.n_seqs = 2;
-    p.scale = 1.0f / std::sqrt(8.0f);
-    p.positions = positions.data();
-    p.row_seq = row_seq.data();
-    p.block_tables = tabs.data();
-    p.block_counts = counts.data();
+    DariAttentionParams p = f.params(positions, row_seq, 1.0f / std::sqrt(8.0f));
     auto qv = test::f32_view(q, Fixture::kHd, Fixture::kHeads, m);
     ASSERT_TRUE((*be)
                     ->attention(qv, f.kview(), f.vview(), p,
@@ -110,9 +117,9 @@ TEST_P(CpuAttentionPaths, PagedGqaMatchesReference) {
     EXPECT_NE(s.message().find("outside its block table"), std::string::npos) << s.message();
     p.positions = positions.data();
     std::vector<int32_t> bad_table = {5, 1, 12};
-    tabs[0] = bad_table.data();
+    f.tabs[0] = bad_table.data();
     EXPECT_FALSE((*be)->attention(qv, f.kview(), f.vview(), p, test::f32_view(y, 8, 4, m)).ok());
-    tabs[0] = f.tables[0].data();
+    f.tabs[0] = f.tables[0].data();
     std::vector<int32_t> bad_seq = {0, 2, 0, 1, 0};
     p.row_seq = bad_seq.data();
     EXPECT_FALSE((*be)->attention(qv, f.kview(), f.vview(), p, test::f32_view(y, 8, 4, m)).ok());
@@ -135,18 +142,7 @@ TEST_P(CpuAttentionPaths, RowsInABatchEqualRowsAlone) {
     const int row_floats = Fixture::kHeads * Fixture::kHd;
     std::vector<float> q = test::random_floats(static_cast<size_t>(m * row_floats), 41);
     std::vector<float> y(q.size()), alone(q.size());
-    std::vector<const int32_t*> tabs = {f.tables[0].data(), f.tables[1].data()};
-    std::vector<int32_t> counts = {3, 2};
-    DariAttentionParams p{};
-    p.n_head = Fixture::kHeads;
-    p.n_head_kv = Fixture::kKvHeads;
-    p.block_tokens = Fixture::kBt;
-    p.n_seqs = 2;
-    p.scale = 0.3f;
-    p.positions = positions.data();
-    p.row_seq = row_seq.data();
-    p.block_tables = tabs.data();
-    p.block_counts = counts.data();
+    const DariAttentionParams p = f.params(positions, row_seq, 0.3f);
     ASSERT_TRUE((*be)
                     ->attention(test::f32_view(q, Fixture::kHd, Fixture::kHeads, m), f.kview(),
                                 f.vview(), p, test::f32_view(y, Fixture::kHd, Fixture::kHeads, m))

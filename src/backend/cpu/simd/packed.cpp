@@ -11,6 +11,7 @@
 #include "dari/core/strings.h"
 #include "dari/tensor/blocks.h"
 #include "dari/tensor/dtype.h"
+#include "tensor/numerics.h"
 
 namespace dari::simd {
 namespace {
@@ -27,12 +28,6 @@ constexpr uint64_t qs_offset(int r, int c) {
 // Groups per cache block of the driver: about this many bytes of packed weights stay hot while
 // every activation chunk passes over them.
 constexpr uint64_t kCacheBlockBytes = 64 * 1024;
-
-uint16_t u16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof h);
-  return h;
-}
 
 // The portable kernel: the AVX2 kernel's arithmetic, one lane at a time.
 void packed_generic(const PackedKernelArgs& a) {
@@ -53,7 +48,7 @@ void packed_generic(const PackedKernelArgs& a) {
             isum += (q & 0x0f) * xq[e] + (q >> 4) * xq[16 + e];
           }
           isum -= xi.sum8;
-          const float dw = fp16_to_fp32(u16_at(blk + 2 * r));
+          const float dw = fp16_to_fp32(tensor_detail::load_u16(blk + 2 * r));
           acc[r] = std::fma(static_cast<float>(isum), dw * xi.dx, acc[r]);
         }
       }
@@ -90,7 +85,7 @@ void q8_0_act_info(const void* act_row, int64_t k, PackedActBlock* out) {
     int32_t s = 0;
     for (int e = 0; e < 32; ++e) s += q[e];
     out[b].sum8 = 8 * s;
-    out[b].dx = fp16_to_fp32(u16_at(blk));
+    out[b].dx = fp16_to_fp32(tensor_detail::load_u16(blk));
   }
 }
 

@@ -12,6 +12,7 @@
 #include "dari/tensor/blocks.h"
 #include "dari/tensor/dtype.h"
 #include "tensor/kquant_layout.h"
+#include "tensor/numerics.h"
 
 namespace dari::simd {
 namespace {
@@ -32,12 +33,6 @@ constexpr uint64_t scale_offset(int i, int r) {  // word i of row r's 12 scale/m
 constexpr uint64_t qs_offset(int c, int j, int r) {
   return kOffQs + 256 * static_cast<uint64_t>(c) + 32 * static_cast<uint64_t>(j) +
          4 * static_cast<uint64_t>(r);
-}
-
-uint16_t u16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof h);
-  return h;
 }
 
 // The portable kernel: the AVX2 kernels' integer sums and fused float formula, one row at a
@@ -70,8 +65,8 @@ void packed_k_generic(const PackedKernelArgs& a) {
             const auto p = static_cast<int16_t>(s % 2 == 0 ? pair & 0xffff : pair >> 16);
             summs += m * p;
           }
-          const float d = fp16_to_fp32(u16_at(blk + kOffD + 2 * r));
-          const float dmin = fp16_to_fp32(u16_at(blk + kOffDmin + 2 * r));
+          const float d = fp16_to_fp32(tensor_detail::load_u16(blk + kOffD + 2 * r));
+          const float dmin = fp16_to_fp32(tensor_detail::load_u16(blk + kOffDmin + 2 * r));
           const float diff =
               std::fma(d, static_cast<float>(sumi), -(dmin * static_cast<float>(summs)));
           acc[r] = std::fma(xi.d, diff, acc[r]);
