@@ -580,8 +580,8 @@ void register_all() {
       }
     }
   }
-  for (GgmlType t :
-       {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16}) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16,
+                     GgmlType::BF16}) {
     for (int impl : {static_cast<int>(kScalar), 1, static_cast<int>(kAvx2Tiles), 2}) {
       if (!impl_supported(impl)) continue;
       const std::string name = std::string("BM_Gemm32tok/") + std::string(dari::ggml_type_name(t)) +

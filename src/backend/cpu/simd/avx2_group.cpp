@@ -1,5 +1,6 @@
 // AVX2 row-group kernels for Q4_0 and Q8_0 weights x Q8_0 activations: 8 weight rows at a time,
-// with the 8 fp32 lanes holding 8 different output rows (Q6_K: avx2_group_k.cpp).
+// with the 8 fp32 lanes holding 8 different output rows (Q6_K: avx2_group_k.cpp; F32, F16, BF16:
+// avx2_group_float.cpp).
 //
 // Why: the per-row tile kernels (avx2_dot.cpp) keep 8 lanes of partial sums per output and pay a
 // convert, a multiply and an FMA per block per output. Here 8 bytes (8 elements) of 4 rows share
@@ -252,6 +253,7 @@ void fill_avx2_group(IsaKernels* t) {
   t->group[kWQ4_0] = GroupKernel{group_q4_0, sums_q8_0};
   t->group[kWQ8_0] = GroupKernel{group_q8_0, nullptr};  // needs no side data
   fill_avx2_group_k(t);
+  fill_avx2_group_float(t);
 }
 
 }  // namespace dari::simd::detail

@@ -87,8 +87,9 @@ void fill_generic(IsaKernels* t);
 void fill_avx2(IsaKernels* t);          // avx2_dot.cpp (calls fill_avx2_quant)
 void fill_avx2_quant(IsaKernels* t);    // avx2_quant.cpp
 void fill_avx2_attn(IsaKernels* t);     // avx2_attn.cpp
-void fill_avx2_group(IsaKernels* t);    // avx2_group.cpp (calls fill_avx2_group_k)
-void fill_avx2_group_k(IsaKernels* t);  // avx2_group_k.cpp
+void fill_avx2_group(IsaKernels* t);        // avx2_group.cpp (calls the two below)
+void fill_avx2_group_k(IsaKernels* t);      // avx2_group_k.cpp
+void fill_avx2_group_float(IsaKernels* t);  // avx2_group_float.cpp
 #if defined(DARI_SIMD_HAVE_AVX512)
 void fill_avx512(IsaKernels* t);
 #endif
