@@ -373,32 +373,6 @@ void tile_q6_k(int64_t k, const uint8_t* w, uint64_t ws, int n_w, const uint8_t*
 
 // ---- float types: 4 x 8 fp32 lanes, tail in 8-lane steps, then scalar ----
 
-inline __m256 load8_f32(const uint8_t* p) {
-  return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-}
-inline __m256 load8_f16(const uint8_t* p) {
-  return _mm256_cvtph_ps(loadu128(p));
-}
-inline __m256 load8_bf16(const uint8_t* p) {
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(loadu128(p)), 16));
-}
-inline float one_f32(const uint8_t* p) {
-  float f;
-  std::memcpy(&f, p, sizeof f);
-  return f;
-}
-inline float one_f16(const uint8_t* p) {
-  return half_at(p);
-}
-inline float one_bf16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof h);
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 // One row: 4 x 8 fp32 lanes over 32-element steps, then 8-element steps, then the scalar tail.
 template <int kElemBytes, __m256 (*kLoad8)(const uint8_t*), float (*kLoad1)(const uint8_t*)>
 void dot_float(int64_t n, const void* xv, const void* yv, float* out) {

@@ -34,30 +34,6 @@ namespace {
 // end this is the next row: the rows are contiguous).
 constexpr uint64_t kPrefetchAhead = 4096;
 
-inline __m256 load8_f32(const uint8_t* p) {
-  return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-}
-inline __m256 load8_f16(const uint8_t* p) {
-  return _mm256_cvtph_ps(loadu128(p));
-}
-inline __m256 load8_bf16(const uint8_t* p) {
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(loadu128(p)), 16));
-}
-inline float one_f32(const uint8_t* p) {
-  float f;
-  std::memcpy(&f, p, sizeof f);
-  return f;
-}
-inline float one_f16(const uint8_t* p) {
-  return half_at(p);
-}
-inline float one_bf16(const uint8_t* p) {
-  const uint32_t u = static_cast<uint32_t>(u16_at(p)) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 // The loaders of one element type.
 template <int kBytes, __m256 (*kLoad8)(const uint8_t*), float (*kLoad1)(const uint8_t*)>
 struct Elem {

@@ -43,6 +43,31 @@ inline float half_at(const uint8_t* p) {
   return _cvtsh_ss(u16_at(p));
 }
 
+// 8 consecutive F32 / F16 / BF16 values at any byte address as fp32, and one value of each.
+inline __m256 load8_f32(const uint8_t* p) {
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+inline __m256 load8_f16(const uint8_t* p) {
+  return _mm256_cvtph_ps(loadu128(p));
+}
+inline __m256 load8_bf16(const uint8_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(loadu128(p)), 16));
+}
+inline float one_f32(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, sizeof f);
+  return f;
+}
+inline float one_f16(const uint8_t* p) {
+  return half_at(p);
+}
+inline float one_bf16(const uint8_t* p) {
+  const uint32_t u = static_cast<uint32_t>(u16_at(p)) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
 // Sum of the 8 lanes, in a fixed order.
 inline float hsum_ps(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
