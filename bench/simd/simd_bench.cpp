@@ -366,7 +366,7 @@ void BM_MatmulBatch(benchmark::State& state) {
   state.SetLabel(std::string(dari::ggml_type_name(type)) + " " + impl_name(impl));
 }
 
-// A repacked matmul (packed.h), one thread: `rows` x k weights of `type` (Q4_0 or Q4_K)
+// A repacked matmul (packed.h), one thread: `rows` x k weights of `type` (Q4_0, Q4_K or Q5_K)
 // repacked from the pool into copies totalling at most 256 MiB (cycled, so large matrices stream
 // from DRAM) times n_act activation rows, with the activation side data precomputed as the
 // backend does. Args: type, rows, k, n_act, isa. Reports GFLOP/s and weight GB/s.
@@ -380,11 +380,11 @@ void BM_MatmulPacked(benchmark::State& state) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
   }
-  const bool is_k = type == GgmlType::Q4_K;
+  const dari::simd::PackedLayout* layout = dari::simd::packed_layout(type);
+  const bool is_k = layout->k_quant;
   fill_pool(type, k);
   const uint64_t rb = packed_row_bytes(type, k);
-  const uint64_t matrix =
-      *(is_k ? dari::simd::q4_kx8_bytes(rows, k) : dari::simd::q4_0x8_bytes(rows, k));
+  const uint64_t matrix = *layout->bytes(rows, k);
   const uint64_t copies = std::max<uint64_t>(1, (uint64_t{256} << 20) / matrix);
   std::vector<uint8_t> packed(matrix * copies);
   for (uint64_t c = 0; c < copies; ++c) {
@@ -394,7 +394,7 @@ void BM_MatmulPacked(benchmark::State& state) {
     r.src_stride = rb;
     r.group_end = rows / dari::simd::kPackGroupRows;
     r.dst = packed.data() + c * matrix;
-    const dari::Status st = is_k ? dari::simd::repack_q4_kx8(r) : dari::simd::repack_q4_0x8(r);
+    const dari::Status st = layout->repack(r);
     if (!st.ok()) state.SkipWithError("repack failed");
   }
   const GgmlType at = dari::simd::activation_type(type);
@@ -424,8 +424,7 @@ void BM_MatmulPacked(benchmark::State& state) {
     a.act_info_k = info_k.data();
     a.out = out.data();
     a.out_stride = rows;
-    const dari::Status st =
-        is_k ? dari::simd::matmul_q4_kx8(a, isa) : dari::simd::matmul_q4_0x8(a, isa);
+    const dari::Status st = layout->matmul(a, isa);
     if (!st.ok()) state.SkipWithError("matmul failed");
     benchmark::DoNotOptimize(out.data());
   }
@@ -563,7 +562,7 @@ void register_all() {
       }
     }
   }
-  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_K}) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K}) {
     for (const auto& s : {std::array<int64_t, 2>{5632, 2048}, std::array<int64_t, 2>{2048, 5632}}) {
       for (int64_t n_act : {1, 8, 64}) {
         for (int isa : {1, 2}) {  // the generic kernels are ~50x slower: tests cover them

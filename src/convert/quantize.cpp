@@ -23,10 +23,10 @@ struct MixEntry {
 };
 
 constexpr MixEntry kMixes[] = {
-    {"F32", GgmlType::F32, false, 0},    {"F16", GgmlType::F16, false, 1},
-    {"BF16", GgmlType::BF16, false, 32}, {"Q8_0", GgmlType::Q8_0, false, 7},
-    {"Q4_0", GgmlType::Q4_0, false, 2},  {"Q4_K_M", GgmlType::Q4_K, true, 15},
-    {"Q6_K", GgmlType::Q6_K, false, 18},
+    {"F32", GgmlType::F32, false, 0},     {"F16", GgmlType::F16, false, 1},
+    {"BF16", GgmlType::BF16, false, 32},  {"Q8_0", GgmlType::Q8_0, false, 7},
+    {"Q4_0", GgmlType::Q4_0, false, 2},   {"Q4_K_M", GgmlType::Q4_K, true, 15},
+    {"Q5_K_M", GgmlType::Q5_K, true, 17}, {"Q6_K", GgmlType::Q6_K, false, 18},
 };
 
 bool is_float_type(GgmlType t) {

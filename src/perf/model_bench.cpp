@@ -31,6 +31,8 @@ std::string mix_name(const GgufFile& f) {
         return "Q8_0";
       case 15:
         return "Q4_K_M";
+      case 17:
+        return "Q5_K_M";
       case 18:
         return "Q6_K";
       case 32:

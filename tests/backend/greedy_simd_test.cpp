@@ -155,9 +155,10 @@ TEST_P(GreedySimd, SameTokensAsScalarPath) {
       << ggml_type_name(spec.wtype);
 }
 
-// Q4_0 and Q4_K matrices repacked at load (the default) give the logits of the same model read
-// as stored: bit for bit where the unpacked path runs the packed kernels' arithmetic (Q4_0: the
-// AVX2 row-group kernel; Q4_K: any SIMD ISA's row kernels), within fp32 reordering elsewhere.
+// Q4_0, Q4_K and Q5_K matrices repacked at load (the default) give the logits of the same model
+// read as stored: bit for bit where the unpacked path runs the packed kernels' arithmetic (Q4_0:
+// the AVX2 row-group kernel; Q4_K, Q5_K: any SIMD ISA's row kernels), within fp32 reordering
+// elsewhere.
 class GreedySimdRepack : public ::testing::TestWithParam<GgmlType> {};
 
 TEST_P(GreedySimdRepack, RepackedGivesTheStoredLayoutsLogits) {
@@ -180,7 +181,7 @@ TEST_P(GreedySimdRepack, RepackedGivesTheStoredLayoutsLogits) {
   const GreedyRun b = greedy(*packed, prompt, 8, a.tokens);
   ASSERT_EQ(a.rows.size(), b.rows.size());
   const bool same_arithmetic =
-      spec.wtype == GgmlType::Q4_K
+      spec.wtype == GgmlType::Q4_K || spec.wtype == GgmlType::Q5_K
           ? simd::active_isa() != simd::Isa::kGeneric
           : simd::active_isa() == simd::Isa::kAvx2 && simd::group_kernels_enabled();
   for (size_t i = 0; i < a.rows.size(); ++i) {
@@ -195,7 +196,7 @@ TEST_P(GreedySimdRepack, RepackedGivesTheStoredLayoutsLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PackedTypes, GreedySimdRepack,
-                         ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_K),
+                         ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K),
                          [](const auto& i) { return std::string(ggml_type_name(i.param)); });
 
 INSTANTIATE_TEST_SUITE_P(SimdTypes, GreedySimd,

@@ -1,6 +1,7 @@
-// Backend::pack_weight on the CPU backend: Q4_0 and Q4_K matrices with whole groups of 8 rows get
-// a Q4_0x8 / Q4_Kx8 copy that matmul reads for exactly that view (same results), other views and
-// types are read as given, and BackendOptions::repack = false turns packing off.
+// Backend::pack_weight on the CPU backend: Q4_0, Q4_K and Q5_K matrices with whole groups of 8
+// rows get a Q4_0x8 / Q4_Kx8 / Q5_Kx8 copy that matmul reads for exactly that view (same
+// results), other views and types are read as given, and BackendOptions::repack = false turns
+// packing off.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -71,13 +72,17 @@ TEST(CpuPackWeight, PackedCopyGivesTheSameOutputsAndIsWhatMatmulReads) {
   EXPECT_FALSE(be->pack_weight(first16).ok());
 }
 
-TEST(CpuPackWeight, Q4KPackedCopyGivesTheSameBitsAndIsWhatMatmulReads) {
+// The K-quant layouts: the same bits as the unpacked SIMD row kernels, and the copy is read.
+class CpuPackWeightK : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(CpuPackWeightK, PackedCopyGivesTheSameBitsAndIsWhatMatmulReads) {
+  const GgmlType t = GetParam();
   constexpr int64_t k = 2 * kQK_K, rows = 24;
   const std::vector<float> f = test::random_floats(static_cast<size_t>(rows * k), 7);
-  std::vector<uint8_t> q(static_cast<size_t>(rows * k / kQK_K) * sizeof(BlockQ4_K));
-  type_traits(GgmlType::Q4_K)->from_float(f.data(), q.data(), rows * k);
+  std::vector<uint8_t> q(static_cast<size_t>(rows * k / kQK_K) * type_traits(t)->block_bytes);
+  type_traits(t)->from_float(f.data(), q.data(), rows * k);
   std::vector<float> x = test::random_floats(static_cast<size_t>(3 * k), 8);
-  const TensorView w = TensorView::contiguous(q.data(), GgmlType::Q4_K, k, rows);
+  const TensorView w = TensorView::contiguous(q.data(), t, k, rows);
   auto be = cpu(true);
   auto matmul = [&](const TensorView& wv) {
     std::vector<float> y(static_cast<size_t>(rows * 3));
@@ -89,7 +94,7 @@ TEST(CpuPackWeight, Q4KPackedCopyGivesTheSameBitsAndIsWhatMatmulReads) {
   auto packed = be->pack_weight(w);
   ASSERT_TRUE(packed.ok()) << packed.message();
   EXPECT_TRUE(*packed);
-  EXPECT_EQ(be->packed_bytes(), 3 * 2 * simd::kPackKBlockBytes);  // 3 groups x 2 super-blocks
+  EXPECT_EQ(be->packed_bytes(), q.size());  // the size of the rows
   const std::vector<float> after = matmul(w);
   if (simd::active_isa() != simd::Isa::kGeneric) {
     EXPECT_EQ(after, before);
@@ -100,6 +105,9 @@ TEST(CpuPackWeight, Q4KPackedCopyGivesTheSameBitsAndIsWhatMatmulReads) {
   std::memset(q.data(), 0, q.size());  // the copy is what matmul reads
   EXPECT_EQ(matmul(w), after);
 }
+
+INSTANTIATE_TEST_SUITE_P(KQuants, CpuPackWeightK, ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K),
+                         [](const auto& i) { return std::string(ggml_type_name(i.param)); });
 
 TEST(CpuPackWeight, OtherTypesShapesAndRepackOffAreReadAsGiven) {
   std::vector<uint8_t> q = q4_0_matrix(12, 3);  // 12 rows: not whole groups of 8

@@ -128,6 +128,7 @@ INSTANTIATE_TEST_SUITE_P(Mixes, QuantizeMix,
                          ::testing::Values(Case{"Q8_0", GgmlType::Q8_0},
                                            Case{"Q4_0", GgmlType::Q4_0},
                                            Case{"Q4_K_M", GgmlType::Q4_K},
+                                           Case{"Q5_K_M", GgmlType::Q5_K},
                                            Case{"Q6_K", GgmlType::Q6_K}, Case{"F16", GgmlType::F16},
                                            Case{"BF16", GgmlType::BF16}),
                          [](const auto& param_info) { return std::string(param_info.param.mix); });

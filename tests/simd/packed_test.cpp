@@ -1,6 +1,7 @@
-// Q4_0x8 and Q4_Kx8 (backend/cpu/simd/packed.h): the layouts put each row's bytes where
+// Q4_0x8, Q4_Kx8 and Q5_Kx8 (backend/cpu/simd/packed.h): the layouts put each row's bytes where
 // packed.h says; the packed matmuls give the same bits on every ISA and as the unpacked SIMD
-// kernels (Q4_0: the row-group kernel where the ISA has one; Q4_K: the AVX2 row kernels), and
+// kernels (Q4_0: the row-group kernel where the ISA has one; Q4_K, Q5_K: the AVX2 row kernels),
+// and
 // stay within the reassociation tolerance of the scalar traits; a row's output does not depend
 // on the batch or the group range; bad arguments are errors that write nothing.
 #include <gtest/gtest.h>
@@ -38,6 +39,13 @@ const Format kQ4_Kx8{GgmlType::Q4_K,
                      repack_q4_kx8,
                      static_cast<Status (*)(const PackedMatmulArgs&, Isa)>(matmul_q4_kx8),
                      static_cast<Status (*)(const PackedMatmulArgs&)>(matmul_q4_kx8)};
+const Format kQ5_Kx8{GgmlType::Q5_K,
+                     GgmlType::Q8_K,
+                     "matmul_q5_kx8",
+                     q5_kx8_bytes,
+                     repack_q5_kx8,
+                     static_cast<Status (*)(const PackedMatmulArgs&, Isa)>(matmul_q5_kx8),
+                     static_cast<Status (*)(const PackedMatmulArgs&)>(matmul_q5_kx8)};
 
 struct Packed {
   Format f;
@@ -158,12 +166,15 @@ TEST(SimdPacked, SameBitsOnEveryIsaAndAsTheGroupKernelNearTheScalar) {
   }
 }
 
-// Q4_Kx8: the same bits on every ISA and as the AVX2 Q4_K row kernels on the unpacked matrix
-// (the same integer sums and fused float formula, in order), and within the reassociation
-// tolerance of the scalar traits (which round both products).
-TEST(SimdPacked, Q4KSameBitsAsTheAvx2RowKernelsNearTheScalar) {
+// Q4_Kx8 and Q5_Kx8: the same bits on every ISA and as the AVX2 row kernels on the unpacked
+// matrix (the same integer sums and fused float formula, in order), and within the
+// reassociation tolerance of the scalar traits (which round both products).
+class SimdPackedK : public ::testing::TestWithParam<Format> {};
+
+TEST_P(SimdPackedK, SameBitsAsTheAvx2RowKernelsNearTheScalar) {
+  const Format& f = GetParam();
   for (int64_t k : {256, 1280}) {
-    const Packed p = make_packed(kQ4_Kx8, k, 24, 11, 50u + static_cast<uint32_t>(k));
+    const Packed p = make_packed(f, k, 24, 11, 50u + static_cast<uint32_t>(k));
     const std::vector<float> generic = run_packed(p, Isa::kGeneric);
     for (Isa isa : supported_isas()) {
       EXPECT_EQ(run_packed(p, isa), generic) << isa_name(isa) << " k=" << k;
@@ -175,14 +186,14 @@ TEST(SimdPacked, Q4KSameBitsAsTheAvx2RowKernelsNearTheScalar) {
       for (int64_t r = 0; r < p.rows; ++r) {
         const auto wr = std::vector<uint8_t>(
             p.w.begin() + static_cast<int64_t>(p.w_stride) * r,
-            p.w.begin() + static_cast<int64_t>(p.w_stride * r + bytes_of(GgmlType::Q4_K, k)));
+            p.w.begin() + static_cast<int64_t>(p.w_stride * r + bytes_of(f.weight, k)));
         const auto xr = std::vector<uint8_t>(
             p.a.begin() + static_cast<int64_t>(p.a_stride) * a,
             p.a.begin() + static_cast<int64_t>(p.a_stride * a + bytes_of(GgmlType::Q8_K, k)));
         float ref = 0.0f;
-        type_traits(GgmlType::Q4_K)->vec_dot(k, wr.data(), xr.data(), &ref);
+        type_traits(f.weight)->vec_dot(k, wr.data(), xr.data(), &ref);
         EXPECT_NEAR(generic[static_cast<size_t>(a * p.rows + r)], ref,
-                    testing::dot_tolerance(GgmlType::Q4_K, k, wr, xr))
+                    testing::dot_tolerance(f.weight, k, wr, xr))
             << "k=" << k << " r=" << r << " a=" << a;
       }
     }
@@ -211,6 +222,81 @@ TEST(SimdPacked, Q4KLayoutPutsScalesAndNibblesInRegisterOrder) {
     }
   }
   EXPECT_EQ(p.packed.size(), 16 * bytes_of(GgmlType::Q4_K, 512));  // the size of the rows
+}
+
+TEST(SimdPacked, Q5KLayoutAddsTheHighBitsAfterTheQ4KFields) {
+  const Packed p = make_packed(kQ5_Kx8, 512, 16, 1, 8);
+  const uint64_t nsb = 2;
+  // Group 0, super-block 1, row 6.
+  const uint8_t* blk = p.packed.data() + (0 * nsb + 1) * kPackK5BlockBytes;
+  const uint8_t* src = p.w.data() + p.w_stride * 6 + sizeof(BlockQ5_K);
+  EXPECT_EQ(std::memcmp(blk + 2 * 6, src + offsetof(BlockQ5_K, d), 2), 0);
+  EXPECT_EQ(std::memcmp(blk + 16 + 2 * 6, src + offsetof(BlockQ5_K, dmin), 2), 0);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(std::memcmp(blk + 32 + 32 * i + 4 * 6, src + offsetof(BlockQ5_K, scales) + 4 * i, 4),
+              0)
+        << i;
+  }
+  for (int j = 0; j < 8; ++j) {
+    for (int c = 0; c < 4; ++c) {
+      EXPECT_EQ(std::memcmp(blk + 128 + 256 * c + 32 * j + 4 * 6,
+                            src + offsetof(BlockQ5_K, qs) + 32 * c + 4 * j, 4),
+                0)
+          << c << " " << j;
+    }
+    EXPECT_EQ(std::memcmp(blk + 1152 + 32 * j + 4 * 6, src + offsetof(BlockQ5_K, qh) + 4 * j, 4), 0)
+        << j;
+  }
+  EXPECT_EQ(p.packed.size(), 16 * bytes_of(GgmlType::Q5_K, 512));  // the size of the rows
+}
+
+// The largest 5-bit code against the extreme activations: the int16 sums the Q5_Kx8 kernel adds
+// (4 maddubs per lane and half) reach 4 * 2 * 31 * -128 = -31744, near the bound, so an overflow
+// or a lost high bit would show. Unit scales and no mins keep every result an exact integer.
+TEST(SimdPacked, Q5KExactAtTheInt16Bounds) {
+  const int64_t k = 256, rows = 8;
+  Packed p = make_packed(kQ5_Kx8, k, rows, 2, 12);
+  for (int64_t r = 0; r < rows; ++r) {
+    auto* b = reinterpret_cast<BlockQ5_K*>(p.w.data() + p.w_stride * static_cast<uint64_t>(r));
+    b->d = fp32_to_fp16(1.0f);
+    b->dmin = fp32_to_fp16(0.0f);
+    std::memset(b->scales, 0, sizeof b->scales);       // every min 0
+    for (int s = 0; s < 4; ++s) b->scales[s] = 1;      // scales of sub-blocks 0..3
+    for (int s = 0; s < 4; ++s) b->scales[8 + s] = 1;  // and of 4..7 (low nibble)
+    std::memset(b->qs, r % 2 == 0 ? 0xff : 0x5a, sizeof b->qs);
+    std::memset(b->qh, r % 3 == 0 ? 0xff : 0xa5, sizeof b->qh);
+  }
+  for (int64_t a = 0; a < p.n_act; ++a) {
+    auto* x = reinterpret_cast<BlockQ8_K*>(p.a.data() + p.a_stride * static_cast<uint64_t>(a));
+    x->d = 1.0f;
+    for (int i = 0; i < kQK_K; ++i)
+      x->qs[i] = static_cast<int8_t>(a == 0 ? -128 : (i % 2 ? 127 : -128));
+    for (int s = 0; s < kQK_K / 16; ++s) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += x->qs[16 * s + i];
+      x->bsums[s] = static_cast<int16_t>(sum);
+    }
+  }
+  RepackArgs ra;
+  ra.k = k;
+  ra.src = p.w.data();
+  ra.src_stride = p.w_stride;
+  ra.group_end = 1;
+  ra.dst = p.packed.data();
+  ASSERT_TRUE(repack_q5_kx8(ra).ok());
+  for (Isa isa : supported_isas()) {
+    const std::vector<float> out = run_packed(p, isa);
+    for (int64_t a = 0; a < p.n_act; ++a) {
+      for (int64_t r = 0; r < rows; ++r) {
+        float ref = 0.0f;
+        type_traits(GgmlType::Q5_K)
+            ->vec_dot(k, p.w.data() + p.w_stride * static_cast<uint64_t>(r),
+                      p.a.data() + p.a_stride * static_cast<uint64_t>(a), &ref);
+        EXPECT_EQ(out[static_cast<size_t>(a * rows + r)], ref)
+            << isa_name(isa) << " r=" << r << " a=" << a;
+      }
+    }
+  }
 }
 
 // Any activation row alone, or any group range, gives the bits of the whole call.
@@ -282,7 +368,9 @@ TEST_P(SimdPackedFormats, BadArgumentsAreErrorsAndWriteNothing) {
   for (uint8_t b : dst) ASSERT_EQ(b, 0xab);
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, SimdPackedFormats, ::testing::Values(kQ4_0x8, kQ4_Kx8),
+INSTANTIATE_TEST_SUITE_P(Formats, SimdPackedFormats, ::testing::Values(kQ4_0x8, kQ4_Kx8, kQ5_Kx8),
+                         [](const auto& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(KQuants, SimdPackedK, ::testing::Values(kQ4_Kx8, kQ5_Kx8),
                          [](const auto& i) { return std::string(i.param.name); });
 
 }  // namespace

@@ -177,9 +177,10 @@ DARI_COMMAND(
       sub.add_option("--synthetic", a->synthetic,
                      "Random-weight model of a named shape: tinyllama-1.1b, llama-3.2-1b, "
                      "qwen2.5-0.5b, llama-3-8b, tiny, tiny-qwen2 (written to the cache once)");
-      sub.add_option("--type", a->type,
-                     "Weights of the synthetic model: Q4_0, Q4_K_M, Q8_0, Q6_K, F16, BF16, F32 "
-                     "(default Q4_0)");
+      sub.add_option(
+          "--type", a->type,
+          "Weights of the synthetic model: Q4_0, Q4_K_M, Q5_K_M, Q8_0, Q6_K, F16, BF16, F32 "
+          "(default Q4_0)");
       sub.add_option("--cache-dir", a->cache_dir,
                      "Folder for synthetic models (default $XDG_CACHE_HOME/dari or "
                      "~/.cache/dari)");
@@ -191,7 +192,7 @@ DARI_COMMAND(
       sub.add_option("-u,--ubatch", a->ubatch, "Prompt tokens per forward call (default 512)");
       sub.add_option("-o,--output", a->output, "Output format: md or json (default md)");
       sub.add_flag("--no-repack", a->no_repack,
-                   "Read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
+                   "Read Q4_0, Q4_K and Q5_K weights as stored (no faster copy made at load)");
       sub.add_flag("--profile", a->profile,
                    "Time every op and print where each test's time goes (adds a clock read "
                    "per op)");

@@ -138,7 +138,7 @@ DARI_COMMAND(
           "Disable automatic prefix caching");
       sub.add_flag(
           "--no-repack", [a](int64_t) { a->o.repack = false; },
-          "Read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
+          "Read Q4_0, Q4_K and Q5_K weights as stored (no faster copy made at load)");
       sub.add_flag(
           "--profile", [a](int64_t) { a->o.profile = true; },
           "Time every op and print where the run's time went (all levels together)");

@@ -59,7 +59,7 @@ void add_generation_options(CLI::App& app, GenerationCliOptions* o) {
   app.add_option("-s,--seed", o->seed, "RNG seed (-1: random)")->capture_default_str();
   app.add_option("-t,--threads", o->threads, "threads (0: all cores)");
   app.add_flag("--no-repack", o->no_repack,
-               "read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
+               "read Q4_0, Q4_K and Q5_K weights as stored (no faster copy made at load)");
   app.add_option("-c,--ctx-size", o->ctx_size,
                  "context size in tokens (0: the model's, at most 4096)");
   app.add_option("-b,--batch-size", o->batch_size, "prompt tokens per forward pass")

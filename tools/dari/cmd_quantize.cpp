@@ -51,13 +51,14 @@ int run_quantize(const QuantizeArgs& a) {
 
 }  // namespace
 
-DARI_COMMAND(
-    "quantize", "Quantize an F32/F16/BF16 GGUF model (Q8_0, Q4_0, Q4_K_M, Q6_K, ...)",
-    [](CLI::App& sub) -> std::function<int()> {
-      auto a = std::make_shared<QuantizeArgs>();
-      sub.add_option("in", a->in, "Input GGUF (F32, F16 or BF16 weights)")->required();
-      sub.add_option("out", a->out, "Output GGUF path")->required();
-      sub.add_option("type", a->type, "Q8_0, Q4_0, Q4_K_M, Q6_K, F16, BF16 or F32")->required();
-      sub.add_option("-t,--threads", a->threads, "Threads (default: all cores)");
-      return [a]() { return run_quantize(*a); };
-    });
+DARI_COMMAND("quantize",
+             "Quantize an F32/F16/BF16 GGUF model (Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K, ...)",
+             [](CLI::App& sub) -> std::function<int()> {
+               auto a = std::make_shared<QuantizeArgs>();
+               sub.add_option("in", a->in, "Input GGUF (F32, F16 or BF16 weights)")->required();
+               sub.add_option("out", a->out, "Output GGUF path")->required();
+               sub.add_option("type", a->type, "Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K, F16, BF16 or F32")
+                   ->required();
+               sub.add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+               return [a]() { return run_quantize(*a); };
+             });

@@ -164,7 +164,7 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("-c,--ctx-size", o->ctx_size, "context per request (0: model's, max 4096)");
   app.add_option("-t,--threads", o->threads, "compute threads (0: all cores)");
   app.add_flag("--no-repack", o->no_repack,
-               "read Q4_0 and Q4_K weights as stored (no faster copy made at load)");
+               "read Q4_0, Q4_K and Q5_K weights as stored (no faster copy made at load)");
   app.add_option("--kv-tokens", o->kv_tokens, "KV pool capacity in tokens (0: ctx x parallel)");
   app.add_option("--max-queue", o->max_queue, "queued requests before 429")->capture_default_str();
   app.add_option("--alias", o->alias, "model id in the API (default: file name stem)");

@@ -9,8 +9,8 @@
 //       - output.weight (or token_embd.weight when the model has no output.weight, i.e. tied):
 //         Q6_K unless the base is Q8_0 (then Q8_0), and Q8_0 when ne0 is not a multiple of the
 //         base type's block size;
-//       - Q4_K_M: attn_v.weight and ffn_down.weight of the layers where use_more_bits(i, n) holds
-//         (i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2) are Q6_K;
+//       - Q4_K_M and Q5_K_M: attn_v.weight and ffn_down.weight of the layers where
+//         use_more_bits(i, n) holds (i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2) are Q6_K;
 //       - any choice whose block size does not divide ne0 falls back: Q4_K -> Q5_0, Q5_K -> Q5_1,
 //         Q6_K -> Q8_0, and to F16 if that still does not fit.
 //   token_embd.weight (when output.weight exists) keeps the base type, as in llama.cpp.
@@ -33,11 +33,12 @@ namespace dari {
 struct QuantMix {
   std::string name;               // canonical name, e.g. "Q4_K_M"
   GgmlType base = GgmlType::F16;  // type of most matrices
-  bool k_mix = false;             // Q4_K_M rules for attn_v / ffn_down
+  bool k_mix = false;             // the _K_M rules for attn_v / ffn_down
   uint32_t file_type = 1;         // llama.cpp's general.file_type (LLAMA_FTYPE_*)
 };
 
-// Case-insensitive: F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q6_K. Error naming the accepted list.
+// Case-insensitive: F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K. Error naming the accepted
+// list.
 Result<QuantMix> parse_quant_mix(std::string_view name);
 // The names parse_quant_mix accepts, in that order.
 std::vector<std::string> quant_mix_names();

@@ -50,7 +50,7 @@ struct ModelLoadOptions {
   uint32_t n_threads = 0;       // 0 = hardware concurrency
   std::string backend = "cpu";  // name in the backend registry (dari/backend/backend.h)
   // Let the backend copy weight matrices into a faster layout at load (BackendOptions::repack;
-  // the CPU packs Q4_0 and Q4_K matrices, taking about as long as reading them once).
+  // the CPU packs Q4_0, Q4_K and Q5_K matrices, taking about as long as reading them once).
   bool repack = true;
   // Time every backend op (BackendOptions::profile; read with Model::op_profile).
   bool profile = false;

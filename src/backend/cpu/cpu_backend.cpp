@@ -98,8 +98,8 @@ class CpuBackend final : public Backend {
     return false;
   }
 
-  // Q4_0 and Q4_K matrices whose rows come in whole groups of 8 get a Q4_0x8 / Q4_Kx8 copy
-  // (simd/packed.h), made on the pool. Other views are read as they are.
+  // Q4_0, Q4_K and Q5_K matrices whose rows come in whole groups of 8 get a Q4_0x8 / Q4_Kx8 /
+  // Q5_Kx8 copy (simd/packed.h), made on the pool. Other views are read as they are.
   Result<bool> pack_weight(const TensorView& w) override {
     if (!repack_ || !ctx_.simd) return false;
     const uint64_t bytes = cpu::packed_bytes(w);

@@ -25,15 +25,15 @@ struct KernelContext {
   bool simd = true;              // matmul through dari_simd where the weight type has a kernel
   std::vector<uint8_t> scratch;  // reused across ops (matmul activation quantisation)
   std::vector<simd::PackedActBlock> act_info;  // per activation block, for packed Q4_0 weights
-  std::vector<simd::PackedActK> act_info_k;    // per activation super-block, packed Q4_K
+  std::vector<simd::PackedActK> act_info_k;    // per activation super-block, packed K-quants
   // Packed copies by the original's data pointer. Written by pack_weight on the owning thread
   // before the views are used; read-only while ops run.
   std::unordered_map<const void*, PackedWeight> packed;
 };
 
-// Makes the packed copy of `w` (Q4_0 -> Q4_0x8, Q4_K -> Q4_Kx8, see simd/packed.h) into `dst`
-// (packed_bytes of it) on the pool. False (nothing written) if the view is not a Q4_0 or Q4_K
-// matrix with whole groups of 8 evenly strided rows.
+// Makes the packed copy of `w` (Q4_0 -> Q4_0x8, Q4_K -> Q4_Kx8, Q5_K -> Q5_Kx8; simd/packed.h)
+// into `dst` (packed_bytes of it) on the pool. False (nothing written) if the view is not a
+// Q4_0, Q4_K or Q5_K matrix with whole groups of 8 evenly strided rows.
 bool repack_weight(ThreadPool& pool, const TensorView& w, uint8_t* dst);
 // Bytes of the packed copy of the view, or 0 if it cannot be packed.
 uint64_t packed_bytes(const TensorView& w);

@@ -99,7 +99,8 @@ struct Activations {
 
 Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeight& pw,
                      Activations act, int64_t group_grain) {
-  const bool is_k = pw.view.type == GgmlType::Q4_K;
+  const simd::PackedLayout* layout = simd::packed_layout(pw.view.type);
+  const bool is_k = layout->k_quant;
   FirstError err;
   ctx.pool->parallel_for(s.n / simd::kPackGroupRows, group_grain, [&](int64_t gb, int64_t ge) {
     simd::PackedMatmulArgs a;
@@ -114,7 +115,7 @@ Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeigh
     a.act_info_k = is_k ? ctx.act_info_k.data() : nullptr;
     a.out = s.y.f32_row(0);
     a.out_stride = static_cast<int64_t>(s.y.nb[1] / sizeof(float));
-    err.record(is_k ? simd::matmul_q4_kx8(a) : simd::matmul_q4_0x8(a));
+    err.record(layout->matmul(a, simd::active_isa()));
   });
   return err.take();
 }
@@ -122,7 +123,7 @@ Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeigh
 // The activation side data a packed matmul reads, for quantised row r (once per op).
 void packed_act_info(KernelContext& ctx, const PackedWeight& pw, const uint8_t* row, int64_t r,
                      int64_t k) {
-  if (pw.view.type == GgmlType::Q4_K) {
+  if (simd::packed_layout(pw.view.type)->k_quant) {
     simd::q8_k_act_info(row, k, &ctx.act_info_k[static_cast<size_t>(r * (k / kQK_K))]);
   } else {
     simd::q8_0_act_info(row, k, &ctx.act_info[static_cast<size_t>(r * (k / kQK8_0))]);
@@ -132,10 +133,9 @@ void packed_act_info(KernelContext& ctx, const PackedWeight& pw, const uint8_t* 
 }  // namespace
 
 uint64_t packed_bytes(const TensorView& w) {
-  if (!uniform_rows(w)) return 0;
-  if (w.type == GgmlType::Q4_0) return simd::q4_0x8_bytes(w.n_rows(), w.ne[0]).value_or(0);
-  if (w.type == GgmlType::Q4_K) return simd::q4_kx8_bytes(w.n_rows(), w.ne[0]).value_or(0);
-  return 0;
+  const simd::PackedLayout* layout = simd::packed_layout(w.type);
+  if (layout == nullptr || !uniform_rows(w)) return 0;
+  return layout->bytes(w.n_rows(), w.ne[0]).value_or(0);
 }
 
 bool repack_weight(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
@@ -149,7 +149,7 @@ bool repack_weight(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
     a.group_begin = gb;
     a.group_end = ge;
     a.dst = dst;
-    err.record(w.type == GgmlType::Q4_K ? simd::repack_q4_kx8(a) : simd::repack_q4_0x8(a));
+    err.record(simd::packed_layout(w.type)->repack(a));
   });
   return err.take().ok();
 }
@@ -169,7 +169,7 @@ Status matmul(KernelContext& ctx, const Op& op) {
   const bool use_simd = ctx.simd && simd::weight_type_supported(w.type) && uniform_rows(w) &&
                         uniform_rows(y) && y.nb[1] % sizeof(float) == 0;
   const PackedWeight* pw = use_simd ? find_packed(ctx, w) : nullptr;
-  if (pw != nullptr && pw->view.type == GgmlType::Q4_K) {
+  if (pw != nullptr && simd::packed_layout(pw->view.type)->k_quant) {
     ctx.act_info_k.resize(static_cast<size_t>(m * (k / kQK_K)));  // Q8_K super-blocks
   } else if (pw != nullptr) {
     ctx.act_info.resize(static_cast<size_t>(m * (k / kQK8_0)));  // Q8_0 blocks

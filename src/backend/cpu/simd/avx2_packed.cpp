@@ -1,4 +1,4 @@
-// AVX2 kernels for Q4_0x8 x Q8_0 and Q4_Kx8 x Q8_K activations (packed.h).
+// AVX2 kernels for Q4_0x8 x Q8_0 and Q4_Kx8 / Q5_Kx8 x Q8_K activations (packed.h).
 //
 // Q4_0x8, per block of 8 rows: one load of the 8 scales and four 256-bit loads of nibbles, each
 // register holding 4 elements of every row in that row's 32-bit lane. Per activation row, 4
@@ -150,14 +150,61 @@ inline void k_subblock(const uint8_t* p, int c, __m256i scale, const uint8_t* co
   }
 }
 
-template <int kN>
+// Q5_Kx8: bit s of a qh byte moved to bit 4 of the same byte. Shifts stay within 16-bit lanes;
+// bits that cross from the other byte land outside bit 4 (at most 4 left or 3 right).
+template <int kS>
+inline __m256i high_bit(__m256i qh) {
+  const __m256i top = kS <= 4 ? _mm256_slli_epi16(qh, 4 - kS) : _mm256_srli_epi16(qh, kS - 4);
+  return _mm256_and_si256(top, _mm256_set1_epi8(0x10));
+}
+
+// Q5_Kx8, both sub-blocks of chunk kC (s = 2kC: low nibbles, 2kC + 1: high), each raw and qh
+// register loaded once: values 0..31, so the maddubs results add in int16 only 4 at a time (at
+// most 4 * 2 * 31 * 128 = 31744): one half of the chunk's registers per pass.
+template <int kN, int kC>
+inline void k5_chunk(const uint8_t* p, __m256i sc_even, __m256i sc_odd, const uint8_t* const xs[kN],
+                     __m256i isum[kN]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  DARI_UNROLL
+  for (int h = 0; h < 2; ++h) {
+    __m256i lo[4], hi[4];
+    DARI_UNROLL
+    for (int i = 0; i < 4; ++i) {
+      const int j = 4 * h + i;
+      const __m256i raw = loadu256(p + 128 + 256 * kC + 32 * j);
+      const __m256i qh = loadu256(p + kPackKBlockBytes + 32 * j);
+      lo[i] = _mm256_or_si256(_mm256_and_si256(raw, m4), high_bit<2 * kC>(qh));
+      hi[i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
+                              high_bit<2 * kC + 1>(qh));
+    }
+    DARI_UNROLL
+    for (int a = 0; a < kN; ++a) {
+      const uint8_t* xe = xs[a] + 64 * kC + 16 * h;  // sub-block 2kC, words 4h..4h+3
+      const uint8_t* xo = xe + 32;                   // sub-block 2kC + 1
+      __m256i te = _mm256_maddubs_epi16(lo[0], _mm256_set1_epi32(i32_at(xe)));
+      __m256i to = _mm256_maddubs_epi16(hi[0], _mm256_set1_epi32(i32_at(xo)));
+      DARI_UNROLL
+      for (int i = 1; i < 4; ++i) {
+        te = _mm256_add_epi16(te,
+                              _mm256_maddubs_epi16(lo[i], _mm256_set1_epi32(i32_at(xe + 4 * i))));
+        to = _mm256_add_epi16(to,
+                              _mm256_maddubs_epi16(hi[i], _mm256_set1_epi32(i32_at(xo + 4 * i))));
+      }
+      isum[a] = _mm256_add_epi32(
+          isum[a], _mm256_add_epi32(_mm256_madd_epi16(te, sc_even), _mm256_madd_epi16(to, sc_odd)));
+    }
+  }
+}
+
+template <bool kQ5, int kN>
 void packed_k_n(const PackedKernelArgs& a) {
+  constexpr uint64_t kBlock = kQ5 ? kPackK5BlockBytes : kPackKBlockBytes;
   for (int64_t g = 0; g < a.n_groups; ++g) {
-    const uint8_t* p = a.w + static_cast<uint64_t>(g * a.nb) * kPackKBlockBytes;
+    const uint8_t* p = a.w + static_cast<uint64_t>(g * a.nb) * kBlock;
     __m256 acc[kN];
     DARI_UNROLL
     for (int j = 0; j < kN; ++j) acc[j] = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < a.nb; ++ib, p += kPackKBlockBytes) {
+    for (int64_t ib = 0; ib < a.nb; ++ib, p += kBlock) {
       const uint8_t* xs[kN];
       __m256i isum[kN];
       DARI_UNROLL
@@ -167,14 +214,21 @@ void packed_k_n(const PackedKernelArgs& a) {
       }
       const ScalesMins sm = unpack_scales(p + 32);
       // Sub-block s's scale in both int16 halves of each row's lane.
-      k_subblock<kN, 0>(p, 0, pick_pair(sm.sc_lo, 0, 0), xs, isum);
-      k_subblock<kN, 4>(p, 0, pick_pair(sm.sc_lo, 1, 1), xs, isum);
-      k_subblock<kN, 0>(p, 1, pick_pair(sm.sc_lo, 2, 2), xs, isum);
-      k_subblock<kN, 4>(p, 1, pick_pair(sm.sc_lo, 3, 3), xs, isum);
-      k_subblock<kN, 0>(p, 2, pick_pair(sm.sc_hi, 0, 0), xs, isum);
-      k_subblock<kN, 4>(p, 2, pick_pair(sm.sc_hi, 1, 1), xs, isum);
-      k_subblock<kN, 0>(p, 3, pick_pair(sm.sc_hi, 2, 2), xs, isum);
-      k_subblock<kN, 4>(p, 3, pick_pair(sm.sc_hi, 3, 3), xs, isum);
+      if constexpr (kQ5) {
+        k5_chunk<kN, 0>(p, pick_pair(sm.sc_lo, 0, 0), pick_pair(sm.sc_lo, 1, 1), xs, isum);
+        k5_chunk<kN, 1>(p, pick_pair(sm.sc_lo, 2, 2), pick_pair(sm.sc_lo, 3, 3), xs, isum);
+        k5_chunk<kN, 2>(p, pick_pair(sm.sc_hi, 0, 0), pick_pair(sm.sc_hi, 1, 1), xs, isum);
+        k5_chunk<kN, 3>(p, pick_pair(sm.sc_hi, 2, 2), pick_pair(sm.sc_hi, 3, 3), xs, isum);
+      } else {
+        k_subblock<kN, 0>(p, 0, pick_pair(sm.sc_lo, 0, 0), xs, isum);
+        k_subblock<kN, 4>(p, 0, pick_pair(sm.sc_lo, 1, 1), xs, isum);
+        k_subblock<kN, 0>(p, 1, pick_pair(sm.sc_lo, 2, 2), xs, isum);
+        k_subblock<kN, 4>(p, 1, pick_pair(sm.sc_lo, 3, 3), xs, isum);
+        k_subblock<kN, 0>(p, 2, pick_pair(sm.sc_hi, 0, 0), xs, isum);
+        k_subblock<kN, 4>(p, 2, pick_pair(sm.sc_hi, 1, 1), xs, isum);
+        k_subblock<kN, 0>(p, 3, pick_pair(sm.sc_hi, 2, 2), xs, isum);
+        k_subblock<kN, 4>(p, 3, pick_pair(sm.sc_hi, 3, 3), xs, isum);
+      }
       // Lane r: min of sub-block 2t (low int16), min of 2t + 1 (high).
       const __m256i mins[4] = {pick_pair(sm.m_lo, 0, 1), pick_pair(sm.m_lo, 2, 3),
                                pick_pair(sm.m_hi, 0, 1), pick_pair(sm.m_hi, 2, 3)};
@@ -204,9 +258,17 @@ void packed_k_n(const PackedKernelArgs& a) {
 
 void packed_q4_kx8_avx2(const PackedKernelArgs& a) {
   using Fn = void (*)(const PackedKernelArgs&);
-  static constexpr Fn kTable[kPackedActMax] = {packed_k_n<1>, packed_k_n<2>, packed_k_n<3>,
-                                               packed_k_n<4>, packed_k_n<5>, packed_k_n<6>,
-                                               packed_k_n<7>, packed_k_n<8>};
+  static constexpr Fn kTable[kPackedActMax] = {
+      packed_k_n<false, 1>, packed_k_n<false, 2>, packed_k_n<false, 3>, packed_k_n<false, 4>,
+      packed_k_n<false, 5>, packed_k_n<false, 6>, packed_k_n<false, 7>, packed_k_n<false, 8>};
+  kTable[a.n_act - 1](a);
+}
+
+void packed_q5_kx8_avx2(const PackedKernelArgs& a) {
+  using Fn = void (*)(const PackedKernelArgs&);
+  static constexpr Fn kTable[kPackedActMax] = {
+      packed_k_n<true, 1>, packed_k_n<true, 2>, packed_k_n<true, 3>, packed_k_n<true, 4>,
+      packed_k_n<true, 5>, packed_k_n<true, 6>, packed_k_n<true, 7>, packed_k_n<true, 8>};
   kTable[a.n_act - 1](a);
 }
 

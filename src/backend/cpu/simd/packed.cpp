@@ -113,6 +113,26 @@ Status matmul_q4_0x8(const PackedMatmulArgs& a, Isa isa) {
   return Status::Ok();
 }
 
+const PackedLayout* packed_layout(GgmlType t) {
+  using MatmulIsa = Status (*)(const PackedMatmulArgs&, Isa);
+  static const PackedLayout kQ4_0{"Q4_0x8", q4_0x8_bytes, repack_q4_0x8,
+                                  static_cast<MatmulIsa>(matmul_q4_0x8), false};
+  static const PackedLayout kQ4_K{"Q4_Kx8", q4_kx8_bytes, repack_q4_kx8,
+                                  static_cast<MatmulIsa>(matmul_q4_kx8), true};
+  static const PackedLayout kQ5_K{"Q5_Kx8", q5_kx8_bytes, repack_q5_kx8,
+                                  static_cast<MatmulIsa>(matmul_q5_kx8), true};
+  switch (t) {
+    case GgmlType::Q4_0:
+      return &kQ4_0;
+    case GgmlType::Q4_K:
+      return &kQ4_K;
+    case GgmlType::Q5_K:
+      return &kQ5_K;
+    default:
+      return nullptr;
+  }
+}
+
 namespace detail {
 
 std::optional<uint64_t> packed_matrix_bytes(int64_t rows, int64_t k, int64_t block_elems,

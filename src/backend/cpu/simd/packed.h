@@ -1,5 +1,5 @@
-// Q4_0 and Q4_K weights repacked at load time into layouts the row-group kernels read
-// ("Q4_0x8", "Q4_Kx8"; the Q4_K layout is described further down).
+// Q4_0, Q4_K and Q5_K weights repacked at load time into layouts the row-group kernels read
+// ("Q4_0x8", "Q4_Kx8", "Q5_Kx8"; the K-quant layouts are described further down).
 //
 // Why: a Q4_0 matrix stores each row's blocks one after another, so a kernel that computes 8 rows
 // at once reads 8 streams 8 rows apart and spends most of its instructions gathering the 8 rows'
@@ -23,7 +23,8 @@
 //
 // Thread safety: pure functions; calls on disjoint group ranges may run at once.
 // Memory: nothing allocates except, when the caller passes no act_info (act_info_k), a
-// per-thread scratch of activation block sums and scales in matmul_q4_0x8 (matmul_q4_kx8).
+// per-thread scratch of activation block sums and scales in matmul_q4_0x8 (and the K-quant
+// entry points).
 #pragma once
 
 #include <cstdint>
@@ -64,7 +65,7 @@ void q8_0_act_info(const void* act_row, int64_t k, PackedActBlock* out);
 // ---- Q4_Kx8: Q4_K weights in groups of 8 rows ----
 //
 // Layout of group g (rows 8g .. 8g+7), super-block b (elements 256b .. 256b+255), at byte
-// (g * nsb + b) * 1184 where nsb = k / 256:
+// (g * nsb + b) * 1152 where nsb = k / 256:
 //   [0, 16)     the 8 rows' fp16 d, row order
 //   [16, 32)    the 8 rows' fp16 dmin
 //   [32 + 32i + 4r, +4) for i = 0..2: bytes 4i .. 4i+3 of row r's 12 packed scale/min bytes
@@ -86,7 +87,19 @@ std::optional<uint64_t> q4_kx8_bytes(int64_t rows, int64_t k);
 // Copies Q4_K rows (RepackArgs as for Q4_0x8, k a multiple of 256) into the Q4_Kx8 layout.
 Status repack_q4_kx8(const RepackArgs& args);
 
-// Per Q8_K activation row and super-block, what the Q4_Kx8 kernels need besides the int8 values.
+// ---- Q5_Kx8: Q5_K weights in groups of 8 rows ----
+//
+// The Q4_Kx8 layout of the same fields (d, dmin, scales, qs: BlockQ5_K's), then
+//   [1152 + 32j + 4r, +4) for j = 0..7: qh[4j .. 4j + 3] of row r
+// (bit s of qh[l] is bit 4 of element 32s + l), so the register of chunk c and word j and the qh
+// register j cover the same elements. 1408 bytes per 8 rows and super-block: the size of the
+// Q5_K rows. Numerics as Q4_Kx8 (q now 0..31): the same bits as the AVX2 Q5_K row kernel.
+inline constexpr uint64_t kPackK5BlockBytes = 1408;
+std::optional<uint64_t> q5_kx8_bytes(int64_t rows, int64_t k);
+Status repack_q5_kx8(const RepackArgs& args);
+
+// Per Q8_K activation row and super-block, what the Q4_Kx8 and Q5_Kx8 kernels need besides the
+// int8 values.
 struct PackedActK {
   float d = 0.0f;  // the super-block's scale
   // Lane t: bsum pair sums P[2t] (low 16 bits) and P[2t + 1] (high 16 bits), where
@@ -106,7 +119,8 @@ struct PackedMatmulArgs {
   // Optional: q8_0_act_info of every activation row, k / 32 entries per row; computed by the
   // call when null.
   const PackedActBlock* act_info = nullptr;
-  // Optional, Q4_Kx8 only: q8_k_act_info of every activation row, k / 256 entries per row.
+  // Optional, Q4_Kx8 and Q5_Kx8 only: q8_k_act_info of every activation row, k / 256 entries
+  // per row.
   const PackedActK* act_info_k = nullptr;
   float* out = nullptr;    // out[a * out_stride + r] for output row r, activation row a
   int64_t out_stride = 0;  // floats between output rows (>= 8 * group_end)
@@ -118,5 +132,21 @@ Status matmul_q4_0x8(const PackedMatmulArgs& args, Isa isa);
 // The same for a Q4_Kx8 matrix and Q8_K activation rows (activation_type(Q4_K)).
 Status matmul_q4_kx8(const PackedMatmulArgs& args);
 Status matmul_q4_kx8(const PackedMatmulArgs& args, Isa isa);
+// The same for a Q5_Kx8 matrix and Q8_K activation rows.
+Status matmul_q5_kx8(const PackedMatmulArgs& args);
+Status matmul_q5_kx8(const PackedMatmulArgs& args, Isa isa);
+
+// The packed layout of a weight type, for callers that choose one at run time.
+struct PackedLayout {
+  const char* name = "";  // "Q4_0x8", "Q4_Kx8", "Q5_Kx8"
+  std::optional<uint64_t> (*bytes)(int64_t rows, int64_t k) = nullptr;
+  Status (*repack)(const RepackArgs& args) = nullptr;
+  Status (*matmul)(const PackedMatmulArgs& args, Isa isa) = nullptr;
+  // The activation side data: PackedActK per 256 (act_info_k) when true, else PackedActBlock per
+  // 32 (act_info).
+  bool k_quant = false;
+};
+// The layout for weights of type t, or nullptr when t has none.
+const PackedLayout* packed_layout(GgmlType t);
 
 }  // namespace dari::simd

@@ -1,5 +1,5 @@
 // Private plumbing of the packed matmuls (packed.h): the per-ISA kernel signature and the
-// driver the Q4_0x8 and Q4_Kx8 entry points share.
+// driver the Q4_0x8, Q4_Kx8 and Q5_Kx8 entry points share.
 // Not for use outside src/backend/cpu/simd.
 #pragma once
 
@@ -83,6 +83,7 @@ void run_packed(const PackedFormat& f, const PackedMatmulArgs& a, const PackedAc
 #if defined(__x86_64__)
 void packed_q4_0x8_avx2(const PackedKernelArgs& args);  // avx2_packed.cpp
 void packed_q4_kx8_avx2(const PackedKernelArgs& args);  // avx2_packed.cpp
+void packed_q5_kx8_avx2(const PackedKernelArgs& args);  // avx2_packed.cpp
 #endif
 
 }  // namespace dari::simd::detail

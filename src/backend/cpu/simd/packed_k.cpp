@@ -1,6 +1,6 @@
-// Q4_Kx8: size, repacking, activation side data, the portable kernel and the entry point (see
-// packed.h for the layout). Compiled for baseline x86-64 (or any CPU); the AVX2 kernel is in
-// avx2_packed.cpp.
+// Q4_Kx8 and Q5_Kx8: size, repacking, activation side data, the portable kernel and the entry
+// points (see packed.h for the layouts). Compiled for baseline x86-64 (or any CPU); the AVX2
+// kernels are in avx2_packed.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,14 +19,11 @@ namespace {
 
 using detail::PackedKernelArgs;
 
-constexpr uint64_t kW = sizeof(BlockQ4_K);  // 144
 constexpr uint64_t kX = sizeof(BlockQ8_K);  // 292
-constexpr size_t kWQs = offsetof(BlockQ4_K, qs);
-constexpr size_t kWScales = offsetof(BlockQ4_K, scales);
 constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
 constexpr size_t kXSums = offsetof(BlockQ8_K, bsums);
 // Offsets inside a packed block (packed.h).
-constexpr uint64_t kOffD = 0, kOffDmin = 16, kOffScales = 32, kOffQs = 128;
+constexpr uint64_t kOffD = 0, kOffDmin = 16, kOffScales = 32, kOffQs = 128, kOffQh = 1152;
 constexpr uint64_t scale_offset(int i, int r) {  // word i of row r's 12 scale/min bytes
   return kOffScales + 32 * static_cast<uint64_t>(i) + 4 * static_cast<uint64_t>(r);
 }
@@ -34,17 +31,35 @@ constexpr uint64_t qs_offset(int c, int j, int r) {
   return kOffQs + 256 * static_cast<uint64_t>(c) + 32 * static_cast<uint64_t>(j) +
          4 * static_cast<uint64_t>(r);
 }
+constexpr uint64_t qh_offset(int j, int r) {  // Q5_Kx8: qh[4j .. 4j + 3] of row r
+  return kOffQh + 32 * static_cast<uint64_t>(j) + 4 * static_cast<uint64_t>(r);
+}
+
+// The source block's fields for Q4_K (kQ5 false) or Q5_K, which add qh before qs.
+template <bool kQ5>
+struct KBlock {
+  static constexpr uint64_t kBytes = kQ5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  static constexpr uint64_t kPacked = kQ5 ? kPackK5BlockBytes : kPackKBlockBytes;
+  static constexpr size_t kD = offsetof(BlockQ4_K, d);
+  static constexpr size_t kDmin = offsetof(BlockQ4_K, dmin);
+  static constexpr size_t kScales = offsetof(BlockQ4_K, scales);
+  static constexpr size_t kQs = kQ5 ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs);
+  static_assert(offsetof(BlockQ5_K, d) == kD && offsetof(BlockQ5_K, dmin) == kDmin &&
+                offsetof(BlockQ5_K, scales) == kScales);
+};
 
 // The portable kernel: the AVX2 kernels' integer sums and fused float formula, one row at a
-// time (the same bits).
+// time (the same bits). Q5_K adds bit s of the row's qh[l] as bit 4 of element 32s + l.
+template <bool kQ5>
 void packed_k_generic(const PackedKernelArgs& a) {
+  constexpr uint64_t kBlock = KBlock<kQ5>::kPacked;
   for (int64_t g = 0; g < a.n_groups; ++g) {
-    const uint8_t* wg = a.w + static_cast<uint64_t>(g * a.nb) * kPackKBlockBytes;
+    const uint8_t* wg = a.w + static_cast<uint64_t>(g * a.nb) * kBlock;
     for (int j = 0; j < a.n_act; ++j) {
       const uint8_t* xr = a.act + static_cast<uint64_t>(j) * a.act_stride;
       float acc[8] = {};
       for (int64_t b = 0; b < a.nb; ++b) {
-        const uint8_t* blk = wg + static_cast<uint64_t>(b) * kPackKBlockBytes;
+        const uint8_t* blk = wg + static_cast<uint64_t>(b) * kBlock;
         const auto* xq = reinterpret_cast<const int8_t*>(xr + static_cast<uint64_t>(b) * kX + kXQs);
         const PackedActK& xi = a.info_k[j * a.nb + b];
         for (int r = 0; r < 8; ++r) {
@@ -57,8 +72,9 @@ void packed_k_generic(const PackedKernelArgs& a) {
             const int c = s / 2, shift = 4 * (s % 2);
             int32_t dot = 0;
             for (int l = 0; l < 32; ++l) {  // element 32s + l: byte qs[32c + l] of the row
-              const uint8_t q = blk[qs_offset(c, l / 4, r) + l % 4];
-              dot += ((q >> shift) & 0x0f) * xq[32 * s + l];
+              int q = (blk[qs_offset(c, l / 4, r) + l % 4] >> shift) & 0x0f;
+              if (kQ5) q |= ((blk[qh_offset(l / 4, r) + l % 4] >> s) & 1) << 4;
+              dot += q * xq[32 * s + l];
             }
             sumi += sc * dot;
             const int32_t pair = xi.min_pairs[s / 2];
@@ -77,26 +93,48 @@ void packed_k_generic(const PackedKernelArgs& a) {
   }
 }
 
+template <bool kQ5>
 detail::PackedKernelFn kernel_for(Isa isa) {
 #if defined(__x86_64__)
-  if (isa != Isa::kGeneric) return detail::packed_q4_kx8_avx2;  // AVX-512 CPUs run AVX2 too
+  if (isa != Isa::kGeneric) {  // AVX-512 CPUs run AVX2 too
+    return kQ5 ? detail::packed_q5_kx8_avx2 : detail::packed_q4_kx8_avx2;
+  }
 #endif
   (void)isa;
-  return packed_k_generic;
+  return packed_k_generic<kQ5>;
 }
 
 // One super-block of 8 rows into the packed layout.
+template <bool kQ5>
 void pack_block(const uint8_t* const rows[8], uint64_t b, uint8_t* d) {
+  using B = KBlock<kQ5>;
   for (int r = 0; r < 8; ++r) {
-    const uint8_t* blk = rows[r] + b * kW;
-    std::memcpy(d + kOffD + 2 * r, blk + offsetof(BlockQ4_K, d), 2);
-    std::memcpy(d + kOffDmin + 2 * r, blk + offsetof(BlockQ4_K, dmin), 2);
-    for (int i = 0; i < 3; ++i) std::memcpy(d + scale_offset(i, r), blk + kWScales + 4 * i, 4);
+    const uint8_t* blk = rows[r] + b * B::kBytes;
+    std::memcpy(d + kOffD + 2 * r, blk + B::kD, 2);
+    std::memcpy(d + kOffDmin + 2 * r, blk + B::kDmin, 2);
+    for (int i = 0; i < 3; ++i) std::memcpy(d + scale_offset(i, r), blk + B::kScales + 4 * i, 4);
     for (int c = 0; c < 4; ++c) {
       for (int j = 0; j < 8; ++j)
-        std::memcpy(d + qs_offset(c, j, r), blk + kWQs + 32 * c + 4 * j, 4);
+        std::memcpy(d + qs_offset(c, j, r), blk + B::kQs + 32 * c + 4 * j, 4);
+    }
+    if constexpr (kQ5) {
+      for (int j = 0; j < 8; ++j)
+        std::memcpy(d + qh_offset(j, r), blk + offsetof(BlockQ5_K, qh) + 4 * j, 4);
     }
   }
+}
+
+template <bool kQ5>
+Status matmul_kx8(const char* fn, const PackedMatmulArgs& a, Isa isa) {
+  constexpr uint64_t kBlock = KBlock<kQ5>::kPacked;
+  DARI_TRY(detail::check_groups(fn, a.k, kQK_K, kBlock, a.group_begin, a.group_end));
+  if (!isa_supported(isa)) return make_error(str_format("%s: ISA not supported by this CPU", fn));
+  const detail::PackedFormat f{fn, kQK_K, kBlock, kX, kernel_for<kQ5>(isa)};
+  DARI_TRY(detail::check_packed(f, a));
+  if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
+  const PackedActK* info = detail::act_info_or_own(a, a.act_info_k, a.k / kQK_K, q8_k_act_info);
+  detail::run_packed(f, a, nullptr, info);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -122,7 +160,8 @@ std::optional<uint64_t> q4_kx8_bytes(int64_t rows, int64_t k) {
 }
 
 Status repack_q4_kx8(const RepackArgs& a) {
-  return detail::repack_groups("repack_q4_kx8", a, kQK_K, kW, kPackKBlockBytes, pack_block);
+  return detail::repack_groups("repack_q4_kx8", a, kQK_K, KBlock<false>::kBytes, kPackKBlockBytes,
+                               pack_block<false>);
 }
 
 Status matmul_q4_kx8(const PackedMatmulArgs& a) {
@@ -130,15 +169,24 @@ Status matmul_q4_kx8(const PackedMatmulArgs& a) {
 }
 
 Status matmul_q4_kx8(const PackedMatmulArgs& a, Isa isa) {
-  DARI_TRY(detail::check_groups("matmul_q4_kx8", a.k, kQK_K, kPackKBlockBytes, a.group_begin,
-                                a.group_end));
-  if (!isa_supported(isa)) return make_error("matmul_q4_kx8: ISA not supported by this CPU");
-  const detail::PackedFormat f{"matmul_q4_kx8", kQK_K, kPackKBlockBytes, kX, kernel_for(isa)};
-  DARI_TRY(detail::check_packed(f, a));
-  if (a.group_end == a.group_begin || a.n_act == 0) return Status::Ok();
-  const PackedActK* info = detail::act_info_or_own(a, a.act_info_k, a.k / kQK_K, q8_k_act_info);
-  detail::run_packed(f, a, nullptr, info);
-  return Status::Ok();
+  return matmul_kx8<false>("matmul_q4_kx8", a, isa);
+}
+
+std::optional<uint64_t> q5_kx8_bytes(int64_t rows, int64_t k) {
+  return detail::packed_matrix_bytes(rows, k, kQK_K, kPackK5BlockBytes);
+}
+
+Status repack_q5_kx8(const RepackArgs& a) {
+  return detail::repack_groups("repack_q5_kx8", a, kQK_K, KBlock<true>::kBytes, kPackK5BlockBytes,
+                               pack_block<true>);
+}
+
+Status matmul_q5_kx8(const PackedMatmulArgs& a) {
+  return matmul_q5_kx8(a, active_isa());
+}
+
+Status matmul_q5_kx8(const PackedMatmulArgs& a, Isa isa) {
+  return matmul_kx8<true>("matmul_q5_kx8", a, isa);
 }
 
 }  // namespace dari::simd
