@@ -256,26 +256,29 @@ TEST(SimdPacked, Q5KLayoutAddsTheHighBitsAfterTheQ4KFields) {
 TEST(SimdPacked, Q5KExactAtTheInt16Bounds) {
   const int64_t k = 256, rows = 8;
   Packed p = make_packed(kQ5_Kx8, k, rows, 2, 12);
+  // Rows are padded (unaligned): build each block locally and copy it in.
   for (int64_t r = 0; r < rows; ++r) {
-    auto* b = reinterpret_cast<BlockQ5_K*>(p.w.data() + p.w_stride * static_cast<uint64_t>(r));
-    b->d = fp32_to_fp16(1.0f);
-    b->dmin = fp32_to_fp16(0.0f);
-    std::memset(b->scales, 0, sizeof b->scales);       // every min 0
-    for (int s = 0; s < 4; ++s) b->scales[s] = 1;      // scales of sub-blocks 0..3
-    for (int s = 0; s < 4; ++s) b->scales[8 + s] = 1;  // and of 4..7 (low nibble)
-    std::memset(b->qs, r % 2 == 0 ? 0xff : 0x5a, sizeof b->qs);
-    std::memset(b->qh, r % 3 == 0 ? 0xff : 0xa5, sizeof b->qh);
+    BlockQ5_K b{};
+    b.d = fp32_to_fp16(1.0f);
+    b.dmin = fp32_to_fp16(0.0f);  // and every min code 0: scales[4..7], scales[8..11] >> 4
+    for (int s = 0; s < 4; ++s) b.scales[s] = 1;      // scales of sub-blocks 0..3
+    for (int s = 0; s < 4; ++s) b.scales[8 + s] = 1;  // and of 4..7 (low nibble)
+    std::memset(b.qs, r % 2 == 0 ? 0xff : 0x5a, sizeof b.qs);
+    std::memset(b.qh, r % 3 == 0 ? 0xff : 0xa5, sizeof b.qh);
+    std::memcpy(p.w.data() + p.w_stride * static_cast<uint64_t>(r), &b, sizeof b);
   }
   for (int64_t a = 0; a < p.n_act; ++a) {
-    auto* x = reinterpret_cast<BlockQ8_K*>(p.a.data() + p.a_stride * static_cast<uint64_t>(a));
-    x->d = 1.0f;
-    for (int i = 0; i < kQK_K; ++i)
-      x->qs[i] = static_cast<int8_t>(a == 0 ? -128 : (i % 2 ? 127 : -128));
+    BlockQ8_K x{};
+    x.d = 1.0f;
+    for (int i = 0; i < kQK_K; ++i) {
+      x.qs[i] = static_cast<int8_t>(a == 0 || i % 2 == 0 ? -128 : 127);
+    }
     for (int s = 0; s < kQK_K / 16; ++s) {
       int sum = 0;
-      for (int i = 0; i < 16; ++i) sum += x->qs[16 * s + i];
-      x->bsums[s] = static_cast<int16_t>(sum);
+      for (int i = 0; i < 16; ++i) sum += x.qs[16 * s + i];
+      x.bsums[s] = static_cast<int16_t>(sum);
     }
+    std::memcpy(p.a.data() + p.a_stride * static_cast<uint64_t>(a), &x, sizeof x);
   }
   RepackArgs ra;
   ra.k = k;
