@@ -147,6 +147,23 @@ TEST(Synthetic, Q4KMMixFollowsLlamaCppsRule) {
   // Rows not a multiple of 256 fall back (qwen2.5-0.5b is 896 wide).
   EXPECT_EQ(choose_tensor_type(km, "blk.3.attn_q.weight", {896, 896}, 24, false), GgmlType::Q5_0);
   EXPECT_EQ(choose_tensor_type(km, "token_embd.weight", {896, 151936}, 24, false), GgmlType::Q8_0);
+  // Q5_K_M: the same layers get Q6_K; rows not a multiple of 256 fall back to Q5_1.
+  const QuantMix k5 = parse_quant_mix("q5_k_m").value();
+  EXPECT_EQ(k5.file_type, 17u);
+  std::string six5;
+  for (int l = 0; l < 22; ++l) {
+    const std::string blk = "blk." + std::to_string(l);
+    const GgmlType down = choose_tensor_type(k5, blk + ".ffn_down.weight", {5632, 2048}, 22, true);
+    const GgmlType v = choose_tensor_type(k5, blk + ".attn_v.weight", {2048, 256}, 22, true);
+    EXPECT_EQ(v, down) << l;
+    if (down == GgmlType::Q6_K)
+      six5 += std::to_string(l) + ",";
+    else
+      EXPECT_EQ(down, GgmlType::Q5_K) << l;
+  }
+  EXPECT_EQ(six5, "0,1,4,7,10,13,16,19,20,21,");
+  EXPECT_EQ(choose_tensor_type(k5, "blk.3.attn_q.weight", {896, 896}, 24, false), GgmlType::Q5_1);
+  EXPECT_EQ(choose_tensor_type(k5, "output.weight", {2048, 32000}, 22, true), GgmlType::Q6_K);
   const QuantMix q40 = parse_quant_mix("Q4_0").value();
   EXPECT_EQ(choose_tensor_type(q40, "output.weight", {2048, 32000}, 22, true), GgmlType::Q6_K);
   EXPECT_EQ(choose_tensor_type(q40, "token_embd.weight", {2048, 32000}, 22, true), GgmlType::Q4_0);

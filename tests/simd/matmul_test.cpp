@@ -189,28 +189,38 @@ TEST(SimdMatmul, EveryBatchSizeGivesTheSameBits) {
 }
 
 // Float weights have no block size, so k need not be a multiple of the 8-element vectors: the
-// group kernels' element tail must give each row the same bits whatever n_act (every tile shape:
-// 1, 2 and 3 activation rows per tile) and stay within the scalar reference's tolerance.
+// group kernels' element tail must give each row the same bits whatever n_act (1..8 covers every
+// tile shape: 1, 2 and 3 activation rows per tile) and stay within the scalar reference's
+// tolerance.
 TEST(SimdMatmul, FloatGroupKernelsHandleAnyK) {
   for (GgmlType wt : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
     for (int64_t k : {5, 203, 1027}) {
-      const Problem p = make_problem(wt, k, 16, 7, 41u + static_cast<uint32_t>(k));
+      const Problem p = make_problem(wt, k, 16, 8, 41u + static_cast<uint32_t>(k));
       for (Isa isa : supported_isas()) {
-        const std::vector<float> batch = run_rows(p, isa, 0, p.rows, 0, p.n_act);
+        std::vector<std::vector<float>> alone;
+        for (int64_t a = 0; a < p.n_act; ++a) alone.push_back(run_rows(p, isa, 0, p.rows, a, 1));
+        for (int64_t n = 2; n <= p.n_act; ++n) {  // every tile mix
+          const std::vector<float> batch = run_rows(p, isa, 0, p.rows, 0, n);
+          for (int64_t a = 0; a < n; ++a) {
+            for (int64_t r = 0; r < p.rows; ++r) {
+              ASSERT_EQ(batch[static_cast<size_t>(a * p.rows + r)],
+                        alone[static_cast<size_t>(a)][static_cast<size_t>(r)])
+                  << testing::type_label(wt) << " k=" << k << " isa=" << isa_name(isa) << " n=" << n
+                  << " a=" << a << " r=" << r;
+            }
+          }
+        }
         for (int64_t a = 0; a < p.n_act; ++a) {
-          const std::vector<float> alone = run_rows(p, isa, 0, p.rows, a, 1);
           for (int64_t r = 0; r < p.rows; ++r) {
-            const float got = batch[static_cast<size_t>(a * p.rows + r)];
-            ASSERT_EQ(got, alone[static_cast<size_t>(r)])
-                << testing::type_label(wt) << " k=" << k << " isa=" << isa_name(isa);
             float ref = 0.0f;
             type_traits(wt)->vec_dot(k, p.w.data() + p.w_stride * static_cast<uint64_t>(r),
                                      p.a.data() + p.a_stride * static_cast<uint64_t>(a), &ref);
             const double tol = testing::dot_tolerance(
                 wt, k, row_bytes_of(p.w, p.w_stride, r, bytes_of(wt, k)),
                 row_bytes_of(p.a, p.a_stride, a, bytes_of(activation_type(wt), k)));
-            EXPECT_NEAR(got, ref, tol) << testing::type_label(wt) << " k=" << k
-                                       << " isa=" << isa_name(isa) << " r=" << r << " a=" << a;
+            EXPECT_NEAR(alone[static_cast<size_t>(a)][static_cast<size_t>(r)], ref, tol)
+                << testing::type_label(wt) << " k=" << k << " isa=" << isa_name(isa) << " r=" << r
+                << " a=" << a;
           }
         }
       }

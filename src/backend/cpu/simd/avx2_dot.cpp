@@ -271,8 +271,8 @@ void row_q45_k(int64_t n, const uint8_t* x, const uint8_t* y, uint64_t act_strid
     DARI_UNROLL
     for (int j = 0; j < kX; ++j) {
       const int sumi = hsum_epi32(acc[j]);
-      // Fused as written (not left to the compiler's contraction), so the packed Q4_Kx8
-      // kernels give these bits with any compiler.
+      // Fused as written (not left to the compiler's contraction), so the packed Q4_Kx8 and
+      // Q5_Kx8 kernels give these bits with any compiler.
       const float diff =
           std::fma(d, static_cast<float>(sumi), -(dmin * static_cast<float>(summs[j])));
       sum[j] = std::fma(v[j].d, diff, sum[j]);

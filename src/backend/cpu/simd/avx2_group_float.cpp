@@ -31,7 +31,7 @@ namespace dari::simd::detail {
 namespace {
 
 // How far ahead of the current position a decode row is prefetched, in bytes (past the row's
-// end this is the next row: the rows are contiguous).
+// end this is usually the next row; a prefetch never faults).
 constexpr uint64_t kPrefetchAhead = 4096;
 
 // The loaders of one element type.

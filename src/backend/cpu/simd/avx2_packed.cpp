@@ -172,7 +172,7 @@ inline void k5_chunk(const uint8_t* p, __m256i sc_even, __m256i sc_odd, const ui
     for (int i = 0; i < 4; ++i) {
       const int j = 4 * h + i;
       const __m256i raw = loadu256(p + 128 + 256 * kC + 32 * j);
-      const __m256i qh = loadu256(p + kPackKBlockBytes + 32 * j);
+      const __m256i qh = loadu256(p + kPackK5QhOffset + 32 * j);
       lo[i] = _mm256_or_si256(_mm256_and_si256(raw, m4), high_bit<2 * kC>(qh));
       hi[i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
                               high_bit<2 * kC + 1>(qh));

@@ -94,6 +94,7 @@ Status repack_q4_kx8(const RepackArgs& args);
 // (bit s of qh[l] is bit 4 of element 32s + l), so the register of chunk c and word j and the qh
 // register j cover the same elements. 1408 bytes per 8 rows and super-block: the size of the
 // Q5_K rows. Numerics as Q4_Kx8 (q now 0..31): the same bits as the AVX2 Q5_K row kernel.
+inline constexpr uint64_t kPackK5QhOffset = 1152;  // = kPackKBlockBytes: qh after the Q4_K fields
 inline constexpr uint64_t kPackK5BlockBytes = 1408;
 std::optional<uint64_t> q5_kx8_bytes(int64_t rows, int64_t k);
 Status repack_q5_kx8(const RepackArgs& args);

@@ -15,11 +15,11 @@ using simd::PackedActBlock;
 using simd::PackedActK;
 
 // n_groups consecutive groups of 8 rows (starting at w, packed layout) against n_act (1..8)
-// activation rows (Q8_0 for Q4_0x8, Q8_K for Q4_Kx8):
+// activation rows (Q8_0 for Q4_0x8, Q8_K for the K-quant layouts):
 //   out[a * out_stride + 8 * g + i] = row 8g + i . activation row a
-// info[a * nb + b] (info_k for Q4_Kx8) describes block b of activation row a.
+// info[a * nb + b] (info_k for the K-quant layouts) describes block b of activation row a.
 struct PackedKernelArgs {
-  int64_t nb = 0;  // blocks per row: k / 32 (Q4_0x8) or super-blocks, k / 256 (Q4_Kx8)
+  int64_t nb = 0;  // blocks per row: k / 32 (Q4_0x8) or super-blocks, k / 256 (K-quants)
   const uint8_t* w = nullptr;
   int64_t n_groups = 0;
   const uint8_t* act = nullptr;

@@ -23,7 +23,11 @@ constexpr uint64_t kX = sizeof(BlockQ8_K);  // 292
 constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
 constexpr size_t kXSums = offsetof(BlockQ8_K, bsums);
 // Offsets inside a packed block (packed.h).
-constexpr uint64_t kOffD = 0, kOffDmin = 16, kOffScales = 32, kOffQs = 128, kOffQh = 1152;
+constexpr uint64_t kOffD = 0, kOffDmin = 16, kOffScales = 32, kOffQs = 128;
+constexpr uint64_t kOffQh = kPackK5QhOffset;
+static_assert(kOffQs + 4 * 256 == kPackKBlockBytes && kPackKBlockBytes == 8 * sizeof(BlockQ4_K));
+static_assert(kOffQh == kPackKBlockBytes && kOffQh + 8 * 32 == kPackK5BlockBytes &&
+              kPackK5BlockBytes == 8 * sizeof(BlockQ5_K));
 constexpr uint64_t scale_offset(int i, int r) {  // word i of row r's 12 scale/min bytes
   return kOffScales + 32 * static_cast<uint64_t>(i) + 4 * static_cast<uint64_t>(r);
 }

@@ -84,9 +84,9 @@ struct IsaKernels {
 // Filled by each per-ISA file (generic.cpp, avx2_*.cpp, avx512.cpp).
 void fill_generic(IsaKernels* t);
 #if defined(__x86_64__)
-void fill_avx2(IsaKernels* t);          // avx2_dot.cpp (calls fill_avx2_quant)
-void fill_avx2_quant(IsaKernels* t);    // avx2_quant.cpp
-void fill_avx2_attn(IsaKernels* t);     // avx2_attn.cpp
+void fill_avx2(IsaKernels* t);              // avx2_dot.cpp (calls fill_avx2_quant)
+void fill_avx2_quant(IsaKernels* t);        // avx2_quant.cpp
+void fill_avx2_attn(IsaKernels* t);         // avx2_attn.cpp
 void fill_avx2_group(IsaKernels* t);        // avx2_group.cpp (calls the two below)
 void fill_avx2_group_k(IsaKernels* t);      // avx2_group_k.cpp
 void fill_avx2_group_float(IsaKernels* t);  // avx2_group_float.cpp
