@@ -68,7 +68,8 @@ struct BackendOptions {
   // the weight type; false = the scalar traits path everywhere (reference / conformance runs).
   bool simd = true;
   // Let pack_weight() keep copies of weight matrices in a faster layout (CPU: Q4_0, Q4_K and
-  // Q5_K in groups of 8 rows). false = matmul always reads the given views (llama.cpp's --no-repack).
+  // Q5_K in groups of 8 rows). false = matmul always reads the given views (llama.cpp's
+  // --no-repack).
   bool repack = true;
   // Time every op for op_profile() (a clock read before and after each op).
   bool profile = false;
