@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <ostream>
 
 #include "backend/cpu/simd/packed.h"
 #include "simd/simd_test_util.h"
@@ -25,6 +26,9 @@ struct Format {
   Status (*matmul)(const PackedMatmulArgs&, Isa);
   Status (*matmul_active)(const PackedMatmulArgs&);
 };
+void PrintTo(const Format& f, std::ostream* os) {
+  *os << f.name;
+}
 const Format kQ4_0x8{GgmlType::Q4_0,
                      GgmlType::Q8_0,
                      "matmul_q4_0x8",
@@ -200,12 +204,18 @@ TEST_P(SimdPackedK, SameBitsAsTheAvx2RowKernelsNearTheScalar) {
   }
 }
 
-TEST(SimdPacked, Q4KLayoutPutsScalesAndNibblesInRegisterOrder) {
-  const Packed p = make_packed(kQ4_Kx8, 512, 16, 1, 6);
-  const uint64_t nsb = 2;
+// The K-quant layouts: d, dmin, the scale words and the nibbles in register order (Q4_K and Q5_K
+// share these offsets), then Q5_K's qh words; the copy is the size of the rows.
+TEST_P(SimdPackedK, LayoutPutsEachFieldInRegisterOrder) {
+  const Format& f = GetParam();
+  const bool q5 = f.weight == GgmlType::Q5_K;
+  const Packed p = make_packed(f, 512, 16, 1, 6);
+  const uint64_t nsb = 2, block = q5 ? kPackK5BlockBytes : kPackKBlockBytes;
+  const uint64_t row_block = bytes_of(f.weight, kQK_K);
+  const size_t qs = q5 ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs);
   // Group 1 (rows 8-15), super-block 1, row 8 + 5.
-  const uint8_t* blk = p.packed.data() + (1 * nsb + 1) * kPackKBlockBytes;
-  const uint8_t* src = p.w.data() + p.w_stride * 13 + sizeof(BlockQ4_K);
+  const uint8_t* blk = p.packed.data() + (1 * nsb + 1) * block;
+  const uint8_t* src = p.w.data() + p.w_stride * 13 + row_block;
   EXPECT_EQ(std::memcmp(blk + 2 * 5, src + offsetof(BlockQ4_K, d), 2), 0);
   EXPECT_EQ(std::memcmp(blk + 16 + 2 * 5, src + offsetof(BlockQ4_K, dmin), 2), 0);
   for (int i = 0; i < 3; ++i) {  // word i of the 12 scale bytes in register i, lane 5
@@ -213,41 +223,19 @@ TEST(SimdPacked, Q4KLayoutPutsScalesAndNibblesInRegisterOrder) {
               0)
         << i;
   }
-  for (int c = 0; c < 4; ++c) {
-    for (int j = 0; j < 8; ++j) {
-      EXPECT_EQ(std::memcmp(blk + 128 + 256 * c + 32 * j + 4 * 5,
-                            src + offsetof(BlockQ4_K, qs) + 32 * c + 4 * j, 4),
-                0)
-          << c << " " << j;
-    }
-  }
-  EXPECT_EQ(p.packed.size(), 16 * bytes_of(GgmlType::Q4_K, 512));  // the size of the rows
-}
-
-TEST(SimdPacked, Q5KLayoutAddsTheHighBitsAfterTheQ4KFields) {
-  const Packed p = make_packed(kQ5_Kx8, 512, 16, 1, 8);
-  const uint64_t nsb = 2;
-  // Group 0, super-block 1, row 6.
-  const uint8_t* blk = p.packed.data() + (0 * nsb + 1) * kPackK5BlockBytes;
-  const uint8_t* src = p.w.data() + p.w_stride * 6 + sizeof(BlockQ5_K);
-  EXPECT_EQ(std::memcmp(blk + 2 * 6, src + offsetof(BlockQ5_K, d), 2), 0);
-  EXPECT_EQ(std::memcmp(blk + 16 + 2 * 6, src + offsetof(BlockQ5_K, dmin), 2), 0);
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(std::memcmp(blk + 32 + 32 * i + 4 * 6, src + offsetof(BlockQ5_K, scales) + 4 * i, 4),
-              0)
-        << i;
-  }
   for (int j = 0; j < 8; ++j) {
     for (int c = 0; c < 4; ++c) {
-      EXPECT_EQ(std::memcmp(blk + 128 + 256 * c + 32 * j + 4 * 6,
-                            src + offsetof(BlockQ5_K, qs) + 32 * c + 4 * j, 4),
-                0)
+      EXPECT_EQ(std::memcmp(blk + 128 + 256 * c + 32 * j + 4 * 5, src + qs + 32 * c + 4 * j, 4), 0)
           << c << " " << j;
     }
-    EXPECT_EQ(std::memcmp(blk + 1152 + 32 * j + 4 * 6, src + offsetof(BlockQ5_K, qh) + 4 * j, 4), 0)
-        << j;
+    if (q5) {
+      EXPECT_EQ(std::memcmp(blk + kPackK5QhOffset + 32 * j + 4 * 5,
+                            src + offsetof(BlockQ5_K, qh) + 4 * j, 4),
+                0)
+          << j;
+    }
   }
-  EXPECT_EQ(p.packed.size(), 16 * bytes_of(GgmlType::Q5_K, 512));  // the size of the rows
+  EXPECT_EQ(p.packed.size(), 16 * bytes_of(f.weight, 512));  // the size of the rows
 }
 
 // The largest 5-bit code against the extreme activations: the int16 sums the Q5_Kx8 kernel adds
