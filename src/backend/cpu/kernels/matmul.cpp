@@ -98,9 +98,8 @@ struct Activations {
 };
 
 Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeight& pw,
-                     Activations act, int64_t group_grain) {
-  const simd::PackedLayout* layout = simd::packed_layout(pw.view.type);
-  const bool is_k = layout->k_quant;
+                     const simd::PackedLayout& layout, Activations act, int64_t group_grain) {
+  const bool is_k = layout.k_quant;
   FirstError err;
   ctx.pool->parallel_for(s.n / simd::kPackGroupRows, group_grain, [&](int64_t gb, int64_t ge) {
     simd::PackedMatmulArgs a;
@@ -115,15 +114,15 @@ Status matmul_packed(KernelContext& ctx, const MatmulShape& s, const PackedWeigh
     a.act_info_k = is_k ? ctx.act_info_k.data() : nullptr;
     a.out = s.y.f32_row(0);
     a.out_stride = static_cast<int64_t>(s.y.nb[1] / sizeof(float));
-    err.record(layout->matmul(a, simd::active_isa()));
+    err.record(layout.matmul(a, simd::active_isa()));
   });
   return err.take();
 }
 
 // The activation side data a packed matmul reads, for quantised row r (once per op).
-void packed_act_info(KernelContext& ctx, const PackedWeight& pw, const uint8_t* row, int64_t r,
-                     int64_t k) {
-  if (simd::packed_layout(pw.view.type)->k_quant) {
+void packed_act_info(KernelContext& ctx, const simd::PackedLayout& layout, const uint8_t* row,
+                     int64_t r, int64_t k) {
+  if (layout.k_quant) {
     simd::q8_k_act_info(row, k, &ctx.act_info_k[static_cast<size_t>(r * (k / kQK_K))]);
   } else {
     simd::q8_0_act_info(row, k, &ctx.act_info[static_cast<size_t>(r * (k / kQK8_0))]);
@@ -140,6 +139,7 @@ uint64_t packed_bytes(const TensorView& w) {
 
 bool repack_weight(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
   if (packed_bytes(w) == 0) return false;
+  const simd::PackedLayout& layout = *simd::packed_layout(w.type);  // packed_bytes found one
   FirstError err;
   pool.parallel_for(w.n_rows() / simd::kPackGroupRows, 16, [&](int64_t gb, int64_t ge) {
     simd::RepackArgs a;
@@ -149,7 +149,7 @@ bool repack_weight(ThreadPool& pool, const TensorView& w, uint8_t* dst) {
     a.group_begin = gb;
     a.group_end = ge;
     a.dst = dst;
-    err.record(simd::packed_layout(w.type)->repack(a));
+    err.record(layout.repack(a));
   });
   return err.take().ok();
 }
@@ -169,9 +169,11 @@ Status matmul(KernelContext& ctx, const Op& op) {
   const bool use_simd = ctx.simd && simd::weight_type_supported(w.type) && uniform_rows(w) &&
                         uniform_rows(y) && y.nb[1] % sizeof(float) == 0;
   const PackedWeight* pw = use_simd ? find_packed(ctx, w) : nullptr;
-  if (pw != nullptr && simd::packed_layout(pw->view.type)->k_quant) {
+  // Non-null for every packed weight (only types with a layout are packed).
+  const simd::PackedLayout* layout = pw != nullptr ? simd::packed_layout(pw->view.type) : nullptr;
+  if (layout != nullptr && layout->k_quant) {
     ctx.act_info_k.resize(static_cast<size_t>(m * (k / kQK_K)));  // Q8_K super-blocks
-  } else if (pw != nullptr) {
+  } else if (layout != nullptr) {
     ctx.act_info.resize(static_cast<size_t>(m * (k / kQK8_0)));  // Q8_0 blocks
   }
   if (!direct) {
@@ -190,7 +192,7 @@ Status matmul(KernelContext& ctx, const Op& op) {
           vt->from_float(x.f32_row(r), q + qrow * r, k);
         }
         // Packed weights: the row's block sums and scales, once per op.
-        if (pw != nullptr) packed_act_info(ctx, *pw, q + qrow * r, r, k);
+        if (layout != nullptr) packed_act_info(ctx, *layout, q + qrow * r, r, k);
       }
     });
   }
@@ -203,7 +205,7 @@ Status matmul(KernelContext& ctx, const Op& op) {
   constexpr int64_t kRowGroup = simd::kMatmulRowAlign;
   const int64_t group_grain = std::max<int64_t>(1, grain / kRowGroup);
   if (pw != nullptr) {
-    return matmul_packed(ctx, s, *pw, Activations{act0, act_stride}, group_grain);
+    return matmul_packed(ctx, s, *pw, *layout, Activations{act0, act_stride}, group_grain);
   }
   if (use_simd) {
     FirstError err;

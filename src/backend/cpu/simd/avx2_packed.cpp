@@ -254,22 +254,24 @@ void packed_k_n(const PackedKernelArgs& a) {
   }
 }
 
-}  // namespace
-
-void packed_q4_kx8_avx2(const PackedKernelArgs& a) {
+// The K-quant kernel for a.n_act activation rows.
+template <bool kQ5>
+void packed_k(const PackedKernelArgs& a) {
   using Fn = void (*)(const PackedKernelArgs&);
   static constexpr Fn kTable[kPackedActMax] = {
-      packed_k_n<false, 1>, packed_k_n<false, 2>, packed_k_n<false, 3>, packed_k_n<false, 4>,
-      packed_k_n<false, 5>, packed_k_n<false, 6>, packed_k_n<false, 7>, packed_k_n<false, 8>};
+      packed_k_n<kQ5, 1>, packed_k_n<kQ5, 2>, packed_k_n<kQ5, 3>, packed_k_n<kQ5, 4>,
+      packed_k_n<kQ5, 5>, packed_k_n<kQ5, 6>, packed_k_n<kQ5, 7>, packed_k_n<kQ5, 8>};
   kTable[a.n_act - 1](a);
 }
 
+}  // namespace
+
+void packed_q4_kx8_avx2(const PackedKernelArgs& a) {
+  packed_k<false>(a);
+}
+
 void packed_q5_kx8_avx2(const PackedKernelArgs& a) {
-  using Fn = void (*)(const PackedKernelArgs&);
-  static constexpr Fn kTable[kPackedActMax] = {
-      packed_k_n<true, 1>, packed_k_n<true, 2>, packed_k_n<true, 3>, packed_k_n<true, 4>,
-      packed_k_n<true, 5>, packed_k_n<true, 6>, packed_k_n<true, 7>, packed_k_n<true, 8>};
-  kTable[a.n_act - 1](a);
+  packed_k<true>(a);
 }
 
 void packed_q4_0x8_avx2(const PackedKernelArgs& a) {
