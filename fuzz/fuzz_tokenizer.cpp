@@ -4,8 +4,7 @@
 // empty pieces (token_to_piece), never a crash.
 //
 // Vocabs: DARI_FUZZ_VOCAB (one GGUF path) if set; otherwise llama-spm, gpt-2 and bert-bge from
-// ../shared/testdata/tokenizer (relative to the working directory) or the compile-time
-// DARI_TESTDATA_DIR.
+// the compile-time DARI_TESTDATA_DIR (the repository's tests/data unless configured otherwise).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -30,8 +29,7 @@ std::vector<dari::Tokenizer> load_vocabs() {
     out.push_back(std::move(t).value());
     return out;
   }
-  std::vector<std::string> dirs = {"../shared/testdata/tokenizer", "../../shared/testdata/tokenizer",
-                                   "../../../shared/testdata/tokenizer"};
+  std::vector<std::string> dirs = {"tests/data/tokenizer"};
 #ifdef DARI_TESTDATA_DIR
   dirs.insert(dirs.begin(), std::string(DARI_TESTDATA_DIR) + "/tokenizer");
 #endif
