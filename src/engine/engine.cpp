@@ -6,8 +6,8 @@
 
 #include "dari/core/strings.h"
 #include "dari/model/model.h"
-#include "dari/tokenizer/detokenizer.h"
 #include "dari/tokenizer/tokenizer.h"
+#include "engine/choice_state.h"
 
 namespace dari {
 namespace {
@@ -238,49 +238,30 @@ Result<GenerationResult> Engine::generate(SeqId seq, std::span<const int32_t> pr
   sampler.accept_prompt(prompt);
 
   const auto t_gen = std::chrono::steady_clock::now();
-  DecodeOptions dopts;  // continuation: no special-token text, keep leading spaces
-  IncrementalDecoder decoder(*tokenizer_, dopts);
-  StopMatcher matcher(opts.stop);
-  const size_t max_new = opts.max_tokens < 0 ? SIZE_MAX : static_cast<size_t>(opts.max_tokens);
-  while (res.tokens.size() < max_new) {
+  ChoiceOptions co;
+  co.tokenizer = tokenizer_.get();
+  co.stop = opts.stop;
+  co.eog = eog_;
+  co.ignore_eog = opts.ignore_eog;
+  co.max_tokens = opts.max_tokens;
+  co.prompt_tokens = static_cast<uint32_t>(prompt.size());  // the whole context (< n_ctx_)
+  co.n_ctx = n_ctx_;
+  co.cancel = opts.cancel;
+  ChoiceState choice(std::move(co));
+  while (!choice.length_reached()) {
     DARI_ASSIGN_OR_RETURN(SampledToken st, sampler.sample(logits_));
     sampler.accept(st.token);
     res.tokens.push_back(st.token);
+    DARI_ASSIGN_OR_RETURN(ChoiceStep step, choice.push(st.token));
     TokenEvent ev;
     ev.token = st.token;
+    ev.text = std::move(step.text);
     ev.logprob = st.logprob;
     ev.top_logprobs = std::move(st.top);
-    if (!opts.ignore_eog && is_eog(st.token)) {
-      res.finish = FinishReason::kStop;
-    } else {
-      DARI_ASSIGN_OR_RETURN(std::string piece, decoder.push(st.token));
-      StopResult sr = matcher.push(piece);
-      ev.text = std::move(sr.text);
-      if (sr.stopped) {
-        res.finish = FinishReason::kStop;
-        res.stop_string = opts.stop[sr.stop_index];
-      }
-    }
-    if (res.finish == FinishReason::kNone) {
-      if (res.tokens.size() >= max_new || prompt.size() + res.tokens.size() >= n_ctx_) {
-        res.finish = FinishReason::kLength;
-      } else if (cancelled_now(opts.cancel)) {
-        res.finish = FinishReason::kCancelled;
-      }
-    }
-    if (res.finish != FinishReason::kNone && res.stop_string.empty()) {
-      // Release held-back text (partial stop-string prefix, incomplete UTF-8) at the end.
-      StopResult tail = matcher.push(decoder.flush());
-      ev.text += tail.text;
-      if (tail.stopped) {
-        res.finish = FinishReason::kStop;
-        res.stop_string = opts.stop[tail.stop_index];
-      } else {
-        ev.text += matcher.flush();
-      }
-    }
+    ev.finish = step.finish;
+    res.finish = step.finish;
+    res.stop_string = std::move(step.stop_string);
     res.text += ev.text;
-    ev.finish = res.finish;
     if (on_token) on_token(ev);
     if (res.finish != FinishReason::kNone) break;
     DARI_TRY(decode_one(seq, st.token));

@@ -80,10 +80,15 @@ std::unique_ptr<ServingCore::Choice> ServingCore::make_choice(Request* r, uint32
   DARI_CHECK(sampler.ok());  // validated by validate()
   c->sampler.emplace(std::move(sampler).value());
   c->sampler->accept_prompt(r->r.prompt);
-  if (opts_.tokenizer != nullptr) {
-    c->decoder.emplace(*opts_.tokenizer, DecodeOptions{});
-    c->matcher.emplace(r->r.stop);
-  }
+  ChoiceOptions co;
+  co.tokenizer = opts_.tokenizer;  // null: no text (validate() then allows no stop strings)
+  co.stop = r->r.stop;
+  co.eog = opts_.eog;  // opts_ outlives every request
+  co.ignore_eog = r->r.ignore_eog;
+  co.max_tokens = r->r.max_tokens;
+  co.prompt_tokens = static_cast<uint32_t>(r->r.prompt.size());  // c->tokens = prompt + generated
+  co.n_ctx = opts_.n_ctx;
+  c->state.emplace(std::move(co));
   return c;
 }
 
@@ -124,7 +129,7 @@ void ServingCore::finish_choice(Choice* c, FinishReason why, const std::string& 
     t.prompt_ms = c->prompt_done_ms - c->admit_ms;
     t.generation_ms = std::max(0.0, c->last_token_ms - c->prompt_done_ms);
   }
-  t.generated_tokens = c->generated;
+  t.generated_tokens = c->state->generated();
   if (c->first_token_ms >= 0) ev.ttft_ms = c->first_token_ms - r.submit_ms;
   r.stream->push(std::move(ev));
   ++r.n_done;
@@ -186,9 +191,7 @@ void ServingCore::reap() {
 void ServingCore::sample_one(Choice* c, std::span<const float> row) {
   if (c->done) return;  // its request failed while a sibling was sampled
   Request& r = *c->req;
-  const ServingRequest& rq = r.r;
-  const size_t max_new = rq.max_tokens < 0 ? SIZE_MAX : static_cast<size_t>(rq.max_tokens);
-  if (c->generated >= max_new) {
+  if (c->state->length_reached()) {  // max_tokens == 0
     finish_choice(c, FinishReason::kLength, "");
     return;
   }
@@ -200,51 +203,24 @@ void ServingCore::sample_one(Choice* c, std::span<const float> row) {
   const int32_t tok = st->token;
   c->sampler->accept(tok);
   c->tokens.push_back(tok);
-  ++c->generated;
   ++counters_.generated_tokens;
   const double t = now();
   if (c->first_token_ms < 0) c->first_token_ms = t;
   c->last_token_ms = t;
+  auto step = c->state->push(tok);
+  if (!step.ok()) {
+    fail_request(&r, "detokenize: " + step.message());
+    return;
+  }
   StreamEvent ev;
   ev.index = c->index;
   ev.token.token = tok;
+  ev.token.text = std::move(step->text);
   ev.token.logprob = st->logprob;
   ev.token.top_logprobs = std::move(st->top);
-  FinishReason fin = FinishReason::kNone;
-  std::string stop;
-  const bool eog = static_cast<size_t>(tok) < opts_.eog.size() && opts_.eog[tok] != 0;
-  if (!rq.ignore_eog && eog) {
-    fin = FinishReason::kStop;
-  } else if (c->decoder) {
-    auto piece = c->decoder->push(tok);
-    if (!piece.ok()) {
-      fail_request(&r, "detokenize: " + piece.message());
-      return;
-    }
-    StopResult sr = c->matcher->push(*piece);
-    ev.token.text = std::move(sr.text);
-    if (sr.stopped) {
-      fin = FinishReason::kStop;
-      stop = rq.stop[sr.stop_index];
-    }
-  }
-  if (fin == FinishReason::kNone && (c->generated >= max_new || c->tokens.size() >= opts_.n_ctx)) {
-    fin = FinishReason::kLength;
-  }
-  if (fin != FinishReason::kNone && stop.empty() && c->decoder) {
-    // Release held-back text (partial stop-string prefix, incomplete UTF-8) at the end.
-    StopResult tail = c->matcher->push(c->decoder->flush());
-    ev.token.text += tail.text;
-    if (tail.stopped) {
-      fin = FinishReason::kStop;
-      stop = rq.stop[tail.stop_index];
-    } else {
-      ev.token.text += c->matcher->flush();
-    }
-  }
-  ev.token.finish = fin;
+  ev.token.finish = step->finish;
   r.stream->push(std::move(ev));
-  if (fin != FinishReason::kNone) finish_choice(c, fin, stop);
+  if (step->finish != FinishReason::kNone) finish_choice(c, step->finish, step->stop_string);
 }
 
 void ServingCore::on_logits(Choice* c, std::span<const float> row) {
@@ -316,7 +292,7 @@ Status ServingCore::step() {
       row += has_logits ? 1 : 0;
       continue;
     }
-    const bool decode = c->generated > 0 && n == 1 && s->pending() == 1;
+    const bool decode = c->state->generated() > 0 && n == 1 && s->pending() == 1;
     if (!decode) counters_.prompt_tokens += n;
     kv_.commit_tokens(s->kv_seq, std::span<const int32_t>(s->tokens.data() + s->computed, n));
     s->computed += n;

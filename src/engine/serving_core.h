@@ -18,7 +18,7 @@
 #include "dari/engine/serving.h"
 #include "dari/kv/kv_cache.h"
 #include "dari/model/model.h"
-#include "dari/tokenizer/detokenizer.h"
+#include "engine/choice_state.h"
 #include "engine/scheduler.h"
 
 namespace dari::serving {
@@ -67,9 +67,7 @@ class ServingCore {
     Request* req = nullptr;
     uint32_t index = 0;
     std::optional<Sampler> sampler;
-    std::optional<IncrementalDecoder> decoder;
-    std::optional<StopMatcher> matcher;
-    uint32_t generated = 0;
+    std::optional<ChoiceState> state;  // engaged by make_choice; counts the generated tokens
     bool done = false;
     uint32_t first_cached = 0;  // prefix hit tokens at the first admission
     bool admitted_once = false;
