@@ -23,6 +23,7 @@ bool t_none(Evaluator&, const Value& v, CallArgs&) { return v.is_none(); }
 bool t_boolean(Evaluator&, const Value& v, CallArgs&) { return v.is_bool(); }
 bool t_true(Evaluator&, const Value& v, CallArgs&) { return v.is_bool() && v.as_bool(); }
 bool t_false(Evaluator&, const Value& v, CallArgs&) { return v.is_bool() && !v.as_bool(); }
+bool t_escaped(Evaluator&, const Value& v, CallArgs&) { return v.is_markup(); }  // has __html__
 bool t_integer(Evaluator&, const Value& v, CallArgs&) { return v.is_int(); }
 bool t_float(Evaluator&, const Value& v, CallArgs&) { return v.is_float(); }
 bool t_number(Evaluator&, const Value& v, CallArgs&) { return v.is_number(); }
@@ -79,7 +80,7 @@ const std::unordered_map<std::string, TestFn>& test_table() {
       {"gt", t_gt}, {"greaterthan", t_gt}, {">", t_gt}, {"ge", t_ge}, {">=", t_ge},
       {"in", t_in}, {"sameas", t_sameas}, {"even", t_even}, {"odd", t_odd},
       {"divisibleby", t_divisibleby}, {"lower", t_lower}, {"upper", t_upper},
-      {"filter", t_filter}, {"test", t_test}, {"escaped", t_false},
+      {"filter", t_filter}, {"test", t_test}, {"escaped", t_escaped},
   };
   return table;
 }

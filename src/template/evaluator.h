@@ -104,7 +104,9 @@ Value get_method(const Value& obj, const std::string& name);
 void install_globals(Frame& frame);
 // Shared helpers for builtins.
 Value slice_value(Evaluator& ev, const Value& v, const Value& start, const Value& stop, const Value& step);
-std::string percent_format(Evaluator& ev, const std::string& fmt, const std::vector<Value>& args);
+// `escape_args`: the format string is markup (Markup.__mod__), so %s / %r arguments are escaped.
+std::string percent_format(Evaluator& ev, const std::string& fmt, const std::vector<Value>& args,
+                           bool escape_args = false);
 std::string py_strip(std::string_view s, const Value& chars, bool left, bool right);
 
 // Argument access for builtins: positional index or keyword name, else `def`.

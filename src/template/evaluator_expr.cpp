@@ -200,7 +200,7 @@ Value Evaluator::get_item(const Value& obj, const Value& key) {
       const auto& s = r.str_ref();  // suffix starting at idx; keep its first code point
       size_t n = 1;
       while (n < s.size() && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) ++n;
-      return Value(s.substr(0, n));
+      return same_string_kind(obj, s.substr(0, n));  // Markup.__getitem__ keeps markup
     }
   }
   if (key.is_string()) {

@@ -61,7 +61,7 @@ Value float_op(const std::string& op, double a, double b) {
 }
 
 Value repeat(Evaluator& ev, const Value& seq, int64_t n) {
-  if (n <= 0) return seq.is_string() ? Value(std::string()) : Value::array();
+  if (n <= 0) return seq.is_string() ? same_string_kind(seq, std::string()) : Value::array();
   if (seq.is_string()) {
     size_t total = 0;
     if (__builtin_mul_overflow(seq.str_ref().size(), static_cast<uint64_t>(n), &total)) total = SIZE_MAX;
@@ -69,7 +69,7 @@ Value repeat(Evaluator& ev, const Value& seq, int64_t n) {
     std::string out;
     out.reserve(total);
     for (int64_t i = 0; i < n; ++i) out += seq.str_ref();
-    return Value(std::move(out));
+    return same_string_kind(seq, std::move(out));
   }
   size_t total = 0;
   if (__builtin_mul_overflow(seq.arr().items.size(), static_cast<uint64_t>(n), &total)) total = SIZE_MAX;
@@ -97,6 +97,13 @@ Value binary_op(Evaluator& ev, const std::string& op, const Value& a, const Valu
   }
   if (op == "+") {
     if (a.is_string() && b.is_string()) {
+      if (a.is_markup() || b.is_markup()) {
+        // Markup.__add__ / __radd__: the plain operand is escaped, the result is markup.
+        std::string s = markup_escape(a).str_ref();
+        const Value rb = markup_escape(b);
+        ev.check_string(s.size() + rb.str_ref().size());
+        return Value::markup(s + rb.str_ref());
+      }
       ev.check_string(a.str_ref().size() + b.str_ref().size());
       return Value(a.str_ref() + b.str_ref());
     }
@@ -117,7 +124,7 @@ Value binary_op(Evaluator& ev, const std::string& op, const Value& a, const Valu
     std::vector<Value> args;
     if (b.is_array() && b.arr().tuple) args = b.arr().items;
     else args.push_back(b);
-    return Value(percent_format(ev, a.str_ref(), args));
+    return same_string_kind(a, percent_format(ev, a.str_ref(), args, a.is_markup()));
   }
   bad_operands(op, a, b);
 }
@@ -178,7 +185,7 @@ Value slice_value(Evaluator& ev, const Value& v, const Value& start, const Value
   if (is_str) {
     std::string out;
     for (size_t i : picks) utf8_append(out, cps[i]);
-    return Value(std::move(out));
+    return same_string_kind(v, std::move(out));  // Markup.__getitem__ keeps markup
   }
   ev.check_items(picks.size());
   Value out = Value::array();
@@ -211,7 +218,8 @@ std::string py_strip(std::string_view s, const Value& chars, bool left, bool rig
 
 // Python printf-style formatting: %[flags][width][.prec](s|r|d|i|f|F|e|E|g|G|x|X|o|c|%).
 // A single dict argument supplies %(name)s fields.
-std::string percent_format(Evaluator& ev, const std::string& fmt, const std::vector<Value>& args) {
+std::string percent_format(Evaluator& ev, const std::string& fmt, const std::vector<Value>& args,
+                           bool escape_args) {
   std::string out;
   size_t next = 0;
   for (size_t i = 0; i < fmt.size(); ++i) {
@@ -245,6 +253,8 @@ std::string percent_format(Evaluator& ev, const std::string& fmt, const std::vec
     char buf[512];
     if (conv == 's' || conv == 'r') {
       std::string s = conv == 's' ? arg->to_str() : arg->repr();
+      // Markup % args: %s escapes str(arg) unless it is markup, %r always escapes repr(arg).
+      if (escape_args && (conv == 'r' || !arg->is_markup())) s = html_escape(s);
       out += str_format((spec + "s").c_str(), s.c_str());
     } else if (conv == 'd' || conv == 'i' || conv == 'x' || conv == 'X' || conv == 'o' || conv == 'c') {
       if (!arg->is_number()) fail(std::string("%") + conv + " format: a number is required, not " + arg->type_name());

@@ -76,8 +76,15 @@ Value f_default(Evaluator&, const Value& v, CallArgs& a) {
   return v;
 }
 
+// Markup.strip(chars) escapes a string `chars` first (markupsafe's _simple_escaping_wrapper).
+Value markup_chars_arg(const Value& self, Value chars) {
+  return self.is_markup() && chars.is_string() ? markup_escape(chars) : chars;
+}
+
+// soft_str(value).strip(chars): markup stays markup.
 Value f_trim(Evaluator&, const Value& v, CallArgs& a) {
-  return Value(py_strip(v.to_str(), arg_or(a, 0, "chars", Value::none()), true, true));
+  Value chars = markup_chars_arg(v, arg_or(a, 0, "chars", Value::none()));
+  return same_string_kind(v, py_strip(v.to_str(), chars, true, true));
 }
 
 Value f_format(Evaluator& ev, const Value& v, CallArgs& a) {
@@ -87,15 +94,20 @@ Value f_format(Evaluator& ev, const Value& v, CallArgs& a) {
     for (const auto& [k, val] : a.kwargs) d.obj().set(k, val);
     args.push_back(d);
   }
-  return Value(percent_format(ev, v.to_str(), args));
+  // soft_str(value) % args: a markup format string escapes its arguments.
+  return same_string_kind(v, percent_format(ev, v.to_str(), args, v.is_markup()));
 }
 
-Value f_string(Evaluator&, const Value& v, CallArgs&) { return Value(v.to_str()); }
-Value f_safe(Evaluator&, const Value& v, CallArgs&) { return v; }
-Value f_upper(Evaluator&, const Value& v, CallArgs&) { return Value(py_upper(v.to_str())); }
-Value f_lower(Evaluator&, const Value& v, CallArgs&) { return Value(py_lower(v.to_str())); }
+// soft_str: markup stays markup.
+Value f_string(Evaluator&, const Value& v, CallArgs&) { return v.is_markup() ? v : Value(v.to_str()); }
+// Markup(value): printed the same, but `+`, `%`, join, ... with it escape plain strings.
+Value f_safe(Evaluator&, const Value& v, CallArgs&) { return v.is_markup() ? v : Value::markup(v.to_str()); }
+// upper / lower / capitalize call the Markup methods (markup in, markup out); title joins plain
+// strings, so its result is plain.
+Value f_upper(Evaluator&, const Value& v, CallArgs&) { return same_string_kind(v, py_upper(v.to_str())); }
+Value f_lower(Evaluator&, const Value& v, CallArgs&) { return same_string_kind(v, py_lower(v.to_str())); }
 Value f_title(Evaluator&, const Value& v, CallArgs&) { return Value(py_title(v.to_str())); }
-Value f_capitalize(Evaluator&, const Value& v, CallArgs&) { return Value(py_capitalize(v.to_str())); }
+Value f_capitalize(Evaluator&, const Value& v, CallArgs&) { return same_string_kind(v, py_capitalize(v.to_str())); }
 Value f_pprint(Evaluator&, const Value& v, CallArgs&) { return Value(v.repr()); }
 
 Value f_items(Evaluator&, const Value& v, CallArgs&) {
@@ -145,7 +157,8 @@ Value f_indent(Evaluator&, const Value& v, CallArgs& a) {
   Value width = arg_or(a, 0, "width", Value(int64_t{4}));
   std::string ind = width.is_string() ? width.str_ref()
                                       : std::string(static_cast<size_t>(std::clamp<int64_t>(width.as_int(), 0, 256)), ' ');
-  return Value(jinja_indent(v.to_str(), ind, bool_arg(a, 1, "first", false), bool_arg(a, 2, "blank", false)));
+  // Jinja's do_indent makes its newline and indent markup for markup input: markup stays markup.
+  return same_string_kind(v, jinja_indent(v.to_str(), ind, bool_arg(a, 1, "first", false), bool_arg(a, 2, "blank", false)));
 }
 
 Value f_int(Evaluator&, const Value& v, CallArgs& a) {
@@ -204,20 +217,9 @@ Value f_round(Evaluator&, const Value& v, CallArgs& a) {
   return Value(x / scale);
 }
 
-Value f_escape(Evaluator&, const Value& v, CallArgs&) {
-  std::string out;
-  for (char c : v.to_str()) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return Value(std::move(out));
-}
+// markupsafe.escape: markup is already safe and stays as it is.
+Value f_escape(Evaluator&, const Value& v, CallArgs&) { return markup_escape(v); }
+Value f_forceescape(Evaluator&, const Value& v, CallArgs&) { return Value::markup(html_escape(v.to_str())); }
 
 Value f_wordcount(Evaluator&, const Value& v, CallArgs&) {
   int64_t n = 0;
@@ -235,7 +237,7 @@ Value f_reverse(Evaluator& ev, const Value& v, CallArgs&) {
     std::vector<uint32_t> cps = utf8_decode(v.str_ref());
     std::string out;
     for (auto it = cps.rbegin(); it != cps.rend(); ++it) utf8_append(out, *it);
-    return Value(std::move(out));
+    return same_string_kind(v, std::move(out));  // value[::-1] keeps markup
   }
   std::vector<Value> items = ev.iterate(v);
   std::reverse(items.begin(), items.end());
@@ -413,7 +415,7 @@ const std::unordered_map<std::string, FilterFn>& filter_table() {
   static const std::unordered_map<std::string, FilterFn> table = {
       {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize},
       {"count", f_length}, {"d", f_default}, {"default", f_default}, {"dictsort", f_dictsort},
-      {"e", f_escape}, {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"format", f_format},
+      {"e", f_escape}, {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"forceescape", f_forceescape}, {"format", f_format},
       {"indent", f_indent}, {"int", f_int}, {"items", f_items}, {"join", f_join},
       {"last", f_last}, {"length", f_length}, {"list", f_list}, {"lower", f_lower},
       {"map", f_map}, {"max", f_max}, {"min", f_min}, {"pprint", f_pprint},

@@ -29,13 +29,23 @@ bool affix_match(const Value& self, const Value& arg, bool prefix) {
   return one(arg);
 }
 
-Value s_strip(Evaluator&, const Value& s, CallArgs& a) { return Value(py_strip(s.str_ref(), arg_or(a, 0, "chars", Value::none()), true, true)); }
-Value s_lstrip(Evaluator&, const Value& s, CallArgs& a) { return Value(py_strip(s.str_ref(), arg_or(a, 0, "chars", Value::none()), true, false)); }
-Value s_rstrip(Evaluator&, const Value& s, CallArgs& a) { return Value(py_strip(s.str_ref(), arg_or(a, 0, "chars", Value::none()), false, true)); }
-Value s_upper(Evaluator&, const Value& s, CallArgs&) { return Value(py_upper(s.str_ref())); }
-Value s_lower(Evaluator&, const Value& s, CallArgs&) { return Value(py_lower(s.str_ref())); }
-Value s_title(Evaluator&, const Value& s, CallArgs&) { return Value(py_title(s.str_ref())); }
-Value s_capitalize(Evaluator&, const Value& s, CallArgs&) { return Value(py_capitalize(s.str_ref())); }
+// Methods on markup: markupsafe wraps strip / lstrip / rstrip / upper / lower / title /
+// capitalize / replace so that string arguments are escaped and the result is markup; split /
+// rsplit / splitlines give markup parts; join and format escape what they insert.
+Value escaped_arg(const Value& self, Value arg) {
+  return self.is_markup() && arg.is_string() ? markup_escape(arg) : arg;
+}
+Value strip_impl(const Value& s, CallArgs& a, bool left, bool right) {
+  Value chars = escaped_arg(s, arg_or(a, 0, "chars", Value::none()));
+  return same_string_kind(s, py_strip(s.str_ref(), chars, left, right));
+}
+Value s_strip(Evaluator&, const Value& s, CallArgs& a) { return strip_impl(s, a, true, true); }
+Value s_lstrip(Evaluator&, const Value& s, CallArgs& a) { return strip_impl(s, a, true, false); }
+Value s_rstrip(Evaluator&, const Value& s, CallArgs& a) { return strip_impl(s, a, false, true); }
+Value s_upper(Evaluator&, const Value& s, CallArgs&) { return same_string_kind(s, py_upper(s.str_ref())); }
+Value s_lower(Evaluator&, const Value& s, CallArgs&) { return same_string_kind(s, py_lower(s.str_ref())); }
+Value s_title(Evaluator&, const Value& s, CallArgs&) { return same_string_kind(s, py_title(s.str_ref())); }
+Value s_capitalize(Evaluator&, const Value& s, CallArgs&) { return same_string_kind(s, py_capitalize(s.str_ref())); }
 
 Value s_split_impl(Evaluator& ev, const Value& s, CallArgs& a, bool right) {
   Value sep = arg_or(a, 0, "sep", Value::none());
@@ -62,7 +72,7 @@ Value s_split_impl(Evaluator& ev, const Value& s, CallArgs& a, bool right) {
   }
   ev.check_items(parts.size());
   Value out = Value::array();
-  for (auto& p : parts) out.arr().items.emplace_back(std::move(p));
+  for (auto& p : parts) out.arr().items.push_back(same_string_kind(s, std::move(p)));
   return out;
 }
 Value s_split(Evaluator& ev, const Value& s, CallArgs& a) { return s_split_impl(ev, s, a, false); }
@@ -74,14 +84,14 @@ Value s_splitlines(Evaluator&, const Value& s, CallArgs&) {
   const std::string& str = s.str_ref();
   for (size_t i = 0; i < str.size(); ++i) {
     if (str[i] == '\n' || str[i] == '\r') {
-      out.arr().items.emplace_back(cur);
+      out.arr().items.push_back(same_string_kind(s, cur));
       cur.clear();
       if (str[i] == '\r' && i + 1 < str.size() && str[i + 1] == '\n') ++i;
     } else {
       cur.push_back(str[i]);
     }
   }
-  if (!cur.empty()) out.arr().items.emplace_back(cur);
+  if (!cur.empty()) out.arr().items.push_back(same_string_kind(s, cur));
   return out;
 }
 
@@ -97,10 +107,11 @@ Value s_endswith(Evaluator&, const Value& s, CallArgs& a) {
 }
 
 Value s_replace(Evaluator& ev, const Value& s, CallArgs& a) {
-  const std::string& from = str_arg(a, 0, "old", "replace");
-  const std::string& to = str_arg(a, 1, "new", "replace");
+  const std::string from = escaped_arg(s, Value(str_arg(a, 0, "old", "replace"))).str_ref();
+  const std::string to = escaped_arg(s, Value(str_arg(a, 1, "new", "replace"))).str_ref();
   const Value* c = find_arg(a, 2, "count");
-  return Value(py_replace(s.str_ref(), from, to, c ? c->as_int() : -1, ev.limits().max_output_bytes));
+  return same_string_kind(
+      s, py_replace(s.str_ref(), from, to, c ? c->as_int() : -1, ev.limits().max_output_bytes));
 }
 
 // Byte offset -> code point index (find/rfind return code point positions like Python).
@@ -126,14 +137,16 @@ Value s_join(Evaluator& ev, const Value& s, CallArgs& a) {
   if (a.args.empty()) fail("join() needs an iterable");
   std::string out;
   bool first = true;
-  for (const Value& v : ev.iterate(a.args[0])) {
+  for (const Value& item : ev.iterate(a.args[0])) {
+    // Markup.join escapes every item first (so non-strings become strings too).
+    const Value v = s.is_markup() ? markup_escape(item) : item;
     if (!v.is_string()) fail(std::string("sequence item: expected str instance, ") + v.type_name() + " found");
     if (!first) out += s.str_ref();
     first = false;
     out += v.str_ref();
     ev.check_string(out.size());
   }
-  return Value(std::move(out));
+  return same_string_kind(s, std::move(out));
 }
 Value s_removeprefix(Evaluator&, const Value& s, CallArgs& a) {
   const std::string& p = str_arg(a, 0, "prefix", "removeprefix");
@@ -185,11 +198,11 @@ Value s_format(Evaluator& ev, const Value& s, CallArgs& a) {
       v = find_arg(a, SIZE_MAX, field.c_str());
     }
     if (!v) fail("format(): missing argument for field '{" + field + "}'");
-    out += v->to_str();
+    out += s.is_markup() ? markup_escape(*v).str_ref() : v->to_str();
     ev.check_string(out.size());
     i = close;
   }
-  return Value(std::move(out));
+  return same_string_kind(s, std::move(out));
 }
 
 // dict methods

@@ -89,6 +89,37 @@ Value::Value(std::shared_ptr<Array> a) : kind_(Kind::kArray), arr_(std::move(a))
 Value::Value(std::shared_ptr<Object> o) : kind_(Kind::kObject), obj_(std::move(o)) {}
 Value::Value(std::shared_ptr<Function> f) : kind_(Kind::kFunction), fn_(std::move(f)) {}
 
+Value Value::markup(std::string s) {
+  Value v(std::move(s));
+  v.markup_ = true;
+  return v;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+Value markup_escape(const Value& v) {
+  if (v.is_markup()) return v;
+  return Value::markup(html_escape(v.to_str()));
+}
+
+Value same_string_kind(const Value& like, std::string s) {
+  return like.is_markup() ? Value::markup(std::move(s)) : Value(std::move(s));
+}
+
 Value Value::array(std::vector<Value> items, bool generator) {
   auto a = std::make_shared<Array>();
   a->items = std::move(items);
@@ -247,7 +278,11 @@ std::string python_string_repr(std::string_view s) {
 void Value::repr_into(std::string& out, int depth) const {
   if (depth > kMaxValueDepth) fail("value nested too deeply to print");
   switch (kind_) {
-    case Kind::kString: out += python_string_repr(s_); return;
+    case Kind::kString:
+      if (markup_) out += "Markup(";
+      out += python_string_repr(s_);
+      if (markup_) out += ")";
+      return;
     case Kind::kArray:
       if (arr_->generator) {
         out += "<generator object>";

@@ -1,7 +1,10 @@
 // Value: the dynamic value model of the Jinja interpreter (Python-like semantics).
 //
 // A Value is Undefined, None, a bool, a 64-bit int, a double, a UTF-8 string, a list, a dict
-// (string keys, insertion order kept), or a callable. Lists and dicts are shared by reference
+// (string keys, insertion order kept), or a callable. A string may be marked as markup (Python's
+// markupsafe.Markup, made by the `safe` and `escape` filters): it prints the same, but combining
+// it with a plain string HTML-escapes the plain one (Markup + str, str + Markup, Markup % args,
+// Markup.join / format / replace ...), as Python Jinja does even without autoescaping. Lists and dicts are shared by reference
 // (like Python objects): copying a Value copies the pointer, not the container. Namespace and
 // loop objects are dicts with a different ObjectKind. Mutation paths (list.append, namespace
 // attribute assignment) refuse to create reference cycles, so shared_ptr ownership never leaks.
@@ -102,6 +105,8 @@ class Value {
   static Value tuple(std::vector<Value> items);
   static Value object(ObjectKind kind = ObjectKind::kDict);
   static Value function(std::string name, std::function<Value(Evaluator&, CallArgs&)> fn);
+  // A markupsafe.Markup string (see the header comment).
+  static Value markup(std::string s);
   // Converts JSON (ordered) into a Value tree; depth-limited (throws TemplateError when deeper).
   static Value from_json(const Json& j, int depth = 0);
 
@@ -113,6 +118,7 @@ class Value {
   bool is_float() const { return kind_ == Kind::kFloat; }
   bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kFloat || kind_ == Kind::kBool; }
   bool is_string() const { return kind_ == Kind::kString; }
+  bool is_markup() const { return kind_ == Kind::kString && markup_; }
   bool is_array() const { return kind_ == Kind::kArray; }
   bool is_object() const { return kind_ == Kind::kObject; }
   bool is_dict() const { return kind_ == Kind::kObject && obj_->kind == ObjectKind::kDict; }
@@ -163,6 +169,7 @@ class Value {
 
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
+  bool markup_ = false;  // strings only
   int64_t i_ = 0;
   double f_ = 0.0;
   std::string s_;
@@ -175,6 +182,13 @@ class Value {
 std::string format_python_float(double d);
 // Python repr of a str ('...' or "..." quoting, \n \t \\ \xNN escapes).
 std::string python_string_repr(std::string_view s);
+// markupsafe.escape: & < > ' " become &amp; &lt; &gt; &#39; &#34;.
+std::string html_escape(std::string_view s);
+// markupsafe.escape(value): markup is returned as is; anything else is str(value), escaped, as
+// markup.
+Value markup_escape(const Value& v);
+// `s` as markup when `like` is markup, else as a plain string (for str methods that Markup wraps).
+Value same_string_kind(const Value& like, std::string s);
 // JSON string literal as Python json.dumps writes it.
 void json_escape_into(std::string& out, std::string_view s, bool ensure_ascii);
 

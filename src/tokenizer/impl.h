@@ -74,6 +74,10 @@ class TokenizerImpl {
 
   SpecialIndex specials_all;   // control, unknown and user-defined: used with parse_special
   SpecialIndex specials_user;  // user-defined only: always used
+  // Per token: kStripLeft / kStripRight (VocabData::lstrip_tokens / rstrip_tokens plus the
+  // per-model rules); only looked at for tokens matched as special.
+  static constexpr uint8_t kStripLeft = 1, kStripRight = 2;
+  std::vector<uint8_t> strip;
 
   TokenId find(std::string_view text) const {
     return token_index.find(text);

@@ -46,6 +46,16 @@ Status validate(const VocabData& d) {
   DARI_TRY(check_id("unknown_token_id", d.unk, n));
   DARI_TRY(check_id("padding_token_id", d.pad, n));
   DARI_TRY(check_id("seperator_token_id", d.sep, n));
+  for (const auto* list : {&d.lstrip_tokens, &d.rstrip_tokens}) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const TokenId id = (*list)[i];
+      if (id < 0 || static_cast<size_t>(id) >= n) {
+        return make_error(str_format("%s[%zu] = %d is out of range [0, %zu)",
+                                     list == &d.lstrip_tokens ? "lstrip_tokens" : "rstrip_tokens",
+                                     i, id, n));
+      }
+    }
+  }
   if (d.kind == VocabKind::kBpe && d.merges.empty()) {
     return make_error("tokenizer.ggml.merges: a gpt2 (BPE) vocabulary needs merges");
   }
@@ -76,6 +86,37 @@ void build_special_index(TokenizerImpl* t) {
   }
   for (SpecialIndex* idx : {&t->specials_all, &t->specials_user}) {
     for (auto& bucket : idx->by_first_byte) std::sort(bucket.begin(), bucket.end(), by_length);
+  }
+}
+
+// Strip attributes: the explicit lists, then llama.cpp's per-model rules (llama-vocab.cpp sets
+// them by `general.name`, because GGUF does not store Hugging Face's added-token flags).
+// Phi-3's tokenizer.json marks "</s>" and its chat tokens ("<|assistant|>", "<|end|>", ...)
+// rstrip: true, so Hugging Face and llama.cpp both drop the whitespace after them, and the
+// text that follows gets the ordinary SPM space prefix: "</s> [" is "</s>" "▁[", not
+// "</s>" "▁" "▁[".
+void build_strip_attributes(const VocabData& d, TokenizerImpl* t) {
+  t->strip.assign(t->tokens.size(), 0);
+  for (TokenId id : d.lstrip_tokens) t->strip[static_cast<size_t>(id)] |= TokenizerImpl::kStripLeft;
+  for (TokenId id : d.rstrip_tokens) t->strip[static_cast<size_t>(id)] |= TokenizerImpl::kStripRight;
+  std::string name = d.name;
+  for (char& c : name) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    auto set_rstrip = [t](TokenId id, bool on) {
+      if (id == kNoToken) return;
+      uint8_t& f = t->strip[static_cast<size_t>(id)];
+      f = on ? static_cast<uint8_t>(f | TokenizerImpl::kStripRight)
+             : static_cast<uint8_t>(f & ~TokenizerImpl::kStripRight);
+    };
+    for (size_t i = 0; i < t->tokens.size(); ++i) {
+      const TokenType type = t->types[i];
+      if (type == TokenType::kControl || type == TokenType::kUnknown ||
+          type == TokenType::kUserDefined) {
+        set_rstrip(static_cast<TokenId>(i), true);
+      }
+    }
+    set_rstrip(t->find("</s>"), true);
+    for (const char* keep : {"<unk>", "<s>", "<|endoftext|>"}) set_rstrip(t->find(keep), false);
   }
 }
 
@@ -114,7 +155,14 @@ void apply_defaults(const VocabData& d, TokenizerImpl* t) {
   t->add_space_prefix = d.add_space_prefix.value_or(space);
 }
 
-// Splits `text` into raw fragments and special tokens (longest match at each position).
+// The bytes C's isspace() accepts in the "C" locale (what llama.cpp strips).
+bool is_ascii_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// Splits `text` into raw fragments and special tokens (longest match at each position). A
+// matched token with lstrip / rstrip drops the whitespace before / after it; a raw fragment that
+// becomes empty is left out.
 struct Fragment {
   std::string_view text;
   TokenId id = kNoToken;  // kNoToken: raw text
@@ -142,9 +190,17 @@ void partition(const TokenizerImpl& t, std::string_view text, bool parse_special
       ++pos;
       continue;
     }
-    if (pos > raw_begin) out->push_back(Fragment{text.substr(raw_begin, pos - raw_begin)});
+    const uint8_t strip = t.strip[static_cast<size_t>(hit)];
+    size_t raw_end = pos;
+    if (strip & TokenizerImpl::kStripLeft) {
+      while (raw_end > raw_begin && is_ascii_space(text[raw_end - 1])) --raw_end;
+    }
+    if (raw_end > raw_begin) out->push_back(Fragment{text.substr(raw_begin, raw_end - raw_begin)});
     out->push_back(Fragment{text.substr(pos, t.tokens[static_cast<size_t>(hit)].size()), hit});
     pos += t.tokens[static_cast<size_t>(hit)].size();
+    if (strip & TokenizerImpl::kStripRight) {
+      while (pos < text.size() && is_ascii_space(text[pos])) ++pos;
+    }
     raw_begin = pos;
   }
   if (raw_begin < text.size()) out->push_back(Fragment{text.substr(raw_begin)});
@@ -198,6 +254,7 @@ Result<Tokenizer> Tokenizer::create(VocabData d) {
   }
   apply_defaults(d, t.get());
   build_special_index(t.get());
+  build_strip_attributes(d, t.get());
   build_end_of_generation(t.get());
   return Tokenizer(std::move(t));
 }

@@ -78,6 +78,9 @@ Result<VocabData> vocab_from_gguf(const GgufFile& f) {
   DARI_ASSIGN_OR_RETURN(d.add_bos, read_flag(f, "tokenizer.ggml.add_bos_token"));
   DARI_ASSIGN_OR_RETURN(d.add_eos, read_flag(f, "tokenizer.ggml.add_eos_token"));
   DARI_ASSIGN_OR_RETURN(d.add_space_prefix, read_flag(f, "tokenizer.ggml.add_space_prefix"));
+  if (f.has("general.name")) {
+    DARI_ASSIGN_OR_RETURN(d.name, f.get_string("general.name"));
+  }
   return d;
 }
 

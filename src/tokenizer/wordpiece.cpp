@@ -6,6 +6,13 @@
 // letters lower-cased; punctuation, ASCII symbols and CJK ideographs become one-character words.
 // This is lossy by design, so decode(encode(x)) != x for BERT.
 //
+// Accent stripping follows Hugging Face's BasicTokenizer (strip_accents / do_lower_case): after
+// NFD only code points of category Mn (non-spacing marks) are removed. Hangul syllables decompose
+// into conjoining jamo, which are letters (Lo), so all of them stay: 대통령은 is looked up as
+// ᄃ ᅢ ᄐ ᅩ ᆼ ᄅ ᅧ ᆼ ᄋ ᅳ ᆫ. llama.cpp (b4748) differs: its NFD table keeps only the first code
+// point of each decomposition, so it drops the vowels and final consonants (ᄃ ᄐ ᄅ ᄋ). dari
+// deliberately keeps the Hugging Face behaviour (tests: TokenizerBert.*; docs/TOKENIZER.md).
+//
 // GGUF BERT vocabs (as written by llama.cpp's converter) mark word-initial pieces with a U+2581
 // prefix and store "##" continuation pieces without the "##".
 #include <utf8proc.h>

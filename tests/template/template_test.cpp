@@ -180,6 +180,62 @@ TEST(TemplateBuiltins, Methods) {
   EXPECT_EQ(render("{{ 'a</think>b'.split('</think>')[-1] }}"), "b");
 }
 
+// `safe` / `escape` make markupsafe.Markup values. Python Jinja escapes the plain operand when a
+// Markup meets a plain string (+, %, join, format, replace, strip ...), even without autoescape;
+// `~`, the join / replace filters and tojson give plain strings. Expected strings: Python Jinja2
+// 3.1.2 with markupsafe 2.1.2.
+TEST(TemplateBuiltins, SafeMarkupEscapesPlainOperands) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"{{ \"<a>\"|safe + \"<b>\" }}", "<a>&lt;b&gt;"},
+      {"{{ \"<b>\" + \"<a>\"|safe }}", "&lt;b&gt;<a>"},
+      {"{{ (\"<a>\"|safe) ~ \"<b>\" }}", "<a><b>"},
+      {"{{ \"x\"|safe + \"y\"|safe + \"<\" }}", "xy&lt;"},
+      {"{{ \"<a>\"|e|e }}", "&lt;a&gt;"},
+      {"{{ \"<a>\"|safe|e }}", "<a>"},
+      {"{{ (\"<a>\"|safe)|forceescape }}", "&lt;a&gt;"},
+      {"{{ (\"<%s>\"|safe) % \"&\" }}", "<&amp;>"},
+      {"{{ (\"%s|%r\"|safe) % (\"<\", \"<\") }}", "&lt;|&#39;&lt;&#39;"},
+      {"{{ (\"%d%%\"|safe) % 5 }}", "5%"},
+      {"{{ \"<%s>\" % (\"&\"|safe) }}", "<&>"},
+      {"{{ (\"<a>\"|safe)|upper + \"<\" }}", "<A>&lt;"},
+      {"{{ (\"<a> b\"|safe)|title + \"<\" }}", "<A> B<"},
+      {"{{ (\"  <a>  \"|safe)|trim + \"<\" }}", "<a>&lt;"},
+      {"{{ (\"<a>\"|safe)|string + \"<\" }}", "<a>&lt;"},
+      {"{{ (5|safe) + \"<\" }}", "5&lt;"},
+      {"{{ (\"<a>\"|safe)|reverse + \"<\" }}", ">a<&lt;"},
+      {"{{ (\"<a>\"|safe)[0] + \"<\" }}", "<&lt;"},
+      {"{{ (\"<a>\"|safe)[1:] + \"<\" }}", "a>&lt;"},
+      {"{{ (\"<a>\"|safe) * 2 + \"<\" }}", "<a><a>&lt;"},
+      {"{{ (\"&lt;a\"|safe).replace(\"<\", \"[\") + \"<\" }}", "[a&lt;"},
+      {"{{ (\";<a>;\"|safe).strip(\"<;\") + \"<\" }}", "<a>&lt;"},
+      {"{{ (\", \"|safe).join([\"<\", \"b\"|safe, 3]) }}", "&lt;, b, 3"},
+      {"{{ (\"a,b\"|safe).split(\",\") }}", "[Markup('a'), Markup('b')]"},
+      {"{{ (\"{}-{}\"|safe).format(\"<\", \"<\"|safe) }}", "&lt;-<"},
+      {"{{ (\"<a>\"|safe) is escaped }}", "True"},
+      {"{{ \"<a>\" is escaped }}", "False"},
+      {"{{ (\"<a>\"|safe) == \"<a>\" }}", "True"},
+      {"{{ ([\"<\"|safe, \"&\"])|join(\",\") + \"<\" }}", "<,&<"},
+      {"{{ (\"<a>\"|safe)|replace(\"a\", \"<\") + \"<\" }}", "<<><"},
+      {"{{ (\"<%s>\"|safe)|format(\"&\") }}", "<&amp;>"},
+      {"{{ (\"<a>\"|safe).removeprefix(\"<\") + \"<\" }}", "a><"},
+      {"{{ (\"<a>\"|safe)|tojson }}", "\"<a>\""},
+      {"{{ \"대통령 '<b>'\"|safe + \" & 한국어 \\\"<i>\\\"\" }}", "대통령 '<b>' &amp; 한국어 &#34;&lt;i&gt;&#34;"},
+      {"{{ \"도구: \"|safe + \"<서울>\" + \"'\"|safe }}", "도구: &lt;서울&gt;'"},
+  };
+  for (const auto& [src, expected] : cases) EXPECT_EQ(render(src), expected) << src;
+  EXPECT_NE(error_of("{{ ('x'|safe) + 1 }}").find("unsupported operand"), std::string::npos);
+}
+
+// meetkai-functionary-medium-v3.1 builds its tool list as "..."|safe + name + ... + tojson:
+// name, description and the JSON are escaped (the golden files cover whole conversations).
+TEST(TemplateBuiltins, SafeConcatenationInToolList) {
+  Json ctx = {{"t", {{"name", "f<1>"}, {"description", "a & 'b'"}}}};
+  EXPECT_EQ(render("{{ \"Use '\"|safe + t['name'] + \"' to '\"|safe + t['description'] + \"'\\n\"|safe + t | tojson }}",
+                   ctx),
+            "Use 'f&lt;1&gt;' to 'a &amp; &#39;b&#39;'\n{&#34;name&#34;: &#34;f&lt;1&gt;&#34;, "
+            "&#34;description&#34;: &#34;a &amp; &#39;b&#39;&#34;}");
+}
+
 TEST(TemplateBuiltins, Globals) {
   EXPECT_EQ(render("{{ range(3)|list }}{{ range(1, 7, 2)|list }}{{ range(3, 0, -1)|list }}"),
             "[0, 1, 2][1, 3, 5][3, 2, 1]");

@@ -49,7 +49,8 @@ TEST_P(RoundTrip, DecodeOfEncodeIsIdentity) {
   for (const std::string& s : kCorpus) {
     const auto ids = plain(*t, s);
     // SPM adds its space prefix again after every special / user-defined token (llama.cpp does
-    // the same), so text across such a token (phi-3's user-defined "</s>") gains a space.
+    // the same), so text across such a token (phi-3's user-defined "</s>", which also drops the
+    // whitespace after it) does not come back byte for byte.
     const bool has_special = std::any_of(ids.begin(), ids.end(), [t](TokenId id) {
       return t->token_type(id) != TokenType::kNormal && t->token_type(id) != TokenType::kByte;
     });
@@ -110,6 +111,124 @@ TEST(TokenizerBert, RoundTripIsLossyByDesign) {
   EXPECT_EQ(ids.back(), 102);
 }
 
+// Looks each expected piece up in the vocab (so the expected ids come from the vocab itself).
+std::vector<TokenId> ids_of(const Tokenizer& t, const std::vector<std::string>& pieces) {
+  std::vector<TokenId> ids;
+  for (const std::string& p : pieces) {
+    const TokenId id = t.find_token(p);
+    EXPECT_NE(id, kNoToken) << "piece '" << p << "' is not in the vocab";
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+// Unicode's algorithmic decomposition of a precomposed Hangul syllable (U+AC00..U+D7A3) into
+// conjoining jamo (leading consonant, vowel, optional trailing consonant), as UTF-8 strings.
+std::vector<std::string> hangul_jamo(uint32_t syllable) {
+  const uint32_t s = syllable - 0xAC00;
+  std::vector<uint32_t> cps = {0x1100 + s / (21 * 28), 0x1161 + (s % (21 * 28)) / 28};
+  if (s % 28 != 0) cps.push_back(0x11A7 + s % 28);
+  std::vector<std::string> out;
+  for (uint32_t cp : cps) {  // all in U+1100..U+11FF: three UTF-8 bytes
+    std::string u;
+    u.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    u.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    u.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    out.push_back(u);
+  }
+  return out;
+}
+
+// The WordPiece pieces Hugging Face's BERT tokenizer gives for one Hangul word: NFD turns every
+// syllable into its jamo, which are letters (Lo), not combining marks (Mn), so accent stripping
+// keeps all of them. bert-bge has only single-jamo tokens ("▁ᄃ" to start a word, "ᅢ" as a
+// continuation), so greedy longest-match gives one piece per jamo.
+std::vector<std::string> hangul_word_pieces(const std::vector<uint32_t>& syllables) {
+  std::vector<std::string> pieces;
+  for (uint32_t syl : syllables) {
+    for (const std::string& j : hangul_jamo(syl)) {
+      pieces.push_back(pieces.empty() ? "\xE2\x96\x81" + j : j);
+    }
+  }
+  return pieces;
+}
+
+std::string concat(const std::vector<std::string>& parts) {
+  std::string s;
+  for (const std::string& p : parts) s += p;
+  return s;
+}
+
+// llama.cpp b4748 keeps only the first code point of each NFD decomposition, so for Korean it
+// keeps the leading consonants and drops vowels and final consonants (대통령은 -> ᄃ ᄐ ᄅ ᄋ).
+// dari follows Hugging Face instead (only Mn marks are stripped); these tests pin that.
+TEST(TokenizerBert, HangulKeepsAllJamoAfterNfd) {
+  const Tokenizer* t = load_vocab("bert-bge");
+  ASSERT_NE(t, nullptr);
+  // 대통령은
+  const std::vector<uint32_t> president = {0xB300, 0xD1B5, 0xB839, 0xC740};
+  const auto president_pieces = hangul_word_pieces(president);
+  ASSERT_EQ(president_pieces.size(), 11u);  // 대 통 령 은
+  const auto got = plain(*t, "대통령은");
+  EXPECT_EQ(got, ids_of(*t, president_pieces));
+  EXPECT_NE(got, ids_of(*t, {"\xE2\x96\x81\xE1\x84\x83", "\xE1\x84\x90", "\xE1\x84\x85",
+                             "\xE1\x84\x8B"}))  // ▁ᄃ ᄐ ᄅ ᄋ (llama.cpp)
+      << "medial / final jamo were dropped";
+
+  // Two words: 안녕하세요 한국어
+  auto hello = hangul_word_pieces({0xC548, 0xB155, 0xD558, 0xC138, 0xC694});
+  const auto korean = hangul_word_pieces({0xD55C, 0xAD6D, 0xC5B4});
+  std::vector<std::string> both = hello;
+  both.insert(both.end(), korean.begin(), korean.end());
+  EXPECT_EQ(plain(*t, "안녕하세요 한국어"), ids_of(*t, both));
+
+  // Punctuation splits words: 서울, 대한민국!
+  std::vector<std::string> city = hangul_word_pieces({0xC11C, 0xC6B8});
+  city.push_back("\xE2\x96\x81,");
+  const auto country = hangul_word_pieces({0xB300, 0xD55C, 0xBBFC, 0xAD6D});
+  city.insert(city.end(), country.begin(), country.end());
+  city.push_back("\xE2\x96\x81!");
+  EXPECT_EQ(plain(*t, "서울, 대한민국!"), ids_of(*t, city));
+
+  // Latin and Hangul in one word (no space between): BERT는 -> bert + ᄂ ᅳ ᆫ (lower-cased).
+  std::vector<std::string> mixed = {"\xE2\x96\x81" "bert"};
+  for (const std::string& j : hangul_jamo(0xB294)) mixed.push_back(j);
+  EXPECT_EQ(plain(*t, "BERT는"), ids_of(*t, mixed));
+
+  // Text already in conjoining jamo gives the same ids as the precomposed syllables.
+  std::string jamo_text;
+  for (uint32_t syl : president) jamo_text += concat(hangul_jamo(syl));
+  EXPECT_EQ(plain(*t, jamo_text), got);
+
+  // A word with a jamo the vocab lacks (ᅨ in 계) is one [UNK], as in BERT's WordPiece.
+  EXPECT_EQ(t->find_token("\xE1\x85\xA8"), kNoToken);  // ᅨ
+  EXPECT_EQ(plain(*t, "세계 대통령은"),
+            [&] {
+              std::vector<TokenId> ids = {t->unk()};
+              const auto rest = ids_of(*t, president_pieces);
+              ids.insert(ids.end(), rest.begin(), rest.end());
+              return ids;
+            }());
+}
+
+TEST(TokenizerBert, LatinAccentsAreStrippedAsMnMarks) {
+  const Tokenizer* t = load_vocab("bert-bge");
+  ASSERT_NE(t, nullptr);
+  // NFD splits é into e + U+0301 (Mn), which is removed; the base letters stay and are
+  // lower-cased.
+  const std::vector<std::string> pieces = {
+      "\xE2\x96\x81" "cafe",   "\xE2\x96\x81" "sao",    "\xE2\x96\x81" "paulo",
+      "\xE2\x96\x81" "naive",  "\xE2\x96\x81" "facade", "\xE2\x96\x81" "resume"};
+  const auto expected = ids_of(*t, pieces);
+  EXPECT_EQ(plain(*t, "Café São Paulo naïve façade résumé"), expected);
+  EXPECT_EQ(plain(*t, "cafe sao paulo naive facade resume"), expected);
+  // Already decomposed input (combining acute U+0301, tilde U+0303, diaeresis U+0308, cedilla
+  // U+0327) gives the same ids.
+  EXPECT_EQ(plain(*t, "Cafe\xCC\x81 Sa\xCC\x83o Paulo nai\xCC\x88ve fac\xCC\xA7" "ade "
+                      "re\xCC\x81sume\xCC\x81"),
+            expected);
+}
+
 TEST(TokenizerSpecial, ParsedOnlyWhenRequested) {
   const Tokenizer* l3 = load_vocab("llama-bpe");
   ASSERT_NE(l3, nullptr);
@@ -162,6 +281,75 @@ TEST(TokenizerSpecial, BosEosFollowMetadataWithOverride) {
   const Tokenizer* qw = load_vocab("qwen2");
   ASSERT_NE(qw, nullptr);
   EXPECT_EQ(qw->encode("Hello", EncodeOptions{}), (std::vector<TokenId>{9707}));  // no BOS
+}
+
+// Phi-3 (general.name "Phi3"): "</s>" and the chat tokens carry Hugging Face's rstrip flag, so
+// the whitespace after them is dropped and the following text gets the usual SPM space prefix
+// once (llama.cpp sets the same attributes by model name). "</s>" is user-defined there, so it is
+// matched even with parse_special off.
+TEST(TokenizerSpecial, Phi3SpecialTokensStripWhitespaceAfter) {
+  const Tokenizer* t = load_vocab("phi-3");
+  ASSERT_NE(t, nullptr);
+  const TokenId eos_text = t->find_token("</s>");
+  ASSERT_NE(eos_text, kNoToken);
+  ASSERT_EQ(t->token_type(eos_text), TokenType::kUserDefined);
+  const TokenId bracket = t->find_token("\xE2\x96\x81[");     // ▁[
+  const TokenId lone = t->find_token("\xE2\x96\x81");         // ▁
+  ASSERT_NE(bracket, kNoToken);
+  ASSERT_NE(lone, kNoToken);
+  EncodeOptions ps;
+  ps.add_special = false;
+  ps.parse_special = true;
+  // Not "</s> ▁ ▁[" (no rstrip: the prefix space plus the text's own space).
+  EXPECT_EQ(t->encode("</s> [", ps), (std::vector<TokenId>{eos_text, bracket}));
+  EXPECT_EQ(plain(*t, "</s> ["), (std::vector<TokenId>{eos_text, bracket}));
+  EXPECT_EQ(plain(*t, "</s>\n\t  ["), (std::vector<TokenId>{eos_text, bracket}));
+  EXPECT_EQ(plain(*t, "</s>["), (std::vector<TokenId>{eos_text, bracket}));
+  EXPECT_EQ(plain(*t, "</s>   "), (std::vector<TokenId>{eos_text}));
+  // Whitespace before the token is kept (no lstrip).
+  EXPECT_EQ(plain(*t, "[ </s>"), ids_of(*t, {"\xE2\x96\x81[", "\xE2\x96\x81", "</s>"}));
+
+  // Chat prompt: the newline after each control token is dropped.
+  const std::vector<TokenId> chat = {t->find_token("<|user|>"),
+                                     t->find_token("\xE2\x96\x81Hi"),
+                                     t->find_token("<|end|>"), t->find_token("<|assistant|>")};
+  for (TokenId id : chat) ASSERT_NE(id, kNoToken);
+  EXPECT_EQ(t->encode("<|user|>\nHi<|end|>\n<|assistant|>\n", ps), chat);
+
+  // "<s>", "<unk>" and "<|endoftext|>" keep the whitespace after them.
+  for (const char* keep : {"<s>", "<unk>", "<|endoftext|>"}) {
+    const TokenId id = t->find_token(keep);
+    ASSERT_NE(id, kNoToken) << keep;
+    EXPECT_EQ(t->encode(std::string(keep) + " [", ps), (std::vector<TokenId>{id, lone, bracket}))
+        << keep;
+  }
+  // Other SPM vocabs have no strip flags: llama-spm's "</s>" keeps the space.
+  const Tokenizer* llama = load_vocab("llama-spm");
+  ASSERT_NE(llama, nullptr);
+  EXPECT_EQ(llama->encode("</s> [", ps), (std::vector<TokenId>{2, lone, bracket}));
+}
+
+TEST(TokenizerInMemory, StripFlagsOfSpecialTokens) {
+  VocabData d;
+  d.kind = VocabKind::kSpm;
+  d.tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "\xE2\x96\x81" "a", "<L>", "<R>"};
+  d.scores = {0, 0, 0, -1, -1, -0.5f, 0, 0};
+  d.types = {2, 3, 3, 1, 1, 1, 4, 4};
+  d.unk = 0, d.bos = 1, d.eos = 2;
+  d.lstrip_tokens = {6};
+  d.rstrip_tokens = {7};
+  auto t = Tokenizer::create(d);
+  ASSERT_TRUE(t.ok()) << t.message();
+  // "a  <L>": the spaces before <L> go; "<R>  a": the spaces after <R> go.
+  EXPECT_EQ(plain(*t, "a \t<L>"), (std::vector<TokenId>{5, 6}));
+  EXPECT_EQ(plain(*t, "<L> a"), (std::vector<TokenId>{6, 3, 5}));
+  EXPECT_EQ(plain(*t, "<R> \n a"), (std::vector<TokenId>{7, 5}));
+  EXPECT_EQ(plain(*t, "a <R>"), (std::vector<TokenId>{5, 3, 7}));
+  // Out-of-range ids are errors naming the list.
+  d.rstrip_tokens = {8};
+  auto bad = Tokenizer::create(d);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("rstrip_tokens[0] = 8"), std::string::npos) << bad.message();
 }
 
 TEST(TokenizerDecode, OutOfRangeIdsAreErrors) {

@@ -3,7 +3,8 @@
 //
 // Conventions (they match the goldens in testdata/chat-templates):
 //  - Options default to trim_blocks=true, lstrip_blocks=true (transformers' environment), with
-//    break/continue enabled and no autoescaping.
+//    break/continue enabled and no autoescaping. As in Python Jinja, `safe` and `escape` still
+//    make Markup values, and Markup + str escapes the str (meetkai-functionary-v3.1's tool list).
 //  - Variables: messages, add_generation_prompt, bos_token / eos_token (each only when set),
 //    tools (only when not null: the *-tool_use templates fail when tools is defined as None),
 //    then every extra variable (extra variables override the standard ones).

@@ -54,6 +54,16 @@ struct VocabData {
   std::optional<bool> add_bos;
   std::optional<bool> add_eos;
   std::optional<bool> add_space_prefix;
+  // `general.name`. llama.cpp sets per-token strip attributes by model name (see below).
+  std::string name;
+  // Hugging Face added-token flags that GGUF does not store. When a special (or user-defined)
+  // token is matched in the text, lstrip drops the ASCII whitespace right before it and rstrip
+  // the ASCII whitespace right after it. Tokenizer::create then applies llama.cpp's per-model
+  // rules on top: when `name` contains "phi-3" or "phi3" (case-insensitive), every control,
+  // unknown and user-defined token and "</s>" get rstrip, except "<unk>", "<s>" and
+  // "<|endoftext|>" (this mirrors the rstrip flags of Phi-3's tokenizer.json).
+  std::vector<TokenId> lstrip_tokens;
+  std::vector<TokenId> rstrip_tokens;
 };
 
 // Reads the `tokenizer.ggml.*` keys of an opened GGUF file. Errors name the file and the key
