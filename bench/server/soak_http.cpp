@@ -347,7 +347,7 @@ class Client {
     if (!connect(&c, {}, &problem)) return problem;
     const auto give_up = Clock::now() + std::chrono::duration<double>(a_.header_timeout_s + 5);
     std::string ignored;
-    if (!c.send_all("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", &ignored)) return "";
+    if (!c.send_all("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n", &ignored)) return "";
     for (int i = 0; Clock::now() < give_up; ++i) {
       if (c.wait_readable(300)) {
         std::string carry;

@@ -84,7 +84,7 @@ void BM_PerRequest(benchmark::State& state) {
 }
 BENCHMARK(BM_PerRequest)->Threads(1)->Threads(8)->UseRealTime();
 
-// The non-blocking path for ServerHooks::on_complete: queue + group commit, flushed per batch
+// The non-blocking path for RequestSession::finish: queue + group commit, flushed per batch
 // of iterations so the measured time includes the commits.
 void BM_PerRequestAsync(benchmark::State& state) {
   TrustLayer& t = layer();

@@ -1,4 +1,4 @@
-// Connection: HTTP/1.1 keep-alive session (see connection.h).
+// Connection: HTTP/1.x keep-alive session (see connection.h).
 #include "connection.h"
 
 #include "responses.h"
@@ -7,14 +7,33 @@ namespace dari::server {
 
 namespace {
 
-constexpr uint32_t kHeaderLimit = 16 * 1024;
-constexpr size_t kReadBytes = 4096;
+constexpr uint32_t kHeaderLimit = 16 * 1024;  // request line + fields, bytes
+constexpr size_t kUrlLimit = 8 * 1024;        // request line, bytes (longer: 414)
+// Bytes kept from a client while its request runs (pipelined requests, stray bytes); past this
+// the connection stops reading until the response is out.
+constexpr size_t kBusyBufferLimit = 64 * 1024;
 constexpr std::chrono::milliseconds kLingerTime{2000};
 
 std::string to_hex(size_t n) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%zx", n);
   return buf;
+}
+
+ApiError status_error(int status, std::string code, std::string message) {
+  ApiError e;
+  e.status = status;
+  e.code = std::move(code);
+  e.message = std::move(message);
+  return e;
+}
+
+// Empty lines before a request line are ignored (RFC 9112, section 2.2).
+void skip_empty_lines(boost::beast::flat_buffer& buf) {
+  const auto* p = static_cast<const char*>(buf.data().data());
+  size_t n = 0;
+  while (n < buf.size() && (p[n] == '\r' || p[n] == '\n')) ++n;
+  buf.consume(n);
 }
 
 }  // namespace
@@ -68,22 +87,18 @@ void Connection::on_deadline(Deadline which) {
     if (phase_ != Phase::kBusy) close();  // handshake or idle wait; kBusy: a stale deadline
     return;
   }
-  // Header or body too slow (slowloris): answer 408 and close; the pending read stays until then.
-  phase_ = Phase::kBusy;
-  keep_alive_ = false;
-  endpoint_label_ = "other";
+  // Header or body too slow (slowloris): answer 408 and close.
   const bool header = which == Deadline::kHeader;
   const auto limit = header ? server_.opts.header_timeout : server_.opts.body_timeout;
-  ApiError e;
-  e.status = 408;
-  e.message = std::string("the request ") + (header ? "header" : "body") +
-              " did not arrive within " + std::to_string(limit.count()) + " ms";
-  e.code = "request_timeout";
-  error_response(e);
+  endpoint_label_ = "other";
+  refuse(status_error(408, "request_timeout",
+                      std::string("the request ") + (header ? "header" : "body") +
+                          " did not arrive within " + std::to_string(limit.count()) + " ms"));
 }
 
 void Connection::wait_for_request() {
   phase_ = Phase::kIdle;
+  skip_empty_lines(buf_);
   if (buf_.size() > 0) return begin_request();
   arm_read(server_.opts.idle_timeout, Deadline::kClose);
   if (!read_pending_) start_read();
@@ -91,7 +106,8 @@ void Connection::wait_for_request() {
 
 void Connection::start_read() {
   read_pending_ = true;
-  transport_->read_some(buf_.prepare(kReadBytes),
+  // Into a buffer of its own: buf_ may be consumed (and so moved) while this read is pending.
+  transport_->read_some(net::buffer(read_buf_),
                         [self = shared_from_this()](boost::system::error_code ec, size_t n) {
                           self->on_read(ec, n);
                         });
@@ -104,72 +120,109 @@ void Connection::on_read(boost::system::error_code ec, size_t n) {
     close();
     return;
   }
-  buf_.commit(n);
-  if (phase_ == Phase::kLinger) {
-    buf_.consume(buf_.size());
-    start_read();
-  } else if (phase_ == Phase::kIdle) {
-    begin_request();
-  } else if (phase_ == Phase::kReading) {
-    feed();
+  const size_t take = std::min(n, read_buf_.size());
+  net::buffer_copy(buf_.prepare(take), net::buffer(read_buf_.data(), take));
+  buf_.commit(take);
+  switch (phase_) {
+    case Phase::kLinger:
+      buf_.consume(buf_.size());
+      return start_read();
+    case Phase::kIdle:
+      skip_empty_lines(buf_);
+      if (buf_.size() == 0) return start_read();
+      return begin_request();
+    case Phase::kReading:
+      return feed();
+    case Phase::kBusy:
+      // The client sent more while its request runs (pipelining, stray bytes): keep it for
+      // after the response, and keep listening for a disconnect while the buffer is small.
+      if (buf_.size() < kBusyBufferLimit) start_read();
+      return;
+    default:
+      return;
   }
-  // kBusy: the client pipelined data; it stays buffered for the next request.
 }
 
 void Connection::begin_request() {
   phase_ = Phase::kReading;
   arrival_ = std::chrono::steady_clock::now();
-  body_deadline_armed_ = false;
+  header_checked_ = false;
+  line_seen_ = false;
+  session_.reset();
   arm_read(server_.opts.header_timeout, Deadline::kHeader);
   parser_.emplace();
-  parser_->eager(true);
+  parser_->eager(false);  // stop after the header, which on_header() checks first
   parser_->body_limit(server_.opts.max_body_bytes);
   parser_->header_limit(kHeaderLimit);
   feed();
 }
 
+// A request line still without its end past kUrlLimit bytes is a URL that is too long (414).
+// Checked before the parser sees the bytes (it may consume the line before the header is done).
+bool Connection::url_too_long() {
+  if (line_seen_) return false;
+  const std::string_view seen(static_cast<const char*>(buf_.data().data()), buf_.size());
+  line_seen_ = seen.substr(0, kUrlLimit).find('\n') != std::string_view::npos;
+  return !line_seen_ && seen.size() > kUrlLimit;
+}
+
 void Connection::feed() {
   boost::system::error_code ec;
+  if (url_too_long()) {
+    return refuse(status_error(414, "uri_too_long",
+                               "the request URL is longer than " + std::to_string(kUrlLimit) +
+                                   " bytes"));
+  }
   while (buf_.size() > 0 && !parser_->is_done()) {
     const size_t used = parser_->put(buf_.data(), ec);
     buf_.consume(used);
     if (ec == http::error::need_more) break;
     if (ec) return on_request_error(ec);
+    // The header is checked before any of the body is parsed (401 without reading it).
+    if (parser_->is_header_done() && !header_checked_) {
+      header_checked_ = true;
+      if (!on_header()) return;
+      parser_->eager(true);
+      arm_read(server_.opts.body_timeout, Deadline::kBody);
+    }
     if (used == 0) break;
   }
   if (parser_->is_done()) {
     read_timer_.cancel();
     phase_ = Phase::kBusy;
+    if (!read_pending_ && buf_.size() < kBusyBufferLimit) start_read();
     return route();
-  }
-  if (parser_->is_header_done() && !body_deadline_armed_) {
-    body_deadline_armed_ = true;
-    arm_read(server_.opts.body_timeout, Deadline::kBody);
   }
   if (!read_pending_) start_read();
 }
 
 void Connection::on_request_error(boost::system::error_code ec) {
-  read_timer_.cancel();
   endpoint_label_ = "other";
-  keep_alive_ = false;
-  phase_ = Phase::kBusy;
   if (ec == http::error::body_limit) {
-    ApiError e;
-    e.status = 413;
-    e.message =
-        "request body is larger than " + std::to_string(server_.opts.max_body_bytes) + " bytes";
-    return error_response(e);
+    return refuse(status_error(413, "",
+                               "request body is larger than " +
+                                   std::to_string(server_.opts.max_body_bytes) + " bytes"));
   }
   if (ec == http::error::header_limit) {
-    return error_response(bad_request("", "request headers are too large"));
+    return refuse(status_error(431, "header_too_large",
+                               "the request header is larger than " +
+                                   std::to_string(kHeaderLimit) + " bytes"));
   }
-  return error_response(bad_request("", "malformed HTTP request: " + ec.message()));
+  return refuse(bad_request("", "malformed HTTP request: " + ec.message()));
+}
+
+// Answers and closes: the rest of the request is never read (lingering close discards it).
+void Connection::refuse(const ApiError& e) {
+  read_timer_.cancel();
+  phase_ = Phase::kBusy;
+  keep_alive_ = false;
+  error_response(e);
 }
 
 void Connection::error_response(const ApiError& e) {
   HeaderList extra;
   if (e.retry_after_s > 0) extra.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+  if (e.status == 401) extra.emplace_back("WWW-Authenticate", "Bearer");
   send_response(e.status, "application/json", error_body(e), extra);
 }
 
@@ -179,11 +232,14 @@ void Connection::simple_response(int status, std::string body, const HeaderList&
 
 std::string Connection::head(int status, const std::string& content_type, const HeaderList& extra,
                              const std::string* body) {
-  std::string h = "HTTP/1.1 " + std::to_string(status) + " ";
+  std::string h = http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
+  h += std::to_string(status) + " ";
   h += std::string(http::obsolete_reason(http::int_to_status(static_cast<unsigned>(status))));
   h += "\r\nServer: dari\r\nContent-Type: " + content_type + "\r\n";
   if (body != nullptr) {
     h += "Content-Length: " + std::to_string(body->size()) + "\r\n";
+  } else if (http10_) {
+    h += "Cache-Control: no-cache\r\n";  // HTTP/1.0 has no chunked encoding: the close ends it
   } else {
     h += "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
   }
@@ -207,18 +263,20 @@ void Connection::send_response(int status, const std::string& content_type, std:
 void Connection::start_stream(const HeaderList& extra) {
   if (phase_ == Phase::kClosed) return;
   server_.metrics.count_request(endpoint_label_, 200);
+  if (http10_) keep_alive_ = false;
   queue_write(head(200, "text/event-stream", extra, nullptr));
 }
 
 void Connection::send_chunk(const std::string& data) {
   if (phase_ == Phase::kClosed || data.empty()) return;
+  if (http10_) return queue_write(data);
   queue_write(to_hex(data.size()) + "\r\n" + data + "\r\n");
 }
 
 void Connection::end_stream() {
   if (phase_ == Phase::kClosed) return;
   response_ending_ = true;
-  queue_write("0\r\n\r\n");
+  queue_write(http10_ ? std::string() : std::string("0\r\n\r\n"));
 }
 
 void Connection::queue_write(std::string bytes) {
@@ -258,6 +316,7 @@ void Connection::on_write(boost::system::error_code ec) {
 
 void Connection::on_response_done() {
   exchange_.reset();
+  session_.reset();
   if (!keep_alive_ || server_.draining.load()) return linger();
   wait_for_request();
 }
@@ -265,11 +324,11 @@ void Connection::on_response_done() {
 void Connection::linger() {
   // Closing with unread request bytes (e.g. the rest of a body answered with 413) would reset
   // the connection and could destroy the response before the client reads it: half-close, then
-  // read and discard until the client closes or kLingerTime passes.
+  // read and discard until the client closes or kLingerTime (at most the idle timeout) passes.
   transport_->shutdown_send();
   phase_ = Phase::kLinger;
   buf_.consume(buf_.size());
-  arm_read(kLingerTime, Deadline::kClose);
+  arm_read(std::min(kLingerTime, server_.opts.idle_timeout), Deadline::kClose);
   if (!read_pending_) start_read();
 }
 

@@ -1,18 +1,30 @@
 // Connection: one accepted connection (keep-alive, plain TCP or TLS), on its own strand.
 //
-// Reads bytes from its Transport into a buffer and feeds Beast's request parser (body limit →
-// 413, header limit → 400), routes complete requests, writes responses from a queue (one write
-// in flight), and while an API request runs keeps a read pending to notice a client that
-// disconnects (its exchange is then aborted, cancelling the engine work). Deadlines (read_timer_):
-// TLS handshake and idle keep-alive wait (close), request header (408 then close, measured from
-// the request's first byte; drops slowloris clients), request body (408 then close, measured from
-// the end of the header), lingering close (see linger()). write_timer_: one queued write (close;
-// slow readers).
-// All members are used only on the strand.
+// The I/O side of a request only reads, frames and writes:
+//   1. bytes from the Transport go into a buffer and through Beast's request parser;
+//   2. once the HEADER is in (before any body byte is parsed): framing checks (Host on HTTP/1.1,
+//      414/431 for oversized URL/header), browser safety (Origin, Host; origin.h), the route,
+//      and the request's trust session (ServerHooks::open: a missing or unknown key is answered
+//      401 here, without reading the body); then "100 Continue" when the client asked for it;
+//   3. once the BODY is in: cheap routes are answered on the strand; completions requests are
+//      parsed and tokenized on the server's worker pool (prepare.h) and come back to the strand
+//      as an Exchange.
+// While a request is being handled a read stays pending so that a client that goes away is
+// noticed (its exchange is aborted: engine work cancelled, the request finished and audited).
+// Bytes that arrive meanwhile (pipelined requests, a stray CRLF) are kept, up to a limit, and
+// handled in order once the response is out; they never end the running request.
+// HTTP/1.0 clients get their streams without chunked encoding, ended by closing the connection.
+// Deadlines (read_timer_): TLS handshake and idle keep-alive wait (close), request header (408,
+// from the request's first byte; drops slowloris clients), request body (408, from the end of
+// the header), lingering close (see linger()). write_timer_: one queued write (close; slow
+// readers).
+// Thread: every member is used only on the strand. Ownership: shared_ptr, kept alive by its
+// pending handlers; owns its Transport and its Exchange.
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -47,9 +59,14 @@ class Connection : public std::enable_shared_from_this<Connection>, public Respo
   void on_read(boost::system::error_code ec, size_t n);
   void begin_request();
   void feed();
+  bool url_too_long();
+  bool on_header();  // false: an answer was sent and the body will not be read
   void on_request_error(boost::system::error_code ec);
   void on_deadline(Deadline which);
   void route();
+  void route_api();
+  void on_prepared(std::variant<PreparedRequest, ApiError> prepared);
+  void refuse(const ApiError& e);  // answers and closes after the response (body unread)
   void simple_response(int status, std::string body, const HeaderList& extra = {});
   void error_response(const ApiError& e);
   void queue_write(std::string bytes);
@@ -68,12 +85,15 @@ class Connection : public std::enable_shared_from_this<Connection>, public Respo
   std::unique_ptr<Transport> transport_;
   net::steady_timer read_timer_;
   net::steady_timer write_timer_;
-  boost::beast::flat_buffer buf_;
+  std::array<char, 4096> read_buf_;  // the pending read's target
+  boost::beast::flat_buffer buf_;    // received, not yet parsed
   std::optional<http::request_parser<http::string_body>> parser_;
   Phase phase_ = Phase::kHandshake;
-  bool body_deadline_armed_ = false;  // the body deadline replaced the header deadline
+  bool header_checked_ = false;  // on_header() ran for the current request
+  bool line_seen_ = false;       // the request line's end has arrived
   bool read_pending_ = false;
   bool keep_alive_ = true;
+  bool http10_ = false;           // the current request is HTTP/1.0 (streams end by closing)
   bool response_ending_ = false;  // the response's last bytes are queued
   bool writing_ = false;
   std::deque<std::string> writes_;
@@ -81,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Respo
   std::string endpoint_label_;
   std::chrono::steady_clock::time_point arrival_;
   RequestInfo info_;
+  std::shared_ptr<RequestSession> session_;  // from ServerHooks::open; null when not governed
   std::shared_ptr<Exchange> exchange_;
 };
 

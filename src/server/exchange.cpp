@@ -27,15 +27,6 @@ std::string random_id(const char* prefix) {
   return id;
 }
 
-ApiError service_unavailable(std::string message) {
-  ApiError e;
-  e.status = 503;
-  e.type = "service_unavailable";
-  e.message = std::move(message);
-  e.retry_after_s = 1;
-  return e;
-}
-
 // Ends a stream: the last SSE event and the chunked-encoding terminator.
 void end_sse(ResponseSink& s) {
   s.send_chunk("data: [DONE]\n\n");
@@ -44,14 +35,16 @@ void end_sse(ResponseSink& s) {
 
 }  // namespace
 
-Exchange::Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, RequestInfo info,
-                   ApiRequest req, std::chrono::steady_clock::time_point arrival)
+Exchange::Exchange(Server::Impl& server, Executor ex, Params p)
     : server_(server),
-      sink_(sink),
+      sink_(p.sink),
       ex_(std::move(ex)),
-      info_(std::move(info)),
-      req_(std::move(req)),
-      arrival_(arrival) {
+      info_(std::move(p.info)),
+      session_(std::move(p.session)),
+      pending_runs_(std::move(p.prepared.runs)),
+      req_(std::move(p.prepared.req)),
+      arrival_(p.arrival),
+      strip_leading_space_(p.prepared.strip_leading_space) {
   id_ = random_id(req_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
   created_ = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
@@ -63,6 +56,12 @@ Exchange::Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, Reques
 }
 
 Exchange::~Exchange() {
+  // The server stopped with this request still running (drain deadline passed): it ends here,
+  // and its session still gets its one finish().
+  if (!completed_) {
+    abort_runs();
+    complete(503, false);
+  }
   if (mailbox_) mailbox_->kill();
   if (durable_mb_) durable_mb_->kill();
   if (counted_in_flight_) server_.in_flight.fetch_sub(1);
@@ -94,16 +93,18 @@ void Exchange::start() {
     e.code = "model_not_found";
     return fail(e);
   }
-  // The single admission point (trust layer / auth hook).
-  if (server_.opts.hooks) {
-    if (auto e = server_.opts.hooks->admit_request(info_, req_)) return fail(*e);
-    server_.opts.hooks->label_parts(info_, &label_prefix_, &label_suffix_);
+  // The single admission point (trust session: scope, quota, pause); from here on the session's
+  // finish() is owed exactly once.
+  if (session_) {
+    admitted_ = true;
+    if (auto e = session_->admit(info_, req_)) return fail(*e);
+    session_->label_parts(&label_prefix_, &label_suffix_);
   }
   if (auto e = submit_all()) return fail(*e);
   for (auto& c : choices_) c.text = label_prefix_;
   if (req_.stream) {
     HeaderList extra;
-    if (server_.opts.hooks) server_.opts.hooks->response_headers(info_, &extra);
+    if (session_) session_->response_headers(info_, &extra);
     sink_->start_stream(extra);
     if (req_.endpoint == Endpoint::kChat) {
       for (uint32_t i = 0; i < choices_.size(); ++i) {
@@ -131,100 +132,17 @@ void Exchange::start() {
   }
 }
 
+// Submits the prepared engine requests; the engine validates each (token ids, context length,
+// sampling) and its refusal becomes the OpenAI error.
 std::optional<ApiError> Exchange::submit_all() {
-  const Tokenizer& tok = engine_->tokenizer();
-  const uint32_t n_vocab = engine_->model_config().n_vocab;
-  const uint32_t n_ctx = engine_->n_ctx();
-  std::vector<std::vector<int32_t>> prompts;
-  std::vector<std::string> stops = req_.stop;
-  if (req_.endpoint == Endpoint::kChat) {
-    ChatFormatter fmt(tok, engine_->chat_template());
-    auto toks = fmt.tokenize(req_.messages);
-    if (!toks.ok()) return bad_request("messages", "cannot render the chat: " + toks.message());
-    prompts.push_back(std::move(toks).value());
-    for (auto& s : fmt.stop_strings()) stops.push_back(s);
-    strip_leading_space_ = fmt.strip_reply_leading_space();
-  } else {
-    for (size_t i = 0; i < req_.prompts.size(); ++i) {
-      const std::string param =
-          req_.prompts.size() == 1 ? "prompt" : "prompt[" + std::to_string(i) + "]";
-      if (const auto* text = std::get_if<std::string>(&req_.prompts[i])) {
-        EncodeOptions eo;
-        eo.add_special = true;
-        eo.parse_special = true;
-        prompts.push_back(tok.encode(*text, eo));
-      } else {
-        const auto& ids = std::get<std::vector<int32_t>>(req_.prompts[i]);
-        for (int32_t id : ids) {
-          if (id < 0 || static_cast<uint32_t>(id) >= n_vocab) {
-            return bad_request(param,
-                               "token id " + std::to_string(id) + " in '" + param +
-                                   "' is outside the vocabulary (" + std::to_string(n_vocab) +
-                                   " tokens)",
-                               "invalid_value");
-          }
-        }
-        prompts.push_back(ids);
-      }
-      if (prompts.back().empty()) return bad_request(param, "'" + param + "' has no tokens");
-    }
-  }
-  for (const auto& [id, bias] : req_.logit_bias) {
-    if (static_cast<uint32_t>(id) >= n_vocab) {
-      return bad_request("logit_bias",
-                         "logit_bias token id " + std::to_string(id) +
-                             " is outside the vocabulary (" + std::to_string(n_vocab) + " tokens)",
-                         "invalid_value");
-    }
-  }
-  const char* prompt_param = req_.endpoint == Endpoint::kChat ? "messages" : "prompt";
-  for (const auto& p : prompts) {
-    if (p.size() >= n_ctx) {
-      return bad_request(prompt_param,
-                         "This model's maximum context length is " + std::to_string(n_ctx) +
-                             " tokens; the prompt has " + std::to_string(p.size()) + " tokens",
-                         "context_length_exceeded");
-    }
-    if (req_.max_tokens && p.size() + static_cast<uint64_t>(*req_.max_tokens) > n_ctx) {
-      return bad_request("max_tokens",
-                         "This model's maximum context length is " + std::to_string(n_ctx) +
-                             " tokens; the prompt has " + std::to_string(p.size()) +
-                             " tokens and max_tokens is " + std::to_string(*req_.max_tokens),
-                         "context_length_exceeded");
-    }
-  }
-  SamplingParams sp;
-  sp.temperature = req_.temperature;
-  sp.top_p = req_.top_p;
-  sp.frequency_penalty = req_.frequency_penalty;
-  sp.presence_penalty = req_.presence_penalty;
-  sp.logit_bias = req_.logit_bias;
-  sp.seed = req_.seed ? static_cast<uint64_t>(*req_.seed) : random_seed();
-  sp.n_logprobs = req_.logprobs;
-  for (auto& p : prompts) {
-    ServingRequest sr;
-    sr.prompt = std::move(p);
-    sr.sampling = sp;
-    // OpenAI's legacy completions default to 16 tokens; chat runs to a stop or the context end.
-    sr.max_tokens =
-        req_.max_tokens ? *req_.max_tokens : (req_.endpoint == Endpoint::kCompletions ? 16 : -1);
-    sr.stop = stops;
-    sr.n = req_.n;
+  for (auto& sr : pending_runs_) {
     const uint32_t prompt_tokens = static_cast<uint32_t>(sr.prompt.size());
-    SubmitResult res = engine_->submit(std::move(sr));
+    SubmitResult res = engine_->submit(sr);
     if (res.error != SubmitError::kNone) {
       for (auto& r : runs_) engine_->cancel(r.stream->id());
       runs_.clear();
-      ApiError e = bad_request(res.param, res.message);
-      if (res.error == SubmitError::kTooLong) e.code = "context_length_exceeded";
-      if (res.error == SubmitError::kQueueFull) {
-        e.status = 429;
-        e.type = "rate_limit_exceeded";
-        e.code = "queue_full";
-        e.retry_after_s = 1;
-      }
-      if (res.error == SubmitError::kShuttingDown) e = service_unavailable(res.message);
-      return e;
+      choices_.clear();
+      return submit_error(res, sr);
     }
     Run run;
     run.stream = std::move(res.stream);
@@ -233,7 +151,35 @@ std::optional<ApiError> Exchange::submit_all() {
     runs_.push_back(std::move(run));
     for (uint32_t i = 0; i < req_.n; ++i) choices_.emplace_back();
   }
+  pending_runs_.clear();
   return std::nullopt;
+}
+
+ApiError Exchange::submit_error(const SubmitResult& res, const ServingRequest& sr) const {
+  const char* prompt_param = req_.endpoint == Endpoint::kChat ? "messages" : "prompt";
+  switch (res.error) {
+    case SubmitError::kTooLong:
+      return too_long(engine_->n_ctx(), sr.prompt.size(), "", prompt_param);
+    case SubmitError::kQueueFull: {
+      ApiError e = bad_request("", res.message, "queue_full");
+      e.status = 429;
+      e.type = "rate_limit_exceeded";
+      e.retry_after_s = 1;
+      return e;
+    }
+    case SubmitError::kShuttingDown:
+      return service_unavailable(res.message);
+    default: {
+      // The engine names the field: "prompt", or "sampling" with a message that starts
+      // "sampling parameter <field>: ..." (the OpenAI param is that field).
+      std::string param = res.param == "prompt" ? prompt_param : res.param;
+      const std::string kPrefix = "sampling parameter ";
+      if (param == "sampling" && res.message.rfind(kPrefix, 0) == 0) {
+        param = res.message.substr(kPrefix.size(), res.message.find(':') - kPrefix.size());
+      }
+      return bad_request(param, res.message, "invalid_value");
+    }
+  }
 }
 
 void Exchange::send_text_delta(uint32_t ci, const std::string& text) {
@@ -250,11 +196,7 @@ void Exchange::send_text_delta(uint32_t ci, const std::string& text) {
 // A hook withdrew the request (key revoked, operator pause): cancel the engine work and end the
 // response with the hook's error.
 void Exchange::stop_revoked(const ApiError& e) {
-  if (mailbox_) mailbox_->kill();
-  for (auto& r : runs_) {
-    if (!r.finished) engine_->cancel(r.stream->id());
-    r.finished = true;
-  }
+  abort_runs();
   for (auto& c : choices_) {
     if (c.finish.empty()) c.finish = "cancelled";
   }
@@ -272,8 +214,8 @@ void Exchange::stop_revoked(const ApiError& e) {
 
 void Exchange::on_events() {
   if (done_) return;
-  if (info_.state) {
-    if (auto e = info_.state->check()) return stop_revoked(*e);
+  if (session_) {
+    if (auto e = session_->check()) return stop_revoked(*e);
   }
   std::vector<StreamEvent> evs;
   bool all_finished = true;
@@ -327,7 +269,7 @@ void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
     if (strip_leading_space_ && !c.any_text && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
     if (!piece.empty()) c.any_text = true;
     // With hooks (signed provenance) a stream's text is kept exactly as its chunks deliver it.
-    if (req_.stream && server_.opts.hooks) piece = as_delivered(piece);
+    if (req_.stream && session_) piece = as_delivered(piece);
     json delta_lp;
     if (req_.logprobs >= 0) add_logprobs(c, ev.token, &delta_lp);
     const size_t offset = c.text.size();
@@ -425,8 +367,8 @@ void Exchange::finish() {
                       {"total_tokens", prompt_tokens + completion_tokens}};
   if (sink_ == nullptr) return;
   if (req_.stream) {
-    if (server_.opts.hooks && !choices_.empty()) {
-      const std::string prov = server_.opts.hooks->sign_output(info_, choices_[0].text, nullptr);
+    if (session_ && !choices_.empty()) {
+      const std::string prov = session_->sign_output(info_, choices_[0].text, nullptr);
       if (!prov.empty()) {
         json ch = chunk_base();
         ch["choices"] = json::array();
@@ -464,11 +406,11 @@ void Exchange::finish() {
   body["choices"] = choices;
   body["usage"] = usage;
   HeaderList extra;
-  if (server_.opts.hooks) {
-    server_.opts.hooks->response_headers(info_, &extra);
+  if (session_) {
+    session_->response_headers(info_, &extra);
     if (!choices_.empty()) {
       const std::string prov =
-          server_.opts.hooks->sign_output(info_, as_delivered(choices_[0].text), &extra);
+          session_->sign_output(info_, as_delivered(choices_[0].text), &extra);
       if (!prov.empty()) body["provenance"] = json::parse(prov, nullptr, false);
     }
   }
@@ -477,8 +419,11 @@ void Exchange::finish() {
   });
 }
 
-// The single completion point: metrics and the on_complete hook; detaches the sink.
+// The single completion point: metrics and the session's finish (audit row, quota), exactly
+// once; detaches the sink. `final` (if any) goes out now or once the record is durable.
 void Exchange::complete(int status, bool disconnected, FinalSend final) {
+  if (completed_) return;
+  completed_ = true;
   ResponseSink* sink = sink_;
   sink_ = nullptr;
   const auto now = std::chrono::steady_clock::now();
@@ -495,6 +440,9 @@ void Exchange::complete(int status, bool disconnected, FinalSend final) {
   }
   rec.ttft_ms = have_first_token_ ? ms_between(arrival_, first_token_) : 0.0;
   rec.e2e_ms = ms_between(arrival_, now);
+  // A stream's status was counted with its head; a non-streaming answer the client left before
+  // is counted here as 499 (nginx's "client closed request").
+  if (disconnected && !req_.stream) server_.metrics.count_request(info_.path, 499);
   if (!runs_.empty()) {
     server_.metrics.observe_request(rec.ttft_ms / 1000.0, tpot_s_, rec.e2e_ms / 1000.0,
                                     have_first_token_);
@@ -503,21 +451,19 @@ void Exchange::complete(int status, bool disconnected, FinalSend final) {
   final_sink_ = final ? sink : nullptr;
   final_send_ = std::move(final);
   bool send_now = true;
-  if (server_.opts.hooks && final_sink_ != nullptr) {
-    // The final bytes wait for the hook's record (crash safety); the notice comes from another
-    // thread through a mailbox, which the server kills on shutdown.
+  if (session_ && admitted_) {
+    // The final bytes wait for the session's record (crash safety); the notice comes from
+    // another thread through a mailbox, which the server kills on shutdown.
     durable_mb_ = server_.make_mailbox(ex_);
     std::weak_ptr<Exchange> weak = weak_from_this();
     durable_mb_->deliver = [weak] {
       if (auto self = weak.lock()) self->send_final();
     };
     std::shared_ptr<Mailbox> mb = durable_mb_;
-    send_now = server_.opts.hooks->on_complete_durable(info_, rec, [mb] { mb->notify(); });
-  } else if (server_.opts.hooks) {
-    server_.opts.hooks->on_complete(info_, rec);
+    send_now = session_->finish(info_, rec, [mb] { mb->notify(); });
   }
   // In flight until the final bytes are queued, so a draining server waits for the record.
-  if (send_now) send_final();
+  if (send_now || final_sink_ == nullptr) send_final();
 }
 
 void Exchange::send_final() {
@@ -544,14 +490,18 @@ void Exchange::abort() {
     if (durable_mb_) durable_mb_->kill();
     release_in_flight();
   }
-  if (mailbox_) mailbox_->kill();
-  if (engine_ != nullptr) {
-    for (auto& r : runs_) {
-      if (!r.finished) engine_->cancel(r.stream->id());
-    }
-  }
-  if (sink_ != nullptr) complete(499, true);
+  abort_runs();
+  complete(499, true);
   done_ = true;
+}
+
+void Exchange::abort_runs() {
+  if (mailbox_) mailbox_->kill();
+  if (engine_ == nullptr) return;
+  for (auto& r : runs_) {
+    if (!r.finished) engine_->cancel(r.stream->id());
+    r.finished = true;
+  }
 }
 
 }  // namespace dari::server

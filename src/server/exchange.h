@@ -1,8 +1,11 @@
 // Exchange: one OpenAI completion request from admission to its last byte.
 //
-// Tokenizes the prompt(s), submits them to the ServingEngine (one engine request per prompt, n
-// choices each), turns engine events into SSE chunks or one JSON body, and records metrics and
-// the completion hook. Lives on its connection's strand; all methods run there.
+// Takes a prepared request (parsed and tokenized off the I/O threads, prepare.h), admits it
+// through its trust session, submits it to the ServingEngine (one engine request per prompt, n
+// choices each), turns engine events into SSE chunks or one JSON body, and ends it exactly once
+// in complete(): metrics, then RequestSession::finish (audit row, quota), whatever the ending
+// (done, error, rejected, client gone, revoked, paused, server stopping). Lives on its
+// connection's strand; all methods run there.
 // Ownership: owned (shared_ptr) by its Connection; holds a raw ResponseSink* that the Connection
 // clears through abort() before it goes away. Callbacks from other threads (engine events, the
 // audit writer's "durable" notice) reach it only through Mailboxes holding a weak_ptr.
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "prepare.h"
 #include "server_impl.h"
 
 namespace dari::server {
@@ -35,11 +39,17 @@ std::string error_body(const ApiError& e);
 
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(Server::Impl& server, ResponseSink* sink, Executor ex, RequestInfo info, ApiRequest req,
-           std::chrono::steady_clock::time_point arrival);
+  struct Params {
+    ResponseSink* sink = nullptr;
+    RequestInfo info;
+    std::shared_ptr<RequestSession> session;  // null: not governed
+    PreparedRequest prepared;
+    std::chrono::steady_clock::time_point arrival;
+  };
+  Exchange(Server::Impl& server, Executor ex, Params p);
   ~Exchange();
 
-  // Admits, tokenizes and submits; on failure sends the error response.
+  // Admits and submits; on failure sends the error response.
   void start();
   // The client went away or the connection failed: cancel engine work, record, detach the sink.
   void abort();
@@ -62,6 +72,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void fail(const ApiError& e);
   std::optional<ApiError> submit_all();
+  ApiError submit_error(const SubmitResult& res, const ServingRequest& sr) const;
   void on_events();
   void handle_event(const StreamEvent& ev, const Run& run);
   void add_logprobs(Choice& c, const TokenEvent& t, nlohmann::json* delta_lp);
@@ -72,10 +83,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   nlohmann::json chunk_base() const;
   void send_chunk_json(const nlohmann::json& j);
   // The single completion point; `final` (if any) goes out now or once the hook's record is
-  // durable (on_complete_durable).
+  // durable (RequestSession::finish).
   void complete(int status, bool disconnected, FinalSend final = {});
   void send_final();
   void release_in_flight();
+  void abort_runs();  // cancels the engine work still running
   void stop_revoked(const ApiError& e);
   void send_text_delta(uint32_t ci, const std::string& text);
 
@@ -83,6 +95,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   ResponseSink* sink_;
   Executor ex_;
   RequestInfo info_;
+  std::shared_ptr<RequestSession> session_;
+  bool admitted_ = false;  // session_->admit() ran: finish() is owed exactly once
+  std::vector<ServingRequest> pending_runs_;  // until submitted
   ApiRequest req_;
   std::chrono::steady_clock::time_point arrival_;
   std::chrono::steady_clock::time_point first_token_{};
@@ -96,6 +111,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::string error_;  // engine error text (kError)
   bool counted_in_flight_ = false;
   bool done_ = false;
+  bool completed_ = false;  // complete() ran
   bool strip_leading_space_ = false;
   double tpot_s_ = 0.0;
   std::string label_prefix_, label_suffix_;  // visible label (hooks), around each choice

@@ -184,6 +184,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions opts) {
     return make_error("serve: listen: " + ec.message());
   }
   if (impl->opts.io_threads == 0) impl->opts.io_threads = 1;
+  impl->workers = std::make_unique<net::thread_pool>(std::max<uint32_t>(1, impl->opts.prepare_threads));
   if (impl->opts.handle_signals) {
     impl->signals = std::make_unique<net::signal_set>(impl->ioc, SIGINT, SIGTERM);
     Impl* p = impl.get();

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -45,13 +46,15 @@ struct Server::Impl {
         ioc_ptr(std::make_unique<net::io_context>()),
         ioc(*ioc_ptr),
         acceptor(std::make_unique<tcp::acceptor>(ioc)) {}
-  // I/O objects first, then the io_context (destroying pending handlers, hence connections, while
-  // the counters below still live).
+  // I/O objects first, then the workers (their last tasks post to strands of the io_context),
+  // then the io_context (destroying pending handlers, hence connections and their exchanges,
+  // while the counters below still live).
   ~Impl() {
     signals.reset();
     drain_timer.reset();
     tick_timer.reset();
     acceptor.reset();
+    if (workers) workers->join();
     ioc_ptr.reset();
   }
 
@@ -63,6 +66,8 @@ struct Server::Impl {
   std::unique_ptr<net::steady_timer> drain_timer;
   std::unique_ptr<net::steady_timer> tick_timer;  // ServerHooks::on_tick, about every second
   std::vector<std::thread> threads;
+  // Request preparation (JSON parsing, chat rendering, tokenization) off the I/O threads.
+  std::unique_ptr<net::thread_pool> workers;
   std::shared_ptr<TlsContext> tls;  // null: plain HTTP
   Metrics metrics;
   std::atomic<ServingEngine*> engine{nullptr};

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exchange.h"
+#include "origin.h"
 #include "responses.h"
 
 namespace dari::server {
@@ -26,13 +27,18 @@ std::string_view header(const HeaderList& h, std::string_view name) {
   return {};
 }
 
-std::string path_of(const RequestInfo& info) {
-  return info.target.substr(0, info.target.find('?'));
+bool is_admin_path(const std::string& path) {
+  return path == "/admin/pause" || path == "/admin/resume" || path == "/admin/keys/revoke";
 }
 
-bool loopback(std::string_view remote) {
-  return remote.rfind("127.", 0) == 0 || remote.rfind("::1", 0) == 0 ||
-         remote.rfind("[::1]", 0) == 0 || remote.rfind("::ffff:127.", 0) == 0;
+// The scopes a key may hold to use a path (any one of them).
+trust::Scope scope_for(const RequestInfo& info) {
+  if (info.api || info.path == "/v1/feedback") return trust::kScopeInfer;
+  if (is_admin_path(info.path)) return trust::kScopeAdmin;
+  if (info.path == "/metrics") {
+    return static_cast<trust::Scope>(trust::kScopeMetrics | trust::kScopeAdmin);
+  }
+  return static_cast<trust::Scope>(trust::kScopeInfer | trust::kScopeAdmin | trust::kScopeMetrics);
 }
 
 ApiError to_api_error(const trust::AuthDecision& d) {
@@ -54,18 +60,22 @@ HookResponse error_response(const ApiError& e) {
   return r;
 }
 
-HookResponse bad_body(std::string message) {
-  return error_response(bad_request("", std::move(message)));
+HookResponse bad_body(std::string message, std::string param = "") {
+  return error_response(bad_request(std::move(param), std::move(message)));
 }
 
-// Optional fields of an admin body; a missing or mistyped field reads as empty / false.
-std::string str_field(const json& j, const char* key) {
+// An optional field of an admin body: absent is fine, any other type than `want` is an error.
+std::optional<HookResponse> wrong_type(const json& j, const char* key, json::value_t want,
+                                       const std::string& path) {
   auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-bool bool_field(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
+  if (it == j.end() || it->type() == want ||
+      (want == json::value_t::number_integer && it->is_number_integer())) {
+    return std::nullopt;
+  }
+  const char* name = want == json::value_t::boolean  ? "a boolean"
+                     : want == json::value_t::string ? "a string"
+                                                     : "an integer";
+  return bad_body(path + ": \"" + key + "\" must be " + name, key);
 }
 
 // The prompt as text for the audit trail (hashed, redacted or dropped there per policy).
@@ -96,12 +106,28 @@ std::string sampling_json(const ApiRequest& req) {
   return dump_json(j);
 }
 
-// Per-request state: the grant polled by the exchange and what the audit row needs.
-class TrustState : public RequestState {
+// One request under the trust layer, from its header to its one audit row. Thread: the
+// request's strand. Ownership: shared by the connection and the exchange; shares the layer.
+class TrustSession : public RequestSession {
  public:
-  TrustState(trust::TrustLayer* t, trust::Grant g) : trust_(t), grant(std::move(g)) {}
+  TrustSession(std::shared_ptr<trust::TrustLayer> t, std::string model_sha, trust::Grant g)
+      : trust_(std::move(t)), model_sha_(std::move(model_sha)), grant_(std::move(g)) {
+    key_id_ = grant_.key_id();
+  }
+
+  const trust::Grant& grant() const { return grant_; }
+
+  std::optional<ApiError> admit(const RequestInfo& /*info*/, const ApiRequest& req) override {
+    prompt_ = prompt_text(req);
+    sampling_ = sampling_json(req);
+    trust::AuthDecision d = trust_->admit(grant_, trust::kScopeInfer);
+    admitted_ = d.http_status == 200;
+    if (!admitted_) return to_api_error(d);
+    return std::nullopt;
+  }
+
   std::optional<ApiError> check() const override {
-    if (grant.valid()) return std::nullopt;
+    if (grant_.valid()) return std::nullopt;
     ApiError e;
     if (trust_->paused()) {
       e.status = 503;
@@ -117,40 +143,6 @@ class TrustState : public RequestState {
     return e;
   }
 
-  trust::TrustLayer* trust_;
-  trust::Grant grant;
-  bool admitted = false;  // false: denied by authorize (403/429/503), audited as "rejected"
-  std::string prompt, sampling;
-  std::string signature;  // provenance signature, once signed (strand of the request)
-};
-
-class TrustHooks : public ServerHooks {
- public:
-  TrustHooks(std::shared_ptr<trust::TrustLayer> t, std::string sha)
-      : trust_(std::move(t)), model_sha_(std::move(sha)) {}
-
-  std::optional<ApiError> admit_request(RequestInfo& info, const ApiRequest& req) override {
-    const std::string path = path_of(info);
-    trust::RequestMeta meta;
-    meta.authorization = header(info.headers, "Authorization");
-    meta.client = info.remote;
-    meta.scope = trust::kScopeInfer;
-    meta.endpoint = path;
-    trust::AuthDecision d = trust_->authorize(meta);
-    // 401s (unknown callers) leave no audit row (the trust layer counts them as incidents);
-    // other denials (scope, quota, pause) are audited as "rejected".
-    if (d.http_status == 401) return to_api_error(d);
-    const bool admitted = d.http_status == 200;
-    std::optional<ApiError> denial;
-    if (!admitted) denial = to_api_error(d);
-    auto st = std::make_shared<TrustState>(trust_.get(), std::move(d.grant));
-    st->admitted = admitted;
-    st->prompt = prompt_text(req);
-    st->sampling = sampling_json(req);
-    info.state = std::move(st);
-    return denial;
-  }
-
   void response_headers(const RequestInfo& info, HeaderList* headers) override {
     const trust::Policy& p = trust_->policy();
     if (!p.disclosure) return;
@@ -161,7 +153,7 @@ class TrustHooks : public ServerHooks {
     }
   }
 
-  void label_parts(const RequestInfo& /*info*/, std::string* prefix, std::string* suffix) override {
+  void label_parts(std::string* prefix, std::string* suffix) override {
     const trust::Policy& p = trust_->policy();
     const std::string label = trust::label_text(p);
     if (label.empty()) return;
@@ -173,104 +165,39 @@ class TrustHooks : public ServerHooks {
                           HeaderList* headers) override {
     if (!trust_->policy().disclosure) return {};
     trust::Provenance prov = trust_->sign(facts(info), text);
-    if (auto* st = dynamic_cast<TrustState*>(info.state.get())) st->signature = prov.signature;
+    signature_ = prov.signature;
     if (headers != nullptr) {
       headers->emplace_back(std::string(trust::kProvenanceHeader), trust::provenance_header(prov));
     }
     return trust::provenance_to_json(prov);
   }
 
-  void on_complete(const RequestInfo& info, const CompletionRecord& rec) override {
-    if (auto r = audit_record(info, rec)) trust_->record_async(std::move(*r));
-  }
-
-  // The response's last bytes wait until the audit record is committed (group commit on the
-  // writer thread), so a kill -9 cannot lose the record of a response the client saw complete.
-  bool on_complete_durable(const RequestInfo& info, const CompletionRecord& rec,
-                           std::function<void()> durable) override {
-    auto r = audit_record(info, rec);
-    if (!r) return true;
+  // The one audit row and the token charge. With audit on, the response's last bytes wait until
+  // the row's batch is committed (group commit on the writer thread), so a kill -9 cannot lose
+  // the record of a response the client saw complete.
+  bool finish(const RequestInfo& info, const CompletionRecord& rec,
+              std::function<void()> durable) override {
+    if (finished_) return true;
+    finished_ = true;
+    trust::AuditRecord r = audit_record(info, rec);
+    if (admitted_) {
+      trust_->charge_tokens(grant_, static_cast<int64_t>(rec.prompt_tokens) +
+                                        static_cast<int64_t>(rec.completion_tokens));
+    }
     if (trust_->audit() == nullptr) {  // audit off: nothing to wait for
-      trust_->record_async(std::move(*r));
+      trust_->record_async(std::move(r));
       return true;
     }
-    trust_->record_async(std::move(*r), std::move(durable));
+    trust_->record_async(std::move(r), std::move(durable));
     return false;
   }
 
-  std::optional<HookResponse> handle_route(const RequestInfo& info, const std::string& path,
-                                           const std::string& body) override {
-    const bool admin =
-        path == "/admin/pause" || path == "/admin/resume" || path == "/admin/keys/revoke";
-    if (!admin && path != "/v1/feedback") return std::nullopt;
-    if (info.method != "POST") {
-      ApiError e;
-      e.status = 405;
-      e.message = "use POST for " + path;
-      e.code = "method_not_allowed";
-      HookResponse r = error_response(e);
-      r.headers.emplace_back("Allow", "POST");
-      return r;
-    }
-    trust::RequestMeta meta;
-    meta.authorization = header(info.headers, "Authorization");
-    meta.client = info.remote;
-    meta.scope = admin ? trust::kScopeAdmin : trust::kScopeInfer;
-    meta.endpoint = path;
-    trust::AuthDecision d = trust_->authorize(meta);
-    // Feedback stays open while paused (the 503 of a pause is about generation).
-    if (d.http_status == 503 && !admin) d.http_status = 200;
-    if (d.http_status != 200) return error_response(to_api_error(d));
-    if (admin && d.grant.key_id().empty() && !loopback(info.remote)) {
-      ApiError e;
-      e.status = 403;
-      e.type = "permission_error";
-      e.code = "insufficient_scope";
-      e.message = path + " needs a key with the admin scope or a loopback client";
-      return error_response(e);
-    }
-    json j = body.empty() ? json::object() : json::parse(body, nullptr, false);
-    if (!j.is_object()) return bad_body(path + ": the body must be a JSON object");
-    const std::string actor = d.grant.key_id().empty() ? "loopback" : "key:" + d.grant.key_id();
-    Status s = Status::Ok();
-    if (path == "/admin/pause") {
-      s = trust_->pause(actor, str_field(j, "reason"), bool_field(j, "cancel_in_flight"));
-    } else if (path == "/admin/resume") {
-      s = trust_->resume(actor);
-    } else if (path == "/admin/keys/revoke") {
-      if (!j.contains("key_id") || !j["key_id"].is_string()) {
-        return bad_body("/admin/keys/revoke: \"key_id\" (string) is required");
-      }
-      s = trust_->revoke_key(actor, j["key_id"].get<std::string>());
-    } else {
-      if (!j.contains("request_id") || !j["request_id"].is_string() || !j.contains("rating") ||
-          !j["rating"].is_number_integer()) {
-        return bad_body(
-            "/v1/feedback: \"request_id\" (string) and \"rating\" (integer) are needed");
-      }
-      s = trust_->record_feedback(j["request_id"].get<std::string>(), j["rating"].get<int>(),
-                                  str_field(j, "text"));
-    }
-    if (!s.ok()) return bad_body(path + ": " + s.message());
-    HookResponse r;
-    r.body = dump_json(json{{"ok", true}, {"paused", trust_->paused()}});
-    return r;
-  }
-
-  void on_tick() override { (void)trust_->refresh_revocations(); }
-
  private:
-  // The audit row of a finished request (and its token charge); nullopt when not audited.
-  std::optional<trust::AuditRecord> audit_record(const RequestInfo& info,
-                                                 const CompletionRecord& rec) {
-    const auto* st = dynamic_cast<const TrustState*>(info.state.get());
-    // Requests that never reached authorize (malformed, unknown model) or failed it with 401 are
-    // not audited: anonymous callers must not be able to grow the audit trail.
-    if (st == nullptr) return std::nullopt;
+  trust::AuditRecord audit_record(const RequestInfo& info, const CompletionRecord& rec) const {
     trust::AuditRecord r;
     r.request_id = rec.id;
     r.client = info.remote;
-    r.endpoint = path_of(info);
+    r.endpoint = info.path;
     r.model = info.model;
     r.model_sha256 = model_sha_;
     r.prompt_tokens = rec.prompt_tokens;
@@ -279,20 +206,16 @@ class TrustHooks : public ServerHooks {
     r.http_status = rec.status;
     if (!rec.finish_reasons.empty()) r.finish_reason = rec.finish_reasons[0];
     if (!rec.texts.empty()) r.output = rec.texts[0];
-    r.key_id = st->grant.key_id();
-    r.prompt = st->prompt;
-    r.sampling_json = st->sampling;
-    r.output_signature = st->signature;
-    if (!st->admitted) {
+    r.key_id = key_id_;
+    r.prompt = prompt_;
+    r.sampling_json = sampling_;
+    r.output_signature = signature_;
+    if (!admitted_) {
       r.status = "rejected";
     } else if (rec.client_disconnected || r.finish_reason == "cancelled") {
       r.status = "cancelled";
     } else if (rec.status != 200) {
       r.status = "error";
-    }
-    if (st->admitted) {
-      trust_->charge_tokens(st->grant, static_cast<int64_t>(rec.prompt_tokens) +
-                                           static_cast<int64_t>(rec.completion_tokens));
     }
     return r;
   }
@@ -304,6 +227,96 @@ class TrustHooks : public ServerHooks {
     f.request_id = info.response_id;
     f.created = info.created;
     return f;
+  }
+
+  std::shared_ptr<trust::TrustLayer> trust_;
+  std::string model_sha_;
+  trust::Grant grant_;
+  std::string key_id_;
+  bool admitted_ = false;  // false: denied by admit (429/503), audited as "rejected"
+  bool finished_ = false;
+  std::string prompt_, sampling_;
+  std::string signature_;  // provenance signature, once signed
+};
+
+class TrustHooks : public ServerHooks {
+ public:
+  TrustHooks(std::shared_ptr<trust::TrustLayer> t, std::string sha)
+      : trust_(std::move(t)), model_sha_(std::move(sha)) {}
+
+  // Header time: the caller's key (401 unknown/missing/revoked, 403 wrong scope). 401s leave no
+  // audit row (the trust layer counts them as incidents): anonymous callers must not be able
+  // to grow the audit trail.
+  SessionOrError open(const RequestInfo& info) override {
+    trust::RequestMeta meta;
+    meta.authorization = header(info.headers, "Authorization");
+    meta.client = info.remote;
+    meta.scope = scope_for(info);
+    meta.endpoint = info.path;
+    trust::AuthDecision d = trust_->authenticate(meta);
+    if (d.http_status != 200) return to_api_error(d);
+    return std::make_shared<TrustSession>(trust_, model_sha_, std::move(d.grant));
+  }
+
+  std::optional<HookResponse> handle_route(RequestSession* session, const RequestInfo& info,
+                                           const std::string& body) override {
+    const std::string& path = info.path;
+    const bool admin = is_admin_path(path);
+    if (!admin && path != "/v1/feedback") return std::nullopt;
+    if (info.method != "POST") {
+      ApiError e;
+      e.status = 405;
+      e.message = "use POST for " + path;
+      e.code = "method_not_allowed";
+      HookResponse r = error_response(e);
+      r.headers.emplace_back("Allow", "POST");
+      return r;
+    }
+    auto* st = static_cast<TrustSession*>(session);  // open() made every session of this hook
+    const std::string key_id = st != nullptr ? st->grant().key_id() : std::string();
+    if (admin && key_id.empty() && !is_loopback_peer(info.remote)) {
+      ApiError e;
+      e.status = 403;
+      e.type = "permission_error";
+      e.code = "insufficient_scope";
+      e.message = path + " needs a key with the admin scope or a loopback client";
+      return error_response(e);
+    }
+    json j = body.empty() ? json::object() : json::parse(body, nullptr, false);
+    if (!j.is_object()) return bad_body(path + ": the body must be a JSON object");
+    const std::string actor = key_id.empty() ? "loopback" : "key:" + key_id;
+    if (path == "/admin/pause") {
+      if (auto r = wrong_type(j, "reason", json::value_t::string, path)) return r;
+      if (auto r = wrong_type(j, "cancel_in_flight", json::value_t::boolean, path)) return r;
+      return done(trust_->pause(actor, j.value("reason", std::string()),
+                                j.value("cancel_in_flight", false)),
+                  path);
+    }
+    if (path == "/admin/resume") return done(trust_->resume(actor), path);
+    if (path == "/admin/keys/revoke") {
+      if (!j.contains("key_id") || !j["key_id"].is_string()) {
+        return bad_body("/admin/keys/revoke: \"key_id\" (string) is required", "key_id");
+      }
+      return done(trust_->revoke_key(actor, j["key_id"].get<std::string>()), path);
+    }
+    if (!j.contains("request_id") || !j["request_id"].is_string() || !j.contains("rating") ||
+        !j["rating"].is_number_integer()) {
+      return bad_body("/v1/feedback: \"request_id\" (string) and \"rating\" (integer) are needed");
+    }
+    if (auto r = wrong_type(j, "text", json::value_t::string, path)) return r;
+    return done(trust_->record_feedback(j["request_id"].get<std::string>(), j["rating"].get<int>(),
+                                        j.value("text", std::string())),
+                path);
+  }
+
+  void on_tick() override { (void)trust_->refresh_revocations(); }
+
+ private:
+  HookResponse done(const Status& s, const std::string& path) {
+    if (!s.ok()) return bad_body(path + ": " + s.message());
+    HookResponse r;
+    r.body = dump_json(json{{"ok", true}, {"paused", trust_->paused()}});
+    return r;
   }
 
   std::shared_ptr<trust::TrustLayer> trust_;

@@ -86,6 +86,23 @@ void get_string(Ctx& c, const toml::table* t, const char* table, const char* key
   *out = *v;
 }
 
+// An array of at most 64 strings of at most 256 bytes each.
+void get_string_list(Ctx& c, const toml::table* t, const char* table, const char* key,
+                     std::vector<std::string>* out) {
+  if (t == nullptr || t->get(key) == nullptr) return;
+  const std::string where = std::string("[") + table + "]." + key;
+  const toml::array* a = t->get(key)->as_array();
+  if (a == nullptr) return c.fail(where, "must be an array of strings");
+  if (a->size() > 64) return c.fail(where, "has more than 64 entries");
+  out->clear();
+  for (const toml::node& n : *a) {
+    auto v = n.value<std::string>();
+    if (!v) return c.fail(where, "must be an array of strings");
+    if (v->empty() || v->size() > 256) return c.fail(where, "entries must be 1 to 256 bytes");
+    out->push_back(*v);
+  }
+}
+
 void get_bool(Ctx& c, const toml::table* t, const char* table, const char* key, bool* out) {
   if (t == nullptr || t->get(key) == nullptr) return;
   const toml::node* n = t->get(key);
@@ -202,10 +219,11 @@ Result<Policy> parse_policy(std::string_view toml_text, std::string_view source)
   }
   for (const auto& [k, v] : root) {
     static const std::set<std::string> kTables = {"operator", "disclosure", "audit", "keys",
-                                                  "incidents"};
+                                                  "incidents", "browser"};
     if (!kTables.count(std::string(k.str()))) {
       c.fail(std::string(k.str()),
-             "unknown table (allowed: [operator], [disclosure], [audit], [keys], [incidents])");
+             "unknown table (allowed: [operator], [disclosure], [audit], [keys], [incidents], "
+             "[browser])");
     }
   }
   Policy p;
@@ -270,6 +288,10 @@ Result<Policy> parse_policy(std::string_view toml_text, std::string_view source)
   get_string(c, i, "incidents", "webhook_url", &p.incident_webhook);
   get_int(c, i, "incidents", "webhook_timeout_ms", 1, 60000, &p.webhook_timeout_ms);
   get_int(c, i, "incidents", "webhook_retries", 0, 10, &p.webhook_retries);
+  const auto* b = section(c, root, "browser", {"allowed_origins", "allowed_hosts"});
+  get_string_list(c, b, "browser", "allowed_origins", &p.allowed_origins);
+  get_string_list(c, b, "browser", "allowed_hosts", &p.allowed_hosts);
+
   if (c.error.empty() && !p.incident_webhook.empty()) {
     auto url = parse_http_url(p.incident_webhook);
     if (!url.ok()) c.fail("[incidents].webhook_url", url.message());
@@ -331,6 +353,11 @@ std::string policy_to_toml(const Policy& p) {
                                 {"webhook_timeout_ms", int64_t{p.webhook_timeout_ms}},
                                 {"webhook_retries", int64_t{p.webhook_retries}}}},
   };
+  toml::array origins, hosts;
+  for (const auto& o : p.allowed_origins) origins.push_back(o);
+  for (const auto& h : p.allowed_hosts) hosts.push_back(h);
+  root.insert("browser", toml::table{{"allowed_origins", std::move(origins)},
+                                     {"allowed_hosts", std::move(hosts)}});
   // Basic strings only: toml++ 3.3 writes a value holding four single quotes and a newline as
   // a multi-line literal string, which is not valid TOML (found by fuzz/fuzz_policy.cpp).
   constexpr auto kFlags =

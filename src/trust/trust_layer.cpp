@@ -57,6 +57,7 @@ struct KeyState {
   std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
   bool limit_requests = false, limit_tokens = false;
   Bucket requests, tokens;
+  int64_t charged = 0;  // tokens charged since the layer opened
 };
 
 // The key id of a token shaped like an API key ("dari_<16 hex>_..."), else "".
@@ -258,7 +259,7 @@ Result<std::unique_ptr<TrustLayer>> TrustLayer::open(Policy policy, TrustOptions
   return std::unique_ptr<TrustLayer>(new TrustLayer(std::move(impl)));
 }
 
-AuthDecision TrustLayer::authorize(const RequestMeta& meta) {
+AuthDecision TrustLayer::authenticate(const RequestMeta& meta) {
   Impl& m = *impl_;
   std::string_view token = bearer_token(meta.authorization);
   bool required =
@@ -269,82 +270,117 @@ AuthDecision TrustLayer::authorize(const RequestMeta& meta) {
   ok.grant.epoch_ = m.cancel_epoch->load();
   ok.grant.revoked_ = m.never_revoked;
   if (token.empty()) {
-    if (required) {
-      m.auth_failure(this, meta.client, token);
-      return m.deny(401, "invalid_request_error",
-                    "an API key is required: send \"Authorization: Bearer <key>\"");
-    }
-  } else {
-    auto found = m.keys->lookup(token);
-    if (!found.ok()) return m.deny(500, "server_error", "key store: " + found.message());
-    if (!found->has_value()) {
-      m.auth_failure(this, meta.client, token);
-      return m.deny(401, "invalid_request_error", "invalid API key");
-    }
-    const KeyInfo& k = **found;
-    if (k.revoked_ms != 0) {
-      m.auth_failure(this, meta.client, token);
-      std::lock_guard<std::mutex> lock(m.mu);
-      auto it = m.states.find(k.key_id);
-      if (it != m.states.end()) it->second.revoked->store(true);
-      return m.deny(401, "invalid_request_error", "API key " + k.key_id + " has been revoked");
-    }
-    if ((k.scopes & meta.scope) == 0) {
-      return m.deny(403, "permission_error",
-                    "API key " + k.key_id + " lacks the \"" + scopes_to_string(meta.scope) +
-                        "\" scope needed for " + std::string(meta.endpoint));
-    }
-    ok.grant.key_id_ = k.key_id;
-    std::lock_guard<std::mutex> lock(m.mu);
-    auto [it, fresh] = m.states.try_emplace(k.key_id);
-    KeyState& s = it->second;
-    int64_t t = m.now();
-    if (fresh) {
-      s.limit_requests = k.requests_per_minute > 0;
-      s.requests = Bucket{static_cast<double>(k.requests_per_minute),
-                          static_cast<double>(k.requests_per_minute),
-                          static_cast<double>(k.requests_per_minute) / 60000.0, t};
-      s.limit_tokens = k.tokens_per_day > 0;
-      s.tokens =
-          Bucket{static_cast<double>(k.tokens_per_day), static_cast<double>(k.tokens_per_day),
-                 static_cast<double>(k.tokens_per_day) / 86400000.0, t};
-    }
-    ok.grant.revoked_ = s.revoked;
-    if (meta.scope == kScopeInfer && !m.paused.load()) {
-      s.requests.refill(t);
-      s.tokens.refill(t);
-      if (s.limit_tokens && s.tokens.level < 1) {
-        AuthDecision d = m.deny(429, "rate_limit_exceeded",
-                                "API key " + k.key_id + " has used its tokens for the day");
-        d.retry_after_s = s.tokens.seconds_until(1);
-        return d;
-      }
-      if (s.limit_requests && s.requests.level < 1) {
-        AuthDecision d = m.deny(429, "rate_limit_exceeded",
-                                "API key " + k.key_id + " exceeded " +
-                                    std::to_string(k.requests_per_minute) + " requests per minute");
-        d.retry_after_s = s.requests.seconds_until(1);
-        return d;
-      }
-      if (s.limit_requests) s.requests.level -= 1;
-    }
+    if (!required) return ok;
+    m.auth_failure(this, meta.client, token);
+    return m.deny(401, "invalid_request_error",
+                  "an API key is required: send \"Authorization: Bearer <key>\"");
   }
-  if (meta.scope == kScopeInfer && m.paused.load()) {
-    std::lock_guard<std::mutex> lock(m.mu);
-    return m.deny(503, "service_unavailable",
-                  "generation is paused by the operator" +
-                      (m.pause_reason.empty() ? std::string() : ": " + m.pause_reason));
+  auto found = m.keys->lookup(token);
+  if (!found.ok()) return m.deny(500, "server_error", "key store: " + found.message());
+  if (!found->has_value()) {
+    m.auth_failure(this, meta.client, token);
+    return m.deny(401, "invalid_request_error", "invalid API key");
   }
+  const KeyInfo& k = **found;
+  if (k.revoked_ms != 0) {
+    m.auth_failure(this, meta.client, token);
+    std::lock_guard<std::mutex> lock(m.mu);
+    auto it = m.states.find(k.key_id);
+    if (it != m.states.end()) it->second.revoked->store(true);
+    AuthDecision d =
+        m.deny(401, "invalid_request_error", "API key " + k.key_id + " has been revoked");
+    d.key_id = k.key_id;
+    return d;
+  }
+  if ((k.scopes & meta.scope) == 0) {
+    AuthDecision d = m.deny(403, "permission_error",
+                            "API key " + k.key_id + " lacks the \"" +
+                                scopes_to_string(meta.scope) + "\" scope needed for " +
+                                std::string(meta.endpoint));
+    d.key_id = k.key_id;
+    return d;
+  }
+  ok.grant.key_id_ = k.key_id;
+  ok.key_id = k.key_id;
+  std::lock_guard<std::mutex> lock(m.mu);
+  auto [it, fresh] = m.states.try_emplace(k.key_id);
+  KeyState& s = it->second;
+  if (fresh) {
+    const int64_t t = m.now();
+    s.limit_requests = k.requests_per_minute > 0;
+    s.requests = Bucket{static_cast<double>(k.requests_per_minute),
+                        static_cast<double>(k.requests_per_minute),
+                        static_cast<double>(k.requests_per_minute) / 60000.0, t};
+    s.limit_tokens = k.tokens_per_day > 0;
+    s.tokens = Bucket{static_cast<double>(k.tokens_per_day), static_cast<double>(k.tokens_per_day),
+                      static_cast<double>(k.tokens_per_day) / 86400000.0, t};
+  }
+  ok.grant.revoked_ = s.revoked;
   return ok;
+}
+
+AuthDecision TrustLayer::admit(const Grant& grant, Scope scope) {
+  Impl& m = *impl_;
+  AuthDecision ok;
+  ok.grant = grant;
+  ok.key_id = grant.key_id();
+  if (scope != kScopeInfer) return ok;
+  std::lock_guard<std::mutex> lock(m.mu);
+  if (m.paused.load()) {
+    AuthDecision d = m.deny(503, "service_unavailable",
+                            "generation is paused by the operator" +
+                                (m.pause_reason.empty() ? std::string() : ": " + m.pause_reason));
+    d.key_id = grant.key_id();
+    return d;
+  }
+  if (grant.key_id().empty()) return ok;
+  auto it = m.states.find(grant.key_id());
+  if (it == m.states.end()) return ok;
+  KeyState& s = it->second;
+  const int64_t t = m.now();
+  s.requests.refill(t);
+  s.tokens.refill(t);
+  if (s.limit_tokens && s.tokens.level < 1) {
+    AuthDecision d = m.deny(429, "rate_limit_exceeded",
+                            "API key " + grant.key_id() + " has used its tokens for the day");
+    d.retry_after_s = s.tokens.seconds_until(1);
+    d.key_id = grant.key_id();
+    return d;
+  }
+  if (s.limit_requests && s.requests.level < 1) {
+    AuthDecision d = m.deny(429, "rate_limit_exceeded",
+                            "API key " + grant.key_id() + " exceeded " +
+                                std::to_string(static_cast<int64_t>(s.requests.capacity)) +
+                                " requests per minute");
+    d.retry_after_s = s.requests.seconds_until(1);
+    d.key_id = grant.key_id();
+    return d;
+  }
+  if (s.limit_requests) s.requests.level -= 1;
+  return ok;
+}
+
+AuthDecision TrustLayer::authorize(const RequestMeta& meta) {
+  AuthDecision d = authenticate(meta);
+  if (d.http_status != 200) return d;
+  return admit(d.grant, meta.scope);
 }
 
 void TrustLayer::charge_tokens(const Grant& g, int64_t tokens) {
   if (g.key_id().empty() || tokens <= 0) return;
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->states.find(g.key_id());
-  if (it == impl_->states.end() || !it->second.limit_tokens) return;
+  if (it == impl_->states.end()) return;
+  it->second.charged += tokens;
+  if (!it->second.limit_tokens) return;
   it->second.tokens.refill(impl_->now());
   it->second.tokens.level -= static_cast<double>(tokens);
+}
+
+int64_t TrustLayer::tokens_charged(const std::string& key_id) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->states.find(key_id);
+  return it == impl_->states.end() ? 0 : it->second.charged;
 }
 
 Provenance TrustLayer::sign(const ProvenanceFacts& facts, std::string_view delivered_text) const {

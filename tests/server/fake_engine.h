@@ -7,15 +7,29 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "dari/engine/serving.h"
 #include "dari/model/model.h"
+#include "dari/sampling/sampler.h"
 #include "dari/tokenizer/tokenizer.h"
 
 namespace dari::server::test {
+
+// The default model's vocabulary (models/dari-tiny.gguf), for a FakeEngine; aborts the test
+// binary when it cannot be read. DARI_SOURCE_DIR is the source tree (a compile definition).
+inline Tokenizer tiny_tokenizer() {
+  auto t = Tokenizer::open(std::string(DARI_SOURCE_DIR) + "/models/dari-tiny.gguf");
+  if (!t.ok()) {
+    std::fprintf(stderr, "tiny_tokenizer: %s\n", t.message().c_str());
+    std::abort();
+  }
+  return std::move(t).value();
+}
 
 class FakeEngine : public ServingEngine {
  public:
@@ -41,6 +55,27 @@ class FakeEngine : public ServingEngine {
 
   SubmitResult submit(ServingRequest req) override {
     SubmitResult res;
+    // The checks a real engine makes (ServingCore::validate), which the server relies on.
+    for (int32_t t : req.prompt) {
+      if (t < 0 || static_cast<uint32_t>(t) >= cfg_.n_vocab) {
+        res.error = SubmitError::kInvalid;
+        res.param = "prompt";
+        res.message = "prompt: token id " + std::to_string(t) + " is outside the vocabulary";
+        return res;
+      }
+    }
+    if (req.prompt.size() >= n_ctx_) {
+      res.error = SubmitError::kTooLong;
+      res.param = "prompt";
+      res.message = "prompt: too long";
+      return res;
+    }
+    if (Status sp = validate_sampling_params(req.sampling, cfg_.n_vocab); !sp.ok()) {
+      res.error = SubmitError::kInvalid;
+      res.param = "sampling";
+      res.message = sp.message();
+      return res;
+    }
     std::lock_guard<std::mutex> l(mu_);
     if (shutting_down_) {
       res.error = SubmitError::kShuttingDown;

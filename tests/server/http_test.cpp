@@ -16,21 +16,12 @@ namespace {
 
 using nlohmann::json;
 
-Tokenizer load_tokenizer() {
-  auto t = Tokenizer::open(std::string(DARI_SOURCE_DIR) + "/models/dari-tiny.gguf");
-  if (!t.ok()) {
-    ADD_FAILURE() << t.message();
-    std::abort();
-  }
-  return std::move(t).value();
-}
-
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override { start({}); }
   void start(ServerOptions o) {
     if (server_) stop();
-    engine_ = std::make_unique<FakeEngine>(load_tokenizer(), 256);
+    engine_ = std::make_unique<FakeEngine>(tiny_tokenizer(), 256);
     o.host = "127.0.0.1";
     o.port = 0;
     o.model_name = "tiny";
@@ -355,7 +346,7 @@ TEST_F(ServerTest, EightParallelStreamsComplete) {
 TEST_F(ServerTest, PipelinedRequestsOnOneConnection) {
   HttpClient c(port_);
   std::string raw =
-      "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n";
+      "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   net::write(c.stream().socket(), net::buffer(raw));
   boost::beast::flat_buffer b;
   http::response<http::string_body> r1, r2;
@@ -456,7 +447,7 @@ TEST_F(ServerTest, SlowBodyGets408) {
   start(o);
   HttpClient c(port_);
   const std::string raw =
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
       "Content-Length: 100\r\n\r\n{\"model\":";
   net::write(c.stream().socket(), net::buffer(raw));
   auto r = read_raw(c);
@@ -475,7 +466,7 @@ TEST_F(ServerTest, HeaderDeadlineDoesNotLimitTheBody) {
   HttpClient c(port_);
   const std::string body = chat_body().dump();
   const std::string head =
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
       "application/json\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\n\r\n";
   net::write(c.stream().socket(), net::buffer(head));
@@ -493,7 +484,7 @@ TEST_F(ServerTest, OversizedBodyAnswerSurvivesUnreadBytes) {
   // the 413 reach it instead of resetting the connection.
   HttpClient c(port_);
   const std::string head =
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n";
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4000000\r\n\r\n";
   net::write(c.stream().socket(), net::buffer(head));
   boost::system::error_code ec;
   net::write(c.stream().socket(), net::buffer(std::string(1u << 20, 'a')), ec);
@@ -501,17 +492,25 @@ TEST_F(ServerTest, OversizedBodyAnswerSurvivesUnreadBytes) {
   EXPECT_EQ(r.result_int(), 413u);
 }
 
-// A hook that holds the final bytes and keeps the `durable` callback (as an audit writer thread
-// does while it commits).
+// A session that holds the final bytes and keeps the `durable` callback (as an audit writer
+// thread does while it commits).
 struct HoldingHooks : ServerHooks {
+  struct Session : RequestSession {
+    HoldingHooks* hooks = nullptr;
+    bool finish(const RequestInfo&, const CompletionRecord&,
+                std::function<void()> durable) override {
+      std::lock_guard<std::mutex> lock(hooks->mu);
+      hooks->held.push_back(std::move(durable));
+      return false;
+    }
+  };
+  SessionOrError open(const RequestInfo&) override {
+    auto s = std::make_shared<Session>();
+    s->hooks = this;
+    return std::shared_ptr<RequestSession>(s);
+  }
   std::mutex mu;
   std::vector<std::function<void()>> held;
-  bool on_complete_durable(const RequestInfo&, const CompletionRecord&,
-                           std::function<void()> durable) override {
-    std::lock_guard<std::mutex> lock(mu);
-    held.push_back(std::move(durable));
-    return false;
-  }
 };
 
 // The server may be gone before a hook lets go of its callbacks: calling and destroying them

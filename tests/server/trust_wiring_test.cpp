@@ -14,6 +14,7 @@
 #include "dari/server/trust_hooks.h"
 #include "dari/trust/trust.h"
 #include "fake_engine.h"
+#include "trust_server.h"
 #include "http_client.h"
 #include "trust/hook_listener.h"
 
@@ -23,60 +24,16 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-Tokenizer load_tokenizer() {
-  auto t = Tokenizer::open(std::string(DARI_SOURCE_DIR) + "/models/dari-tiny.gguf");
-  if (!t.ok()) {
-    ADD_FAILURE() << t.message();
-    std::abort();
-  }
-  return std::move(t).value();
-}
-
 std::string b64_json(const std::string& header) {
   auto d = trust::base64_decode(header);
   return d.ok() ? *d : std::string();
 }
 
-class TrustWiringTest : public ::testing::Test {
+class TrustWiringTest : public TrustServerTest {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::current_path() / ("trust_wiring_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    policy_ = trust::default_policy();
-    policy_.signing_key_file = (dir_ / "operator.key").string();
-    policy_.audit_db = (dir_ / "audit.db").string();
-    policy_.keys_db = (dir_ / "keys.db").string();
+    TrustServerTest::SetUp();
     policy_.operator_name = "Test Operator";
-  }
-  void start() {
-    auto t = trust::TrustLayer::open(policy_);
-    ASSERT_TRUE(t.ok()) << t.message();
-    trust_ = std::shared_ptr<trust::TrustLayer>(std::move(t).value().release());
-    engine_ = std::make_unique<FakeEngine>(load_tokenizer(), 256);
-    ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.model_name = "tiny";
-    o.hooks = make_trust_hooks(trust_, std::string(64, 'a'));
-    auto s = Server::create(std::move(o));
-    ASSERT_TRUE(s.ok()) << s.message();
-    server_ = std::move(s).value();
-    server_->set_engine(engine_.get());
-    server_->start();
-    port_ = server_->port();
-  }
-  void TearDown() override {
-    if (server_) {
-      server_->request_stop(false);
-      server_->wait();
-      engine_->shutdown(false);
-      server_.reset();
-      engine_.reset();
-    }
-    trust_.reset();
-    fs::remove_all(dir_);
   }
   json chat_body(bool stream = false) {
     json b = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "hello"}}}}};
@@ -131,12 +88,6 @@ class TrustWiringTest : public ::testing::Test {
     EXPECT_FALSE(trust::verify_provenance(*p, altered, pub).intact);
   }
 
-  fs::path dir_;
-  trust::Policy policy_;
-  std::shared_ptr<trust::TrustLayer> trust_;
-  std::unique_ptr<FakeEngine> engine_;
-  std::unique_ptr<Server> server_;
-  uint16_t port_ = 0;
 };
 
 TEST_F(TrustWiringTest, NonStreamingCarriesHeadersAndSignedProvenance) {

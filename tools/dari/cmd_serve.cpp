@@ -46,14 +46,15 @@ struct ServeOptions {
   std::string policy;
 };
 
-// The policy, the trust layer and the model's SHA-256; null (message printed) on failure.
-std::shared_ptr<server::ServerHooks> open_trust(const ServeOptions& o, const std::string& model) {
+// The policy, the trust layer and the model's SHA-256 into so->hooks (and the policy's browser
+// settings into so); false (message printed) on failure.
+bool open_trust(const ServeOptions& o, const std::string& model, server::ServerOptions* so) {
   trust::Policy policy = trust::default_policy();
   if (!o.policy.empty()) {
     auto p = trust::load_policy(o.policy);
     if (!p.ok()) {
       std::fprintf(stderr, "dari: error: %s\n", p.message().c_str());
-      return nullptr;
+      return false;
     }
     policy = std::move(p).value();
   }
@@ -64,7 +65,7 @@ std::shared_ptr<server::ServerHooks> open_trust(const ServeOptions& o, const std
   auto t = trust::TrustLayer::open(policy);
   if (!t.ok()) {
     std::fprintf(stderr, "dari: error: trust layer: %s\n", t.message().c_str());
-    return nullptr;
+    return false;
   }
   const trust::SigningKey& key = (*t)->signing_key();
   if (!had_key) {
@@ -77,14 +78,17 @@ std::shared_ptr<server::ServerHooks> open_trust(const ServeOptions& o, const std
   auto sha = trust::sha256_file_hex(model);
   if (!sha.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", sha.message().c_str());
-    return nullptr;
+    return false;
   }
   std::fprintf(
       stderr, "dari serve: trust layer on (policy %s; disclosure %s, audit %s, signing key %s)\n",
       o.policy.empty() ? "built-in default" : o.policy.c_str(), policy.disclosure ? "on" : "off",
       policy.audit ? policy.audit_db.c_str() : "off", key.key_id().c_str());
   std::shared_ptr<trust::TrustLayer> shared(std::move(t).value().release());
-  return server::make_trust_hooks(std::move(shared), std::move(sha).value());
+  so->hooks = server::make_trust_hooks(std::move(shared), std::move(sha).value());
+  so->allowed_origins = policy.allowed_origins;
+  so->allowed_hosts = policy.allowed_hosts;
+  return true;
 }
 
 int serve_main(const ServeOptions& o) {
@@ -100,10 +104,8 @@ int serve_main(const ServeOptions& o) {
     }
     std::fprintf(stderr, "dari: using the default model %s\n", model.c_str());
   }
-  auto hooks = open_trust(o, model);
-  if (!hooks) return 1;
   server::ServerOptions so;
-  so.hooks = hooks;
+  if (!open_trust(o, model, &so)) return 1;
   so.host = o.host;
   so.port = o.port;
   so.model_name = o.alias.empty() ? std::filesystem::path(model).stem().string() : o.alias;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dari/core/result.h"
 #include "dari/engine/serving.h"
@@ -40,6 +41,9 @@ struct ServerOptions {
   uint16_t port = 8080;             // 0: the OS picks (see Server::port())
   std::string model_name = "dari";  // id in /v1/models and responses; requests must name it
   uint32_t io_threads = 1;
+  // Threads that parse and tokenize completions requests (never the I/O threads, so a large
+  // prompt cannot stall /health or other connections).
+  uint32_t prepare_threads = 2;
   uint64_t max_body_bytes = 8u << 20;  // larger bodies → 413
   std::chrono::milliseconds header_timeout{
       10000};  // first byte → end of header (and TLS handshake)
@@ -53,6 +57,10 @@ struct ServerOptions {
   std::string ssl_cert_file;                    // PEM certificate chain; with ssl_key_file: TLS
   std::string ssl_key_file;                     // PEM private key
   ApiLimits limits;
+  // Browser safety (src/server/origin.h): extra allowed Origin values ("scheme://host[:port]";
+  // the server's own origin is always allowed) and Host names for loopback clients.
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_hosts;
   std::shared_ptr<ServerHooks> hooks;  // optional
 };
 

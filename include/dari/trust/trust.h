@@ -4,9 +4,11 @@
 // The HTTP server calls it through a few hooks (see docs/TRUST.md for the wiring):
 //   1. startup:     policy = load_policy(file) or default_policy();
 //                   trust = TrustLayer::open(policy, options);  model_sha = sha256_file_hex(gguf)
-//   2. per request: AuthDecision d = trust->authorize({authorization, client, endpoint});
-//                   if (d.http_status != 200) reply d.http_status with d.error_json() and, for
-//                   429, the header "Retry-After: d.retry_after_s".
+//   2. per request: AuthDecision d = trust->authenticate({authorization, client, endpoint})
+//                   when the header has arrived (401/403 before the body is read), then
+//                   d = trust->admit(d.grant, scope) once the request is parsed (pause, quotas;
+//                   authorize() does both at once); if (d.http_status != 200) reply
+//                   d.http_status with d.error_json() and, for 429, "Retry-After: d.retry_after_s".
 //   3. while generating (each step or chunk): if (!d.grant.valid()) stop with finish "cancelled"
 //                   (key revoked or operator paused with cancellation): two atomic loads.
 //   4. on completion: Provenance p = trust->sign(facts, delivered_text);
@@ -83,6 +85,11 @@ struct Policy {
   std::string incident_webhook;           // http:// URL incidents are POSTed to ("" = none)
   int32_t webhook_timeout_ms = 2000;      // per attempt
   int32_t webhook_retries = 3;            // attempts after the first
+  // [browser] (dari serve's browser safety, src/server/origin.h): web origins besides the
+  // server's own that may call it ("https://app.example.com", "*" for any), and Host names
+  // besides IP literals, localhost and the bound address that loopback clients may use.
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_hosts;
 };
 
 Policy default_policy();
@@ -329,6 +336,7 @@ struct AuthDecision {
   std::string error_type;          // OpenAI "type": invalid_request_error / rate_limit_exceeded ...
   std::string error_code;          // OpenAI "code": invalid_api_key / insufficient_scope / ...
   Grant grant;                     // meaningful when http_status == 200
+  std::string key_id;              // the key presented and recognised, also when denied (403/429)
   std::string error_json() const;  // {"error":{"message","type","code"}}
 };
 
@@ -349,14 +357,23 @@ class TrustLayer {
   const SigningKey& signing_key() const;
   AuditLog* audit();  // null when audit is off
 
+  // Who is calling (header time): 401 for a missing (when required), unknown or revoked key,
+  // 403 when the key lacks meta.scope. Touches no quota.
+  AuthDecision authenticate(const RequestMeta& meta);
+  // Whether an authenticated caller may run now: for the infer scope, the operator's pause (503)
+  // and the key's request and token budgets (429; one request is spent).
+  AuthDecision admit(const Grant& grant, Scope scope);
+  // authenticate() then admit().
   AuthDecision authorize(const RequestMeta& meta);
   // Spends tokens from the key's daily bucket (may go negative; the next request gets 429).
   void charge_tokens(const Grant& g, int64_t tokens);
+  // Tokens charged to a key since this layer opened (0 for a key not seen).
+  int64_t tokens_charged(const std::string& key_id) const;
 
   Provenance sign(const ProvenanceFacts& facts, std::string_view delivered_text) const;
   Status record(AuditRecord r);  // no-op when audit is off; durable on return (blocks ~1 ms)
   // Non-blocking: queues the record for a background writer that commits queued records in
-  // one transaction (group commit). For hooks that must not block (ServerHooks::on_complete).
+  // one transaction (group commit). For callers that must not block (RequestSession::finish).
   // A record queued but not yet committed is lost if the process is killed; flush() waits
   // until everything queued so far is committed and returns the first write error, if any.
   // `on_durable`, when given, runs exactly once on the writer thread after the record's batch
