@@ -47,5 +47,8 @@ function(dari_add_test name)
   target_compile_definitions(${name} PRIVATE DARI_TESTDATA_DIR="${DARI_TESTDATA_DIR}"
                                              DARI_BINARY_DIR="${PROJECT_BINARY_DIR}")
   dari_target_defaults(${name})
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  # gtest_discover_tests cannot pass a list as one property value: several labels become one
+  # label "a,b", which `ctest -L b` (a regular expression) still selects.
+  string(REPLACE ";" "," labels "${ARG_LABELS}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${labels}")
 endfunction()

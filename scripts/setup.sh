@@ -11,6 +11,7 @@ packages=(
   libssl-dev libsqlite3-dev libtomlplusplus-dev   # trust layer (Ed25519, audit db, policy)
   libpq-dev postgresql              # PostgreSQL audit backend; the server runs in its tests
   libboost-dev                     # dari serve: Boost.Asio/Beast (header-only)
+  curl openssl                     # the README test talks to dari serve over HTTP and HTTPS
 )
 
 missing=()
