@@ -132,8 +132,9 @@ bool Connection::on_header() {
     }
     session_ = std::get<std::shared_ptr<RequestSession>>(std::move(s));
   }
-  if (iequals(field(*parser_, http::field::expect), "100-continue") && !parser_->is_done()) {
-    queue_write(http10_ ? std::string() : std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+  if (!http10_ && !parser_->is_done() &&
+      iequals(field(*parser_, http::field::expect), "100-continue")) {
+    queue_write("HTTP/1.1 100 Continue\r\n\r\n");  // an interim answer: the body may come
   }
   return true;
 }
