@@ -26,7 +26,7 @@ namespace {
 class MemoryTransport final : public Transport {
  public:
   MemoryTransport(Executor ex, std::string input, size_t chunk, bool hang_up, std::string* out)
-      : ex_(std::move(ex)), in_(std::move(input)), chunk_(chunk), hang_up_(hang_up), out_(out) {}
+      : ex_(ex), silence_(ex), in_(std::move(input)), chunk_(chunk), hang_up_(hang_up), out_(out) {}
   void handshake(Handler h) override {
     net::post(ex_, [h] { h({}); });
   }
@@ -34,7 +34,11 @@ class MemoryTransport final : public Transport {
     if (closed_) return net::post(ex_, [h] { h(net::error::operation_aborted, 0); });
     if (pos_ >= in_.size()) {
       if (hang_up_) return net::post(ex_, [h] { h(net::error::eof, 0); });
-      pending_ = std::move(h);  // the client is silent; close() or a deadline ends it
+      // The client is silent: the read waits on a timer that only close() ends. The waiting
+      // handler belongs to the io_context (as a socket's would), not to this object, so it goes
+      // with the io_context instead of keeping the connection alive.
+      silence_.expires_at(std::chrono::steady_clock::time_point::max());
+      silence_.async_wait([h](boost::system::error_code) { h(net::error::operation_aborted, 0); });
       return;
     }
     const size_t n = std::min({chunk_, b.size(), in_.size() - pos_});
@@ -51,22 +55,18 @@ class MemoryTransport final : public Transport {
   void shutdown_send() override {}
   void close() override {
     closed_ = true;
-    if (pending_) {
-      auto h = std::move(pending_);
-      pending_ = nullptr;
-      net::post(ex_, [h] { h(net::error::operation_aborted, 0); });
-    }
+    silence_.cancel();
   }
   std::string remote() const override { return "127.0.0.1:40000"; }
 
  private:
   Executor ex_;
+  net::steady_timer silence_;
   std::string in_;
   size_t pos_ = 0;
   size_t chunk_;
   bool hang_up_;
   bool closed_ = false;
-  IoHandler pending_;
   std::string* out_;
 };
 
