@@ -1,9 +1,7 @@
 #include "dari/backend/backend.h"
 
-#include <map>
-#include <mutex>
-
-#include "backend/cpu/cpu_backend.h"
+#include <cstring>
+#include <vector>
 
 namespace dari {
 
@@ -60,116 +58,159 @@ Op make_op(OpKind kind, std::initializer_list<TensorView> srcs, const TensorView
   return op;
 }
 
-Status Backend::matmul(const TensorView& w, const TensorView& x, const TensorView& y) {
-  return run(make_op(OpKind::kMatmul, {w, x}, y));
-}
-
-Status Backend::rms_norm(const TensorView& x, const TensorView& weight, float eps,
-                         const TensorView& y) {
-  OpParams p{};
-  p.eps = eps;
-  if (weight.empty()) return run(make_op(OpKind::kRmsNorm, {x}, y, p));
-  return run(make_op(OpKind::kRmsNorm, {x, weight}, y, p));
-}
-
-Status Backend::rope(const TensorView& x, const DariRopeParams& rp, const TensorView& y) {
-  OpParams p{};
-  p.rope = rp;
-  return run(make_op(OpKind::kRope, {x}, y, p));
-}
-
-Status Backend::softmax(const TensorView& x, float scale, const TensorView& y) {
-  OpParams p{};
-  p.scale = scale;
-  return run(make_op(OpKind::kSoftmax, {x}, y, p));
-}
-
-Status Backend::silu_mul(const TensorView& gate, const TensorView& up, const TensorView& y) {
-  return run(make_op(OpKind::kSiluMul, {gate, up}, y));
-}
-
-Status Backend::add(const TensorView& a, const TensorView& b, const TensorView& y) {
-  return run(make_op(OpKind::kAdd, {a, b}, y));
-}
-
-Status Backend::mul(const TensorView& a, const TensorView& b, const TensorView& y) {
-  return run(make_op(OpKind::kMul, {a, b}, y));
-}
-
-Status Backend::get_rows(const TensorView& table, std::span<const int32_t> ids,
-                         const TensorView& y) {
-  OpParams p{};
-  p.row_ids = ids.data();
-  p.n_row_ids = static_cast<int64_t>(ids.size());
-  return run(make_op(OpKind::kGetRows, {table}, y, p));
-}
-
-Status Backend::set_rows(const TensorView& x, std::span<const int32_t> ids, const TensorView& dst) {
-  OpParams p{};
-  p.row_ids = ids.data();
-  p.n_row_ids = static_cast<int64_t>(ids.size());
-  return run(make_op(OpKind::kSetRows, {x}, dst, p));
-}
-
-Status Backend::attention(const TensorView& q, const TensorView& k_cache,
-                          const TensorView& v_cache, const DariAttentionParams& ap,
-                          const TensorView& y) {
-  OpParams p{};
-  p.attn = ap;
-  return run(make_op(OpKind::kAttention, {q, k_cache, v_cache}, y, p));
-}
-
-Status Backend::copy(const TensorView& x, const TensorView& y) {
-  return run(make_op(OpKind::kCopy, {x}, y));
-}
-
 namespace {
 
-struct Registry {
-  std::mutex mu;
-  std::map<std::string, BackendFactory> factories;
-};
-
-Registry& registry() {
-  static Registry* r = [] {
-    auto* reg = new Registry;
-    reg->factories["cpu"] = [](const BackendOptions& o) { return create_cpu_backend(o); };
-    return reg;
-  }();
-  return *r;
+// One builder per op; Backend's wrappers run the op, OpGraph's record it.
+Op matmul_op(const TensorView& w, const TensorView& x, const TensorView& y) {
+  return make_op(OpKind::kMatmul, {w, x}, y);
+}
+Op rms_norm_op(const TensorView& x, const TensorView& weight, float eps, const TensorView& y) {
+  OpParams p{};
+  p.eps = eps;
+  if (weight.empty()) return make_op(OpKind::kRmsNorm, {x}, y, p);
+  return make_op(OpKind::kRmsNorm, {x, weight}, y, p);
+}
+Op rope_op(const TensorView& x, const DariRopeParams& rp, const TensorView& y) {
+  OpParams p{};
+  p.rope = rp;
+  return make_op(OpKind::kRope, {x}, y, p);
+}
+Op softmax_op(const TensorView& x, float scale, const TensorView& y) {
+  OpParams p{};
+  p.scale = scale;
+  return make_op(OpKind::kSoftmax, {x}, y, p);
+}
+Op rows_op(OpKind kind, const TensorView& src, std::span<const int32_t> ids, const TensorView& y) {
+  OpParams p{};
+  p.row_ids = ids.data();
+  p.n_row_ids = static_cast<int64_t>(ids.size());
+  return make_op(kind, {src}, y, p);
+}
+Op attention_op(const TensorView& q, const TensorView& k_cache, const TensorView& v_cache,
+                const DariAttentionParams& ap, const TensorView& y) {
+  OpParams p{};
+  p.attn = ap;
+  return make_op(OpKind::kAttention, {q, k_cache, v_cache}, y, p);
 }
 
 }  // namespace
 
-void register_backend(const std::string& name, BackendFactory factory) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.factories[name] = std::move(factory);
-}
-
-std::vector<std::string> backend_names() {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  std::vector<std::string> out;
-  for (const auto& [name, f] : r.factories) out.push_back(name);
-  return out;
-}
-
-Result<std::unique_ptr<Backend>> create_backend(const std::string& name,
-                                                const BackendOptions& opts) {
-  BackendFactory factory;
-  {
-    Registry& r = registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.factories.find(name);
-    if (it == r.factories.end()) {
-      std::string known;
-      for (const auto& [n, f] : r.factories) known += (known.empty() ? "" : ", ") + n;
-      return make_error("unknown backend '" + name + "' (registered: " + known + ")");
-    }
-    factory = it->second;
+std::string_view device_kind_name(DeviceKind kind) {
+  switch (kind) {
+    case DeviceKind::kCpu: return "cpu";
+    case DeviceKind::kGpu: return "gpu";
+    case DeviceKind::kNpu: return "npu";
+    case DeviceKind::kOther: return "other";
   }
-  return factory(opts);
+  return "other";
+}
+
+bool Backend::supports_op(const Op& op) const {
+  if (op.kind >= DARI_OP_COUNT || op.n_src > 3) return false;
+  std::vector<GgmlType> types;
+  for (uint32_t i = 0; i < op.n_src; ++i) types.push_back(static_cast<GgmlType>(op.src[i].type));
+  types.push_back(static_cast<GgmlType>(op.dst.type));
+  return supports(static_cast<OpKind>(op.kind), types);
+}
+
+Status Backend::compute(std::span<const Op> ops) {
+  for (const Op& op : ops) DARI_TRY(run(op));
+  return Status::Ok();
+}
+
+Status Backend::upload(void* dst, const void* host_src, uint64_t bytes) {
+  if (!device().host_memory) return make_error(device().name + ": upload is not implemented");
+  if (bytes != 0) std::memcpy(dst, host_src, bytes);
+  transfers_.uploaded += bytes;
+  return Status::Ok();
+}
+
+Status Backend::download(void* host_dst, const void* src, uint64_t bytes) {
+  if (!device().host_memory) return make_error(device().name + ": download is not implemented");
+  if (bytes != 0) std::memcpy(host_dst, src, bytes);
+  transfers_.downloaded += bytes;
+  return Status::Ok();
+}
+
+Status Backend::copy_bytes(void* dst, const void* src, uint64_t bytes) {
+  if (!device().host_memory) return make_error(device().name + ": copy is not implemented");
+  if (bytes != 0) std::memmove(dst, src, bytes);
+  return Status::Ok();
+}
+
+Status Backend::matmul(const TensorView& w, const TensorView& x, const TensorView& y) {
+  return run(matmul_op(w, x, y));
+}
+Status Backend::rms_norm(const TensorView& x, const TensorView& weight, float eps,
+                         const TensorView& y) {
+  return run(rms_norm_op(x, weight, eps, y));
+}
+Status Backend::rope(const TensorView& x, const DariRopeParams& rp, const TensorView& y) {
+  return run(rope_op(x, rp, y));
+}
+Status Backend::softmax(const TensorView& x, float scale, const TensorView& y) {
+  return run(softmax_op(x, scale, y));
+}
+Status Backend::silu_mul(const TensorView& gate, const TensorView& up, const TensorView& y) {
+  return run(make_op(OpKind::kSiluMul, {gate, up}, y));
+}
+Status Backend::add(const TensorView& a, const TensorView& b, const TensorView& y) {
+  return run(make_op(OpKind::kAdd, {a, b}, y));
+}
+Status Backend::mul(const TensorView& a, const TensorView& b, const TensorView& y) {
+  return run(make_op(OpKind::kMul, {a, b}, y));
+}
+Status Backend::get_rows(const TensorView& table, std::span<const int32_t> ids,
+                         const TensorView& y) {
+  return run(rows_op(OpKind::kGetRows, table, ids, y));
+}
+Status Backend::set_rows(const TensorView& x, std::span<const int32_t> ids, const TensorView& dst) {
+  return run(rows_op(OpKind::kSetRows, x, ids, dst));
+}
+Status Backend::attention(const TensorView& q, const TensorView& k_cache,
+                          const TensorView& v_cache, const DariAttentionParams& ap,
+                          const TensorView& y) {
+  return run(attention_op(q, k_cache, v_cache, ap, y));
+}
+Status Backend::copy(const TensorView& x, const TensorView& y) {
+  return run(make_op(OpKind::kCopy, {x}, y));
+}
+
+void OpGraph::matmul(const TensorView& w, const TensorView& x, const TensorView& y) {
+  ops_.push_back(matmul_op(w, x, y));
+}
+void OpGraph::rms_norm(const TensorView& x, const TensorView& weight, float eps,
+                       const TensorView& y) {
+  ops_.push_back(rms_norm_op(x, weight, eps, y));
+}
+void OpGraph::rope(const TensorView& x, const DariRopeParams& p, const TensorView& y) {
+  ops_.push_back(rope_op(x, p, y));
+}
+void OpGraph::softmax(const TensorView& x, float scale, const TensorView& y) {
+  ops_.push_back(softmax_op(x, scale, y));
+}
+void OpGraph::silu_mul(const TensorView& gate, const TensorView& up, const TensorView& y) {
+  ops_.push_back(make_op(OpKind::kSiluMul, {gate, up}, y));
+}
+void OpGraph::add(const TensorView& a, const TensorView& b, const TensorView& y) {
+  ops_.push_back(make_op(OpKind::kAdd, {a, b}, y));
+}
+void OpGraph::mul(const TensorView& a, const TensorView& b, const TensorView& y) {
+  ops_.push_back(make_op(OpKind::kMul, {a, b}, y));
+}
+void OpGraph::get_rows(const TensorView& table, std::span<const int32_t> ids,
+                       const TensorView& y) {
+  ops_.push_back(rows_op(OpKind::kGetRows, table, ids, y));
+}
+void OpGraph::set_rows(const TensorView& x, std::span<const int32_t> ids, const TensorView& dst) {
+  ops_.push_back(rows_op(OpKind::kSetRows, x, ids, dst));
+}
+void OpGraph::attention(const TensorView& q, const TensorView& k_cache, const TensorView& v_cache,
+                        const DariAttentionParams& p, const TensorView& y) {
+  ops_.push_back(attention_op(q, k_cache, v_cache, p, y));
+}
+void OpGraph::copy(const TensorView& x, const TensorView& y) {
+  ops_.push_back(make_op(OpKind::kCopy, {x}, y));
 }
 
 }  // namespace dari

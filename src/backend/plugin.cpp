@@ -1,6 +1,5 @@
-// Adapter from the C plugin ABI (plugin_abi.h) to the C++ Backend interface.
-#include <dlfcn.h>
-
+// Adapter from the v1 C plugin ABI (plugin_abi.h: host memory, one op per call) to the C++
+// Backend interface. v2 plugins go through plugin_v2.cpp.
 #include <cstring>
 
 #include "dari/backend/backend.h"
@@ -97,25 +96,9 @@ Result<std::unique_ptr<Backend>> wrap_plugin(const DariBackendPlugin* plugin,
   info.description = c.description;
   info.memory_bytes = c.memory_bytes;
   info.host_memory = c.host_memory != 0;
+  info.backend = plugin->name != nullptr ? std::string(plugin->name, strnlen(plugin->name, 32)) : "";
+  if (info.host_memory) info.caps = DARI_CAP_HOST_MEMORY;
   return std::unique_ptr<Backend>(new PluginBackend(plugin, ctx, std::move(info)));
-}
-
-Result<std::unique_ptr<Backend>> load_plugin(const std::string& path, const BackendOptions& opts) {
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    const char* e = dlerror();
-    return make_error("backend plugin " + path + ": dlopen failed: " + (e ? e : "?"));
-  }
-  void* sym = dlsym(handle, DARI_PLUGIN_ENTRY_NAME);
-  if (sym == nullptr) {
-    dlclose(handle);
-    return make_error("backend plugin " + path + ": no symbol " + DARI_PLUGIN_ENTRY_NAME);
-  }
-  DariPluginEntryFn entry = nullptr;
-  std::memcpy(&entry, &sym, sizeof(entry));
-  auto backend = wrap_plugin(entry(), opts);
-  if (!backend.ok()) return make_error(path + ": " + backend.message());
-  return backend;  // the library stays loaded (handle intentionally kept)
 }
 
 }  // namespace dari

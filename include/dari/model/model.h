@@ -48,7 +48,12 @@ struct ModelConfig {
 
 struct ModelLoadOptions {
   uint32_t n_threads = 0;       // 0 = hardware concurrency
-  std::string backend = "cpu";  // name in the backend registry (dari/backend/backend.h)
+  // Backend spec NAME or NAME:DEVICE (dari/backend/backend.h create_backend), e.g. "vulkan:0".
+  std::string backend = "cpu";
+  // With a backend other than "cpu": how many of the model's layers run on it, counted from the
+  // last layer (llama.cpp's -ngl): -1 = all of them, 0 = none; the output norm and projection go
+  // with the last layer. The other layers, and their KV cache, stay on the CPU.
+  int32_t n_gpu_layers = -1;
   // Let the backend copy weight matrices into a faster layout at load (BackendOptions::repack;
   // the CPU packs Q4_0, Q4_K and Q5_K matrices, taking about as long as reading them once).
   bool repack = true;
