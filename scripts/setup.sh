@@ -12,6 +12,8 @@ packages=(
   libpq-dev postgresql              # PostgreSQL audit backend; the server runs in its tests
   libboost-dev                     # dari serve: Boost.Asio/Beast (header-only)
   curl openssl                     # the README test talks to dari serve over HTTP and HTTPS
+  libvulkan-dev glslc              # the Vulkan backend plugin (shaders compiled at build time)
+  mesa-vulkan-drivers              # lavapipe: a CPU Vulkan device, so the plugin is tested anywhere
 )
 
 missing=()
