@@ -1,0 +1,170 @@
+// Encoder and pipeline cache (vk_encoder.h).
+#include "vk_encoder.h"
+
+#include <algorithm>
+
+#include "vk_shaders.h"
+
+namespace dari_vk {
+namespace {
+
+constexpr uint32_t kBindings = 5;
+
+struct Range {
+  VkBuffer buf;
+  uint64_t begin, end;
+};
+
+bool overlaps(const std::vector<Range>& v, const BindRange& b) {
+  for (const Range& r : v) {
+    if (r.buf == b.buf && r.begin < b.offset + b.range && b.offset < r.end) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status get_pipeline(Context* c, const std::string& name, VkPipeline* out) {
+  auto it = c->pipelines.find(name);
+  if (it != c->pipelines.end()) {
+    *out = it->second;
+    return Status::Ok();
+  }
+  const SpirvBlob* blob = find_spirv(name.c_str());
+  if (blob == nullptr) return make_status(DARI_ERR_INTERNAL, "no shader named " + name);
+  VkShaderModuleCreateInfo mi{};
+  mi.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO;
+  mi.codeSize = blob->words * 4;
+  mi.pCode = blob->code;
+  VkShaderModule mod = VK_NULL_HANDLE;
+  VkResult r = vkCreateShaderModule(c->dev, &mi, nullptr, &mod);
+  if (r != VK_SUCCESS) return vk_fail(r, "vkCreateShaderModule " + name);
+  VkComputePipelineCreateInfo pi{};
+  pi.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
+  pi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+  pi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+  pi.stage.module = mod;
+  pi.stage.pName = "main";
+  pi.layout = c->pipe_layout;
+  VkPipeline p = VK_NULL_HANDLE;
+  r = vkCreateComputePipelines(c->dev, VK_NULL_HANDLE, 1, &pi, nullptr, &p);
+  vkDestroyShaderModule(c->dev, mod, nullptr);
+  if (r != VK_SUCCESS) return vk_fail(r, "vkCreateComputePipelines " + name);
+  c->pipelines.emplace(name, p);
+  *out = p;
+  return Status::Ok();
+}
+
+Status Encoder::dispatch(const char* name, const BindRange* binds, uint32_t n_binds,
+                         const void* push, size_t push_bytes, uint32_t gx, uint32_t gy,
+                         uint32_t gz) {
+  Dispatch d;
+  DVK_TRY(get_pipeline(c_, name, &d.pipeline));
+  d.n_binds = std::min<uint32_t>(n_binds, 4);
+  for (uint32_t i = 0; i < d.n_binds; ++i) d.binds[i] = binds[i];
+  d.push_bytes = static_cast<uint32_t>(std::min<size_t>(push_bytes, sizeof(d.push)));
+  std::memcpy(d.push, push, d.push_bytes);
+  d.groups[0] = gx;
+  d.groups[1] = gy;
+  d.groups[2] = gz;
+  if (gx == 0 || gy == 0 || gz == 0) return Status::Ok();  // nothing to do
+  dispatches_.push_back(d);
+  return Status::Ok();
+}
+
+Status Encoder::submit() {
+  Context* c = c_;
+  if (dispatches_.empty()) return Status::Ok();
+  if (params_.empty()) params_.push_back(0);
+  DVK_TRY(ensure_host_buffer(c, &c->params, params_.size() * 4));
+  std::memcpy(c->params.mapped, params_.data(), params_.size() * 4);
+
+  // Descriptor sets: one per dispatch, from pools reset at every call.
+  for (VkDescriptorPool p : c->pools) vkResetDescriptorPool(c->dev, p, 0);
+  std::vector<VkDescriptorSet> sets(dispatches_.size());
+  size_t got = 0;
+  size_t pool_i = 0;
+  while (got < sets.size()) {
+    if (pool_i == c->pools.size()) {
+      const uint32_t n = static_cast<uint32_t>(std::max<size_t>(256, sets.size() - got));
+      VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, n * kBindings};
+      VkDescriptorPoolCreateInfo pci{};
+      pci.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
+      pci.maxSets = n;
+      pci.poolSizeCount = 1;
+      pci.pPoolSizes = &ps;
+      VkDescriptorPool pool = VK_NULL_HANDLE;
+      VkResult r = vkCreateDescriptorPool(c->dev, &pci, nullptr, &pool);
+      if (r != VK_SUCCESS) return vk_fail(r, "vkCreateDescriptorPool");
+      c->pools.push_back(pool);
+    }
+    VkDescriptorSetAllocateInfo ai{};
+    ai.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
+    ai.descriptorPool = c->pools[pool_i];
+    ai.descriptorSetCount = 1;
+    ai.pSetLayouts = &c->set_layout;
+    VkResult r = vkAllocateDescriptorSets(c->dev, &ai, &sets[got]);
+    if (r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL) {
+      ++pool_i;
+      continue;
+    }
+    if (r != VK_SUCCESS) return vk_fail(r, "vkAllocateDescriptorSets");
+    ++got;
+  }
+
+  DVK_TRY(begin_cmd(c));
+  std::vector<Range> written, read;
+  VkPipeline bound = VK_NULL_HANDLE;
+  for (size_t i = 0; i < dispatches_.size(); ++i) {
+    const Dispatch& d = dispatches_[i];
+    VkDescriptorBufferInfo info[kBindings];
+    VkWriteDescriptorSet w[kBindings]{};
+    bool hazard = false;
+    for (uint32_t b = 0; b < kBindings; ++b) {
+      if (b < d.n_binds && d.binds[b].buf != VK_NULL_HANDLE) {
+        const BindRange& br = d.binds[b];
+        info[b] = {br.buf, br.offset, br.range};
+        hazard = hazard || overlaps(written, br) || (br.write && overlaps(read, br));
+      } else {
+        info[b] = {c->params.buf, 0, VK_WHOLE_SIZE};  // op parameters, or an unused slot
+      }
+      w[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+      w[b].dstSet = sets[i];
+      w[b].dstBinding = b;
+      w[b].descriptorCount = 1;
+      w[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+      w[b].pBufferInfo = &info[b];
+    }
+    vkUpdateDescriptorSets(c->dev, kBindings, w, 0, nullptr);
+    if (hazard) {
+      VkMemoryBarrier mb{};
+      mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+      mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+      mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+      vkCmdPipelineBarrier(c->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+      written.clear();
+      read.clear();
+    }
+    for (uint32_t b = 0; b < d.n_binds; ++b) {
+      const BindRange& br = d.binds[b];
+      if (br.buf == VK_NULL_HANDLE) continue;
+      (br.write ? written : read).push_back({br.buf, br.offset, br.offset + br.range});
+    }
+    if (d.pipeline != bound) {
+      vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d.pipeline);
+      bound = d.pipeline;
+    }
+    vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe_layout, 0, 1, &sets[i],
+                            0, nullptr);
+    if (d.push_bytes != 0) {
+      vkCmdPushConstants(c->cmd, c->pipe_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, d.push_bytes,
+                         d.push);
+    }
+    vkCmdDispatch(c->cmd, d.groups[0], d.groups[1], d.groups[2]);
+  }
+  dispatches_.clear();
+  return end_submit_wait(c);
+}
+
+}  // namespace dari_vk
