@@ -32,6 +32,7 @@ struct BenchArgs {
   uint32_t bandwidth_mib = 1024;
   bool no_repack = false;
   bool profile = false;
+  BackendCliOptions backend;
 };
 
 // "512,128" -> {512, 128}; false on anything else.
@@ -101,6 +102,8 @@ std::string resolve_model(const BenchArgs& a, unsigned n_threads) {
 
 int run_bench(const BenchArgs& a) {
   perf::BenchOptions o;
+  ResolvedBackend rb;
+  if (!resolve_backend(a.backend, &rb) || !apply_backend(rb, &o)) return 1;
   if (!parse_list(a.prompts, "-p", &o.n_prompt) || !parse_list(a.gens, "-n", &o.n_gen)) return 1;
   if (a.threads.empty()) {
     o.threads = {std::max(1u, std::thread::hardware_concurrency())};
@@ -200,5 +203,6 @@ DARI_COMMAND(
                    "Also probe memory read bandwidth (1 thread and each -t count)");
       sub.add_option("--bandwidth-mib", a->bandwidth_mib,
                      "Buffer size of the bandwidth probe in MiB (default 1024)");
+      dari::cli::add_backend_options(sub, &a->backend);
       return [a]() { return dari::cli::run_bench(*a); };
     });

@@ -18,6 +18,7 @@ struct BenchServeArgs {
   perf::ServeBenchOptions o;
   std::string prompt_tokens = "32-128";
   std::string output_tokens = "32-64";
+  BackendCliOptions backend;
 };
 
 // "N" or "MIN-MAX" -> [min, max].
@@ -64,6 +65,8 @@ int run_soak_cmd(const perf::ServeBenchOptions& o) {
 
 int run_bench_serve(BenchServeArgs& a) {
   perf::ServeBenchOptions& o = a.o;
+  ResolvedBackend rb;
+  if (!resolve_backend(a.backend, &rb) || !apply_backend(rb, &o)) return 1;
   if (!parse_range(a.prompt_tokens, &o.prompt_min, &o.prompt_max) ||
       !parse_range(a.output_tokens, &o.output_min, &o.output_max)) {
     std::fprintf(stderr, "dari: error: --prompt-tokens/--output-tokens take N or MIN-MAX\n");
@@ -146,6 +149,7 @@ DARI_COMMAND(
       sub.add_option("--soak", a->o.soak_seconds,
                      "Soak test: random submits and cancels for SECONDS, leak checks");
       sub.add_option("--soak-check", a->o.soak_check_s, "Soak: seconds between idle checks");
+      add_backend_options(sub, &a->backend);
       return [a] { return run_bench_serve(*a); };
     });
 

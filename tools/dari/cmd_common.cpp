@@ -1,12 +1,17 @@
-// Shared options, signal handling and timing output of `dari run` / `dari chat`.
+// Shared options, signal handling and timing output of `dari run` / `dari chat`, and the backend
+// options of every command that loads a model.
 #include "cmd_common.h"
 
 #include <signal.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+
+#include "dari/backend/backend.h"
 
 namespace dari::cli {
 namespace {
@@ -68,6 +73,87 @@ void add_generation_options(CLI::App& app, GenerationCliOptions* o) {
   app.add_option("--stop", o->stop, "stop string (repeatable)");
   app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-generation tokens");
   app.add_flag("-v,--verbose", o->verbose, "print model and sampling details to stderr");
+  add_backend_options(app, &o->backend);
+}
+
+void add_backend_options(CLI::App& app, BackendCliOptions* o) {
+  app.add_option("--backend", o->backend,
+                 "backend NAME[:DEVICE] to run the model on, e.g. vulkan or vulkan:1 (see `dari "
+                 "devices`)")
+      ->capture_default_str();
+  app.add_option("--n-gpu-layers,--gpu-layers", o->n_gpu_layers,
+                 "(also -ngl) layers to put on the --backend device, counted from the last "
+                 "layer (-1 or all: every layer; default: all unless the backend is cpu)");
+  app.add_option("--backend-plugin", o->plugins,
+                 "load a backend plugin library (libdari-backend-NAME.so) before looking up "
+                 "--backend (repeatable)");
+}
+
+namespace {
+
+// "" / "all" / "auto" -> -1; N >= -1 -> N.
+bool parse_gpu_layers(const std::string& s, int32_t* out) {
+  if (s.empty() || s == "all" || s == "auto") {
+    *out = -1;
+    return true;
+  }
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (errno != 0 || end == s.c_str() || *end != '\0' || v < -1 || v > INT32_MAX) return false;
+  *out = static_cast<int32_t>(v);
+  return true;
+}
+
+}  // namespace
+
+bool resolve_backend(const BackendCliOptions& o, ResolvedBackend* out) {
+  namespace fs = std::filesystem;
+  for (const std::string& p : o.plugins) {
+    std::error_code ec;
+    // An existing file is loaded by its absolute path (dlopen would search the library path for
+    // a bare file name); anything else goes to dlopen as typed, so its error names it.
+    std::string path = p;
+    if (fs::exists(p, ec)) path = fs::absolute(p, ec).lexically_normal().string();
+    auto r = register_plugin_library(path);
+    if (!r.ok()) {
+      std::string msg = r.message();
+      if (msg.find(path) == std::string::npos) msg = path + ": " + msg;
+      std::fprintf(stderr, "dari: error: --backend-plugin: %s\n", msg.c_str());
+      return false;
+    }
+  }
+  if (!parse_gpu_layers(o.n_gpu_layers, &out->n_gpu_layers)) {
+    std::fprintf(stderr,
+                 "dari: error: -ngl: expected a number of layers (N >= 0, -1 or all), got '%s'\n",
+                 o.n_gpu_layers.c_str());
+    return false;
+  }
+  out->spec = o.backend.empty() ? "cpu" : o.backend;
+  if (out->is_cpu() && !o.n_gpu_layers.empty() && out->n_gpu_layers != 0) {
+    std::fprintf(stderr,
+                 "dari: warning: -ngl %s is ignored: the backend is cpu (choose a device with "
+                 "--backend, see `dari devices`)\n",
+                 o.n_gpu_layers.c_str());
+  }
+  if (out->spec == "cpu") return true;
+  // Open the device once so that a wrong name or index fails here, in one line, before the model
+  // is read. The model load opens its own context.
+  BackendOptions bo;
+  bo.n_threads = 1;
+  auto b = create_backend(out->spec, bo);
+  if (!b.ok()) {
+    std::fprintf(stderr, "dari: error: --backend %s: %s\n", out->spec.c_str(), b.message().c_str());
+    return false;
+  }
+  return true;
+}
+
+void report_backend_unwired(const ResolvedBackend& r) {
+  std::fprintf(stderr,
+               "dari: error: --backend %s: this command's engine options have no backend "
+               "setting yet, so it runs on the cpu only (use --backend cpu)\n",
+               r.spec.c_str());
 }
 
 std::string default_model_override() {
@@ -95,6 +181,8 @@ std::string find_default_model() {
 }
 
 std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_sequences) {
+  ResolvedBackend rb;
+  if (!resolve_backend(o.backend, &rb)) return nullptr;
   std::string model = o.model;
   if (model.empty()) {
     model = find_default_model();
@@ -122,6 +210,7 @@ std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_
   eo.repack = !o.no_repack;
   eo.prefill_chunk = o.batch_size;
   eo.max_sequences = max_sequences;
+  if (!apply_backend(rb, &eo)) return nullptr;
   auto e = Engine::load(eo);
   if (!e.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", e.message().c_str());

@@ -44,6 +44,7 @@ struct ServeOptions {
   std::string ssl_key_file;
   uint32_t drain_timeout_s = 30;
   std::string policy;
+  BackendCliOptions backend;
 };
 
 // The policy, the trust layer and the model's SHA-256 into so->hooks (and the policy's browser
@@ -92,6 +93,10 @@ bool open_trust(const ServeOptions& o, const std::string& model, server::ServerO
 }
 
 int serve_main(const ServeOptions& o) {
+  ResolvedBackend rb;  // before listening: a wrong backend is a one-line error, not a 503 server
+  if (!resolve_backend(o.backend, &rb)) return 1;
+  ServingOptions eo;
+  if (!apply_backend(rb, &eo)) return 1;
   std::string model = o.model;
   if (model.empty()) {
     model = find_default_model();
@@ -130,7 +135,6 @@ int serve_main(const ServeOptions& o) {
               static_cast<unsigned>((*server)->port()), so.model_name.c_str());
   std::fflush(stdout);
 
-  ServingOptions eo;
   eo.model_path = model;
   eo.n_ctx = o.ctx_size;
   eo.max_running = o.parallel;
@@ -202,6 +206,7 @@ std::function<int()> setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--policy", o->policy,
                  "trust policy TOML (disclosure, audit, keys; default: the built-in policy)");
+  add_backend_options(app, &o->backend);
   return [o] { return serve_main(*o); };
 }
 

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "command.h"
 
@@ -27,8 +29,19 @@ int main(int argc, char** argv) {
     auto fn = cmd.setup(*sub);
     sub->callback([&to_run, fn]() { to_run = fn; });
   }
+  // llama.cpp's multi-letter short option -ngl (CLI11 takes one letter after a single dash).
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::string& a : args) {
+    if (a == "-ngl") {
+      a = "--n-gpu-layers";
+    } else if (a.rfind("-ngl=", 0) == 0) {
+      a = "--n-gpu-layers=" + a.substr(5);
+    }
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+  if (argc > 0) app.name(argv[0]);         // as parse(argc, argv) would (usage lines)
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -1,0 +1,225 @@
+// Runs conformance cases: the reference on host memory, the backend under test on buffers it
+// allocated (filled with upload(), read back with download()), then NMSE of the outputs and, in
+// perf mode, the mean time of one compute() call.
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "backend/conformance/cases.h"
+#include "dari/core/strings.h"
+#include "dari/tensor/dtype.h"
+
+namespace dari::conformance {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// A tensor's bytes as floats (every suite type has to_float).
+std::vector<float> to_floats(GgmlType type, const std::vector<uint8_t>& bytes, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(n));
+  if (n > 0 && !dequantize_row(type, bytes.data(), out.data(), n).ok()) {
+    std::fill(out.begin(), out.end(), std::numeric_limits<float>::quiet_NaN());
+  }
+  return out;
+}
+
+int64_t elements(const HostTensor& t) {
+  return t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3];
+}
+
+// NMSE of `a` against the reference `b`; NaN if `a` has a NaN or Inf where b is finite. When
+// sum(b^2) is 0 the plain sum of squared differences is returned.
+double nmse(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (!std::isfinite(a[i]) && std::isfinite(b[i])) return kNaN;
+    const double d = static_cast<double>(a[i]) - b[i];
+    num += d * d;
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  if (a.size() != b.size()) return kNaN;
+  return den > 0.0 ? num / den : num;
+}
+
+// The reference run on host memory: the case's own bytes (sources are only read) and a copy of
+// the initial destination.
+Result<std::vector<uint8_t>> run_reference(Backend& ref, Case& c) {
+  std::vector<void*> srcs;
+  for (HostTensor& t : c.src) srcs.push_back(t.bytes.data());
+  std::vector<uint8_t> dst = c.dst.bytes;
+  const Op op = c.make_op(srcs, dst.data());
+  if (!ref.supports_op(op)) return make_error("the reference does not support this case");
+  DARI_TRY(ref.run(op));
+  return dst;
+}
+
+// Device buffers of one case on the backend under test.
+struct DeviceCase {
+  std::vector<std::unique_ptr<Buffer>> src;
+  std::unique_ptr<Buffer> dst;
+  Op op{};
+};
+
+Result<DeviceCase> upload_case(Backend& b, Case& c) {
+  DeviceCase d;
+  std::vector<void*> addrs;
+  for (const HostTensor& t : c.src) {
+    DARI_ASSIGN_OR_RETURN(std::unique_ptr<Buffer> buf, b.alloc(t.bytes.size()));
+    DARI_TRY(b.upload(buf->data(), t.bytes.data(), t.bytes.size()));
+    addrs.push_back(buf->data());
+    d.src.push_back(std::move(buf));
+  }
+  DARI_ASSIGN_OR_RETURN(d.dst, b.alloc(c.dst.bytes.size()));
+  DARI_TRY(b.upload(d.dst->data(), c.dst.bytes.data(), c.dst.bytes.size()));
+  d.op = c.make_op(addrs, d.dst->data());
+  return d;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Mean seconds of one compute() call with the case's single op.
+Status time_case(Backend& b, const DeviceCase& d, const SuiteOptions& o, CaseResult* r) {
+  const std::span<const Op> graph(&d.op, 1);
+  for (uint32_t i = 0; i < o.perf_warmup; ++i) DARI_TRY(b.compute(graph));
+  uint32_t iters = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0.0;
+  while (iters < o.perf_max_iters && (iters < o.perf_min_iters || elapsed < o.perf_min_seconds)) {
+    DARI_TRY(b.compute(graph));
+    ++iters;
+    elapsed = seconds_since(t0);
+  }
+  r->iters = iters;
+  r->seconds = iters > 0 ? elapsed / iters : 0.0;
+  return Status::Ok();
+}
+
+// Runs one case; `retained` keeps weights offered to pack_weight() alive.
+CaseResult run_case(Backend& under_test, Backend& ref, const CaseDef& def, const SuiteOptions& o,
+                    uint32_t index, std::vector<DeviceCase>* retained) {
+  CaseResult r;
+  r.op = std::string(op_name(def.kind));
+  r.type = def.type;
+  r.shape = def.shape;
+  r.threshold = def.threshold;
+  r.nmse = kNaN;
+  auto fail = [&r](const std::string& msg) {
+    r.outcome = Outcome::kFail;
+    r.message = msg;
+    return r;
+  };
+  std::mt19937 rng(o.seed * 2654435761u + index);
+  std::unique_ptr<Case> c = def.build(rng);
+  for (const HostTensor& t : c->src) {
+    if (t.bytes.empty()) return fail("the suite could not quantize its inputs to " + def.type);
+  }
+  // Shape-only question first (null addresses), as a scheduler would ask it.
+  const Op probe = c->make_op(std::vector<void*>(c->src.size(), nullptr), nullptr);
+  if (!under_test.supports_op(probe)) {
+    r.outcome = Outcome::kUnsupported;
+    return r;
+  }
+  auto want = run_reference(ref, *c);
+  if (!want.ok()) return fail("reference: " + want.message());
+  auto dev = upload_case(under_test, *c);
+  if (!dev.ok()) return fail(dev.message());
+  if (c->pack) {
+    auto packed = under_test.pack_weight(from_c_view(dev->op.src[0]));
+    if (!packed.ok()) return fail(packed.message());
+    if (*packed) r.shape += "ed";  // "pack" -> "packed": the backend made a copy
+  }
+  Status st = under_test.compute(std::span<const Op>(&dev->op, 1));
+  if (!st.ok()) return fail(st.message());
+  std::vector<uint8_t> got(c->dst.bytes.size());
+  st = under_test.download(got.data(), dev->dst->data(), got.size());
+  if (!st.ok()) return fail(st.message());
+  const int64_t n = elements(c->dst);
+  r.nmse = nmse(to_floats(c->dst.type, got, n), to_floats(c->dst.type, *want, n));
+  if (r.nmse <= r.threshold) {
+    r.outcome = Outcome::kPass;
+  } else {
+    r.outcome = Outcome::kFail;
+    r.message = std::isnan(r.nmse) ? "NaN or Inf in the output" : "NMSE above the threshold";
+  }
+  if (o.mode == Mode::kPerf) {
+    r.bytes = c->bytes;
+    r.flops = c->flops;
+    st = time_case(under_test, *dev, o, &r);
+    if (!st.ok()) return fail(st.message());
+  }
+  if (c->pack) retained->push_back(std::move(dev).value());
+  return r;
+}
+
+bool matches(const CaseDef& d, const SuiteOptions& o) {
+  return (o.op.empty() || o.op == op_name(d.kind)) && (o.type.empty() || o.type == d.type);
+}
+
+}  // namespace
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::kPass:
+      return "pass";
+    case Outcome::kFail:
+      return "fail";
+    case Outcome::kUnsupported:
+      return "unsupported";
+  }
+  return "?";
+}
+
+Result<std::unique_ptr<Backend>> make_reference_backend(uint32_t n_threads) {
+  BackendOptions o;
+  o.simd = false;
+  o.repack = false;
+  o.n_threads = n_threads;
+  return create_backend("cpu", o);
+}
+
+Result<SuiteReport> run_conformance(Backend& under_test, Backend& reference,
+                                    const SuiteOptions& opts,
+                                    const std::function<void(const CaseResult&)>& on_case) {
+  SuiteReport report;
+  const DeviceInfo& dev = under_test.device();
+  report.backend = (dev.backend.empty() ? dev.name : dev.backend) + ":" +
+                   std::to_string(dev.index) + " (" + dev.name + ")";
+  const std::vector<CaseDef> defs = all_cases();
+  std::vector<DeviceCase> retained;  // packed weights: alive until the suite ends
+  uint32_t selected = 0;
+  for (size_t i = 0; i < defs.size(); ++i) {
+    if (!matches(defs[i], opts)) continue;
+    ++selected;
+    CaseResult r =
+        run_case(under_test, reference, defs[i], opts, static_cast<uint32_t>(i), &retained);
+    switch (r.outcome) {
+      case Outcome::kPass:
+        ++report.passed;
+        break;
+      case Outcome::kFail:
+        ++report.failed;
+        break;
+      case Outcome::kUnsupported:
+        ++report.unsupported;
+        break;
+    }
+    if (on_case) on_case(r);
+    report.cases.push_back(std::move(r));
+  }
+  if (selected == 0) {
+    std::string ops;
+    for (uint32_t k = 0; k < DARI_OP_COUNT; ++k) {
+      ops += (k ? ", " : "") + std::string(op_name(static_cast<OpKind>(k)));
+    }
+    return make_error(
+        "no conformance case matches op '" + printable(opts.op) + "' and type '" +
+        printable(opts.type) + "' (ops: " + ops +
+        "; types: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K, copy: F32->T, T->F32)");
+  }
+  return report;
+}
+
+}  // namespace dari::conformance

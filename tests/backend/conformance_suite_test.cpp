@@ -1,0 +1,260 @@
+// The conformance suite (dari/backend/conformance.h): the CPU passes it through the v2 table
+// (the registry's "cpu") and the v1 table; a device whose addresses are not host pointers passes
+// it too (the suite only moves data with upload/download); a broken op and an unsupported op are
+// reported as such; the thresholds leave room for a device that keeps activations in f32.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "dari/backend/backend.h"
+#include "dari/backend/conformance.h"
+#include "dari/tensor/dtype.h"
+
+namespace dari {
+namespace {
+
+using conformance::CaseResult;
+using conformance::Outcome;
+using conformance::SuiteReport;
+
+std::unique_ptr<Backend> reference() {
+  auto r = conformance::make_reference_backend();
+  EXPECT_TRUE(r.ok()) << r.message();
+  return std::move(r).value();
+}
+
+SuiteReport run_suite(Backend& b, const conformance::SuiteOptions& o = {}) {
+  auto ref = reference();
+  auto r = conformance::run_conformance(b, *ref, o);
+  EXPECT_TRUE(r.ok()) << r.message();
+  return r.ok() ? std::move(r).value() : SuiteReport{};
+}
+
+void expect_all_pass(const SuiteReport& r) {
+  EXPECT_EQ(r.failed, 0u);
+  EXPECT_EQ(r.unsupported, 0u);
+  for (const CaseResult& c : r.cases) {
+    EXPECT_EQ(c.outcome, Outcome::kPass) << c.op << " " << c.type << " " << c.shape << " nmse "
+                                         << c.nmse << " > " << c.threshold << ": " << c.message;
+  }
+}
+
+// Every op kind and every weight type appears, with a documented threshold.
+TEST(Conformance, CoversEveryOpAndType) {
+  auto cpu = create_backend("cpu");
+  ASSERT_TRUE(cpu.ok());
+  const SuiteReport r = run_suite(**cpu);
+  std::set<std::string> ops;
+  std::map<std::string, std::set<std::string>> types;
+  for (const CaseResult& c : r.cases) {
+    ops.insert(c.op);
+    types[c.op].insert(c.type);
+    EXPECT_GT(c.threshold, 0.0) << c.op << " " << c.type;
+  }
+  EXPECT_EQ(ops.size(), static_cast<size_t>(DARI_OP_COUNT));
+  for (const char* op : {"matmul", "get_rows", "set_rows"}) EXPECT_EQ(types[op].size(), 11u) << op;
+  EXPECT_EQ(types["attention"].size(), 3u);
+  for (const auto& t : conformance::conformance_thresholds()) {
+    EXPECT_FALSE(t.why.empty()) << t.op << " " << t.type;
+    EXPECT_TRUE(types[t.op].count(t.type)) << "threshold without a case: " << t.op << " " << t.type;
+  }
+}
+
+// The registry's cpu: the CPU's v2 table behind the plugin adapter, SIMD kernels and repacking on.
+TEST(Conformance, CpuThroughV2TablePasses) {
+  auto cpu = create_backend("cpu");
+  ASSERT_TRUE(cpu.ok());
+  const SuiteReport r = run_suite(**cpu);
+  EXPECT_GT(r.passed, 150u);
+  expect_all_pass(r);
+  bool packed = false;
+  for (const CaseResult& c : r.cases) packed |= c.shape.find("packed") != std::string::npos;
+  EXPECT_TRUE(packed) << "no matmul case reached a packed (repacked) weight layout";
+}
+
+TEST(Conformance, CpuThroughV1TablePasses) {
+  auto v1 = wrap_plugin(dari_cpu_backend_plugin());
+  ASSERT_TRUE(v1.ok()) << v1.message();
+  expect_all_pass(run_suite(**v1));
+}
+
+// Delegates everything to an inner backend; tests override what they break.
+class WrapBackend : public Backend {
+ public:
+  explicit WrapBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  const DeviceInfo& device() const override { return inner_->device(); }
+  Result<std::unique_ptr<Buffer>> alloc(uint64_t bytes) override { return inner_->alloc(bytes); }
+  bool supports(OpKind kind, std::span<const GgmlType> types) const override {
+    return inner_->supports(kind, types);
+  }
+  bool supports_op(const Op& op) const override { return inner_->supports_op(op); }
+  Status run(const Op& op) override { return inner_->run(op); }
+  Status compute(std::span<const Op> ops) override {
+    for (const Op& op : ops) DARI_TRY(run(op));
+    return Status::Ok();
+  }
+  Status upload(void* d, const void* s, uint64_t n) override { return inner_->upload(d, s, n); }
+  Status download(void* d, const void* s, uint64_t n) override { return inner_->download(d, s, n); }
+
+ protected:
+  std::unique_ptr<Backend> inner_;
+};
+
+std::unique_ptr<Backend> cpu_backend() {
+  auto b = create_backend("cpu");
+  EXPECT_TRUE(b.ok());
+  return std::move(b).value();
+}
+
+// A device whose buffer addresses are not host pointers (non-canonical x86-64 addresses, so a
+// dereference faults): it maps them back to host memory itself, as a GPU plugin keeps a table.
+class FakeDevice final : public WrapBackend {
+ public:
+  static constexpr uintptr_t kBias = uintptr_t{1} << 60;
+  FakeDevice() : WrapBackend(cpu_backend()) {
+    info_ = inner_->device();
+    info_.name = "fake0";
+    info_.host_memory = false;
+    info_.caps = 0;
+  }
+  const DeviceInfo& device() const override { return info_; }
+  Result<std::unique_ptr<Buffer>> alloc(uint64_t bytes) override {
+    DARI_ASSIGN_OR_RETURN(std::unique_ptr<Buffer> host, inner_->alloc(bytes));
+    return std::unique_ptr<Buffer>(new Biased(std::move(host)));
+  }
+  Status run(const Op& op) override {
+    Op h = op;
+    for (uint32_t i = 0; i < h.n_src && i < 3; ++i) h.src[i].data = host(h.src[i].data);
+    h.dst.data = host(h.dst.data);
+    return inner_->run(h);
+  }
+  Result<bool> pack_weight(const TensorView& w) override {
+    TensorView h = w;
+    h.data = host(w.data);
+    return inner_->pack_weight(h);
+  }
+  Status upload(void* d, const void* s, uint64_t n) override {
+    std::memcpy(host(d), s, n);
+    return Status::Ok();
+  }
+  Status download(void* d, const void* s, uint64_t n) override {
+    std::memcpy(d, host(const_cast<void*>(s)), n);
+    return Status::Ok();
+  }
+
+ private:
+  class Biased final : public Buffer {
+   public:
+    explicit Biased(std::unique_ptr<Buffer> host) : host_(std::move(host)) {}
+    void* data() override {
+      return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(host_->data()) + kBias);
+    }
+    uint64_t size() const override { return host_->size(); }
+
+   private:
+    std::unique_ptr<Buffer> host_;
+  };
+  static void* host(void* p) {
+    return p == nullptr ? nullptr : reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) - kBias);
+  }
+  DeviceInfo info_;
+};
+
+TEST(Conformance, DeviceAddressesAreOnlyMovedWithUploadAndDownload) {
+  FakeDevice dev;
+  expect_all_pass(run_suite(dev));
+}
+
+// Rope with the wrong pairing, and no attention at all: a failure and unsupported cases.
+class BrokenRope final : public WrapBackend {
+ public:
+  BrokenRope() : WrapBackend(cpu_backend()) {}
+  bool supports_op(const Op& op) const override {
+    return op.kind != DARI_OP_ATTENTION && inner_->supports_op(op);
+  }
+  Status run(const Op& op) override {
+    Op o = op;
+    if (o.kind == DARI_OP_ROPE) o.params.rope.mode = o.params.rope.mode == DARI_ROPE_NEOX ? 0 : 1;
+    return inner_->run(o);
+  }
+};
+
+TEST(Conformance, ReportsFailuresAndUnsupportedOps) {
+  BrokenRope b;
+  conformance::SuiteOptions o;
+  o.op = "rope";
+  SuiteReport r = run_suite(b, o);
+  EXPECT_EQ(r.passed, 0u);
+  EXPECT_EQ(r.failed, r.cases.size());
+  for (const CaseResult& c : r.cases) EXPECT_GT(c.nmse, 0.1) << c.shape;
+  o.op = "attention";
+  r = run_suite(b, o);
+  EXPECT_EQ(r.unsupported, 12u);
+  EXPECT_EQ(r.failed, 0u);
+  o.op = "nope";
+  auto ref = reference();
+  auto none = conformance::run_conformance(b, *ref, o);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.message().find("no conformance case matches op 'nope'"), std::string::npos);
+}
+
+// A device that dequantizes weights and keeps activations in f32 (no Q8 rounding), summing in
+// double: the matmul thresholds must leave it room with margin (4x).
+class FloatMatmul final : public WrapBackend {
+ public:
+  FloatMatmul() : WrapBackend(cpu_backend()) {}
+  Status run(const Op& op) override {
+    if (op.kind != DARI_OP_MATMUL) return inner_->run(op);
+    const TensorView w = from_c_view(op.src[0]), x = from_c_view(op.src[1]),
+                     y = from_c_view(op.dst);
+    const int64_t k = w.ne[0];
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t n = 0; n < w.n_rows(); ++n) {
+      DARI_TRY(dequantize_row(w.type, w.flat_row(n), row.data(), k));
+      for (int64_t m = 0; m < x.n_rows(); ++m) {
+        double s = 0.0;
+        for (int64_t i = 0; i < k; ++i)
+          s += static_cast<double>(row[static_cast<size_t>(i)]) * x.f32_row(m)[i];
+        y.f32_row(m)[n] = static_cast<float>(s);
+      }
+    }
+    return Status::Ok();
+  }
+};
+
+TEST(Conformance, MatmulThresholdsAllowF32Activations) {
+  FloatMatmul b;
+  conformance::SuiteOptions o;
+  o.op = "matmul";
+  const SuiteReport r = run_suite(b, o);
+  EXPECT_EQ(r.failed, 0u);
+  for (const CaseResult& c : r.cases) {
+    EXPECT_LT(c.nmse * 4.0, c.threshold) << c.type << " " << c.shape;
+  }
+}
+
+// Perf mode times every case once it has passed.
+TEST(Conformance, PerfModeTimesCases) {
+  auto cpu = create_backend("cpu");
+  ASSERT_TRUE(cpu.ok());
+  conformance::SuiteOptions o;
+  o.op = "matmul";
+  o.type = "Q4_0";
+  o.mode = conformance::Mode::kPerf;
+  o.perf_min_seconds = 0.0;
+  o.perf_min_iters = 2;
+  const SuiteReport r = run_suite(**cpu, o);
+  ASSERT_EQ(r.cases.size(), 4u);
+  for (const CaseResult& c : r.cases) {
+    EXPECT_EQ(c.outcome, Outcome::kPass);
+    EXPECT_GE(c.iters, 2u);
+    EXPECT_GT(c.seconds, 0.0);
+    EXPECT_GT(c.gb_per_s(), 0.0);
+    EXPECT_GT(c.gflop_per_s(), 0.0);
+  }
+}
+
+}  // namespace
+}  // namespace dari
