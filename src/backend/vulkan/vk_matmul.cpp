@@ -49,7 +49,8 @@ std::string check_matmul(const Context* c, const DariOp& op) {
     return "shapes do not match: weights " + describe(w) + ", activations " + describe(x) +
            ", dst " + describe(y);
   }
-  if (w.nb[1] % 2 != 0 || x.nb[1] % 4 != 0 || y.nb[1] % 4 != 0) return "strides not aligned";
+  const uint64_t wa = w.type == kF32 ? 4 : 2;  // F32 words are read whole
+  if (w.nb[1] % wa != 0 || x.nb[1] % 4 != 0 || y.nb[1] % 4 != 0) return "strides not aligned";
   const uint64_t lim = span_limit(c);
   if (view_row_bytes(w) > lim || view_row_bytes(x) > lim) return "row exceeds the binding range";
   // One output row of a chunk must fit: at least one weight row and a 64-column output strip.
@@ -62,7 +63,7 @@ std::string check_matmul(const Context* c, const DariOp& op) {
 Status encode_matmul(Encoder& e, const DariOp& op) {
   Context* c = e.ctx();
   const DariTensorView &w = op.src[0], &x = op.src[1], &y = op.dst;
-  if (addr_of(w) % 2 != 0 || addr_of(x) % 4 != 0 || addr_of(y) % 4 != 0) {
+  if (addr_of(w) % (w.type == kF32 ? 4 : 2) != 0 || addr_of(x) % 4 != 0 || addr_of(y) % 4 != 0) {
     return make_status(DARI_ERR_INVALID, "matmul operand addresses are not aligned");
   }
   const uint64_t K = static_cast<uint64_t>(w.ne[0]);
