@@ -29,24 +29,31 @@ struct BackendTestArgs {
   uint32_t seed = 1234;
 };
 
+// Rows are built as strings so that the last column carries no trailing padding.
+void print_line(std::string line) {
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
 void print_header(bool perf) {
-  std::printf("%-10s %-11s %-40s %-10s %-8s %-11s", "OP", "TYPE", "SHAPE", "NMSE", "LIMIT",
-              "RESULT");
-  if (perf) std::printf(" %10s %9s %9s", "us/call", "GB/s", "GFLOP/s");
-  std::printf("\n");
+  std::string h = str_format("%-10s %-11s %-40s %-10s %-8s %-11s", "OP", "TYPE", "SHAPE", "NMSE",
+                             "LIMIT", "RESULT");
+  if (perf) h += str_format(" %10s %9s %9s", "us/call", "GB/s", "GFLOP/s");
+  print_line(h);
 }
 
 void print_row(const conformance::CaseResult& r, bool perf) {
   const std::string nmse = std::isnan(r.nmse) ? "-" : str_format("%.2e", r.nmse);
-  std::printf("%-10s %-11s %-40s %-10s %-8.0e %-11s", r.op.c_str(), r.type.c_str(), r.shape.c_str(),
-              nmse.c_str(), r.threshold, conformance::outcome_name(r.outcome));
+  std::string line =
+      str_format("%-10s %-11s %-40s %-10s %-8.0e %-11s", r.op.c_str(), r.type.c_str(),
+                 r.shape.c_str(), nmse.c_str(), r.threshold, conformance::outcome_name(r.outcome));
   if (perf && r.iters > 0) {
-    std::printf(" %10.1f %9.2f", r.seconds * 1e6, r.gb_per_s());
-    if (r.flops > 0) std::printf(" %9.2f", r.gflop_per_s());
+    line += str_format(" %10.1f %9.2f", r.seconds * 1e6, r.gb_per_s());
+    if (r.flops > 0) line += str_format(" %9.2f", r.gflop_per_s());
   }
-  if (!r.message.empty()) std::printf("  %s", r.message.c_str());
-  std::printf("\n");
-  std::fflush(stdout);
+  if (!r.message.empty()) line += "  " + r.message;
+  print_line(line);
 }
 
 nlohmann::json case_json(const conformance::CaseResult& r, bool perf) {
