@@ -33,15 +33,51 @@ Result<KvCache> KvCache::create(const KvCacheOptions& opts) {
       *total > (uint64_t{1} << 46)) {
     return make_error("kv cache: size overflows");
   }
+  if (!opts.layer_backends.empty() && opts.layer_backends.size() != opts.n_layers) {
+    return make_error(str_format("kv cache: %zu layer backends for %u layers",
+                                 opts.layer_backends.size(), opts.n_layers));
+  }
   KvCache kv;
   kv.opts_ = opts;
   kv.row_bytes_ = *row;
+  const uint64_t layer_bytes = *total / opts.n_layers;  // K (or V) bytes of one layer
+  kv.device_.resize(opts.n_layers);
+  kv.k_base_.assign(opts.n_layers, nullptr);
+  kv.v_base_.assign(opts.n_layers, nullptr);
+  uint32_t n_host = 0;
+  for (uint32_t l = 0; l < opts.n_layers; ++l) {
+    const std::shared_ptr<Backend> be =
+        opts.layer_backends.empty() ? nullptr : opts.layer_backends[l];
+    if (be == nullptr || be->device().host_memory) {
+      ++n_host;
+      continue;
+    }
+    DeviceLayer& d = kv.device_[l];
+    d.backend = be;
+    for (std::unique_ptr<Buffer>* buf : {&d.k, &d.v}) {
+      auto r = be->alloc(layer_bytes);
+      if (!r.ok()) {
+        return make_error(str_format("kv cache: layer %u: cannot allocate %s on %s: %s", l,
+                                     human_bytes(layer_bytes).c_str(), be->device().name.c_str(),
+                                     r.message().c_str()));
+      }
+      *buf = std::move(r).value();
+    }
+    kv.k_base_[l] = static_cast<uint8_t*>(d.k->data());
+    kv.v_base_[l] = static_cast<uint8_t*>(d.v->data());
+  }
   try {
-    kv.k_.assign(*total, 0);
-    kv.v_.assign(*total, 0);
+    kv.k_.assign(layer_bytes * n_host, 0);
+    kv.v_.assign(layer_bytes * n_host, 0);
     kv.blocks_.resize(opts.n_blocks);
   } catch (const std::bad_alloc&) {
-    return make_error("kv cache: cannot allocate 2 x " + human_bytes(*total));
+    return make_error("kv cache: cannot allocate 2 x " + human_bytes(layer_bytes * n_host));
+  }
+  for (uint32_t l = 0, h = 0; l < opts.n_layers; ++l) {
+    if (kv.k_base_[l] != nullptr) continue;
+    kv.k_base_[l] = kv.k_.data() + layer_bytes * h;
+    kv.v_base_[l] = kv.v_.data() + layer_bytes * h;
+    ++h;
   }
   kv.free_list_.reserve(opts.n_blocks);
   // Pop from the back: hand out low block ids first.
@@ -144,12 +180,38 @@ void KvCache::release_block(int32_t b) {
   }
 }
 
-void KvCache::copy_block(int32_t dst, int32_t src, uint32_t slots) {
+Status KvCache::copy_block(int32_t dst, int32_t src, uint32_t slots) {
   const uint64_t bytes = row_bytes_ * slots;
   for (uint32_t l = 0; l < opts_.n_layers; ++l) {
-    std::memcpy(k_row(l, dst, 0), k_row(l, src, 0), bytes);
-    std::memcpy(v_row(l, dst, 0), v_row(l, src, 0), bytes);
+    if (Backend* be = device_[l].backend.get()) {  // device memory: copy on the device
+      DARI_TRY(be->copy_bytes(k_row(l, dst, 0), k_row(l, src, 0), bytes));
+      DARI_TRY(be->copy_bytes(v_row(l, dst, 0), v_row(l, src, 0), bytes));
+    } else {
+      std::memcpy(k_row(l, dst, 0), k_row(l, src, 0), bytes);
+      std::memcpy(v_row(l, dst, 0), v_row(l, src, 0), bytes);
+    }
   }
+  return Status::Ok();
+}
+
+KvCache::DeviceLayer& KvCache::DeviceLayer::operator=(DeviceLayer&& o) noexcept {
+  if (this != &o) {
+    k.reset();  // our buffers go back to our backend before we drop it
+    v.reset();
+    backend = std::move(o.backend);
+    k = std::move(o.k);
+    v = std::move(o.v);
+  }
+  return *this;
+}
+
+KvCache::DeviceLayer::~DeviceLayer() {
+  k.reset();
+  v.reset();
+}
+
+Backend* KvCache::layer_backend(uint32_t layer) const {
+  return layer < device_.size() ? device_[layer].backend.get() : nullptr;
 }
 
 Status KvCache::reserve(SeqId seq, uint32_t n_new) {
@@ -174,7 +236,11 @@ Status KvCache::reserve(SeqId seq, uint32_t n_new) {
     const int32_t old = s.blocks[last];
     if (blocks_[old].refs > 1) {  // copy-on-write
       const int32_t b = take_block();
-      copy_block(b, old, s.length % bt);
+      if (Status st = copy_block(b, old, s.length % bt); !st.ok()) {
+        release_block(b);  // nothing changed for the sequence
+        return make_error(str_format("kv cache: copy-on-write of block %d for sequence %d: %s", old,
+                                     seq, st.message().c_str()));
+      }
       release_block(old);
       s.blocks[last] = b;
     } else if (blocks_[old].registered) {
@@ -228,19 +294,15 @@ uint32_t KvCache::free_blocks() const {
 uint8_t* KvCache::k_row(uint32_t layer, int32_t block, uint32_t slot) {
   DARI_CHECK(layer < opts_.n_layers && block >= 0 &&
              static_cast<uint32_t>(block) < opts_.n_blocks && slot < opts_.block_tokens);
-  uint64_t idx = (static_cast<uint64_t>(layer) * opts_.n_blocks + static_cast<uint64_t>(block)) *
-                     opts_.block_tokens +
-                 slot;
-  return k_.data() + idx * row_bytes_;
+  const uint64_t idx = static_cast<uint64_t>(block) * opts_.block_tokens + slot;
+  return k_base_[layer] + idx * row_bytes_;
 }
 
 uint8_t* KvCache::v_row(uint32_t layer, int32_t block, uint32_t slot) {
   DARI_CHECK(layer < opts_.n_layers && block >= 0 &&
              static_cast<uint32_t>(block) < opts_.n_blocks && slot < opts_.block_tokens);
-  uint64_t idx = (static_cast<uint64_t>(layer) * opts_.n_blocks + static_cast<uint64_t>(block)) *
-                     opts_.block_tokens +
-                 slot;
-  return v_.data() + idx * row_bytes_;
+  const uint64_t idx = static_cast<uint64_t>(block) * opts_.block_tokens + slot;
+  return v_base_[layer] + idx * row_bytes_;
 }
 
 }  // namespace dari

@@ -18,6 +18,7 @@ KvCacheOptions Model::kv_options(uint32_t n_ctx_tokens, GgmlType dtype) const {
   o.dtype = dtype;
   const uint64_t blocks = (uint64_t{n_ctx_tokens} + o.block_tokens - 1) / o.block_tokens;
   o.n_blocks = static_cast<uint32_t>(blocks == 0 ? 1 : blocks);
+  o.layer_backends = kv_backends();
   return o;
 }
 

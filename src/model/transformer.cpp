@@ -13,18 +13,6 @@
 
 namespace dari {
 
-// Row bookkeeping for one forward() call.
-struct TransformerModel::Plan {
-  int64_t n_rows = 0;
-  std::vector<int32_t> cache_rows;     // [rows] KV cache row each token is written to
-  std::vector<int32_t> row_seq;        // [rows] index into tables
-  std::vector<const int32_t*> tables;  // per distinct sequence in the batch
-  std::vector<int32_t> table_sizes;
-  std::vector<int32_t> logit_rows;  // rows needing logits, in row order
-  DariAttentionParams attn{};
-  DariRopeParams rope{};
-};
-
 Result<std::unique_ptr<Model>> TransformerModel::create(GgufFile file,
                                                         const ModelLoadOptions& opts) {
   DARI_ASSIGN_OR_RETURN(std::string arch_name, file.get_string("general.architecture"));
@@ -37,41 +25,75 @@ Result<std::unique_ptr<Model>> TransformerModel::create(GgufFile file,
   bo.n_threads = opts.n_threads;
   bo.repack = opts.repack;
   bo.profile = opts.profile;
-  DARI_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, create_backend(opts.backend, bo));
-  if (!backend->device().host_memory) {
-    // Weights and the KV cache live in host memory; device-buffer upload is not implemented yet.
-    return make_error("backend '" + opts.backend + "' does not use host memory (unsupported)");
+  DARI_ASSIGN_OR_RETURN(std::unique_ptr<Backend> main, create_backend(opts.backend, bo));
+  std::shared_ptr<Backend> main_shared(std::move(main)), cpu;
+  if (main_shared->device().backend != "cpu") {
+    // A device: the CPU runs what the device does not (-ngl, declined layers) and checks the
+    // weight types at bind time (every type the model can run at all runs on the CPU).
+    DARI_ASSIGN_OR_RETURN(std::unique_ptr<Backend> c, create_backend("cpu", bo));
+    cpu = std::move(c);
   }
-  std::unique_ptr<TransformerModel> m(new TransformerModel(std::move(file), std::move(backend)));
+  std::unique_ptr<TransformerModel> m(new TransformerModel(std::move(file)));
   auto cfg = read_model_config(m->file_, *arch);
   if (!cfg.ok()) return make_error(m->file_.path() + ": " + cfg.message());
   m->cfg_ = std::move(cfg).value();
-  DARI_TRY(m->bind(*arch));
-  DARI_TRY(m->pack_weights());
+  DARI_TRY(m->bind(*arch, cpu != nullptr ? *cpu : *main_shared));
+  DARI_TRY(m->place(opts, std::move(main_shared), std::move(cpu)));
   return std::unique_ptr<Model>(std::move(m));
 }
 
-Status TransformerModel::pack_weights() {
-  std::vector<const TensorView*> mats{&w_.output};
-  for (const LayerWeights& L : w_.layers) {
-    for (const TensorView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
-      mats.push_back(v);
+std::vector<OpProfile> TransformerModel::op_profile() const {
+  std::vector<OpProfile> out;
+  for (const auto& e : execs_) {
+    for (OpProfile& p : e->backend->op_profile()) {
+      if (execs_.size() > 1) p.op = e->backend->device().name + " " + p.op;
+      out.push_back(std::move(p));
     }
   }
-  std::map<const void*, const GgufTensorInfo*> by_data;
-  for (const GgufTensorInfo& t : file_.tensors()) by_data.emplace(t.data, &t);
-  for (const TensorView* v : mats) {
-    DARI_ASSIGN_OR_RETURN(const bool copied, backend_->pack_weight(*v));
-    const auto it = by_data.find(v->data);
-    if (copied && it != by_data.end() && v->data != w_.token_embd.data) {
-      file_.release_tensor_pages(*it->second);
-    }
-  }
-  return Status::Ok();
+  return out;
 }
 
-Status TransformerModel::bind(const ArchSpec& arch) {
-  WeightBinder b(file_, *backend_);
+void TransformerModel::reset_op_profile() {
+  for (const auto& e : execs_) e->backend->reset_op_profile();
+}
+
+std::vector<std::shared_ptr<Backend>> TransformerModel::kv_backends() const {
+  std::vector<std::shared_ptr<Backend>> out(cfg_.n_layer);
+  bool any = false;
+  for (uint32_t il = 0; il < cfg_.n_layer; ++il) {
+    const Exec& e = *execs_[layer_exec_[il]];
+    if (!e.host) {
+      out[il] = e.backend;
+      any = true;
+    }
+  }
+  if (!any) out.clear();
+  return out;
+}
+
+ModelPlacement TransformerModel::placement() const {
+  ModelPlacement p;
+  auto name = [&](uint8_t e) { return execs_[e]->backend->device().name; };
+  for (uint8_t e : layer_exec_) p.layers.push_back(name(e));
+  p.embedding = name(embd_exec_);
+  p.output = name(out_exec_);
+  for (const auto& e : execs_) {
+    for (const auto& b : e->weights) p.device_weight_bytes += b->size();
+  }
+  return p;
+}
+
+Backend::Transfers TransformerModel::transfers() const {
+  Backend::Transfers t;
+  for (const auto& e : execs_) {
+    t.uploaded += e->backend->transfers().uploaded;
+    t.downloaded += e->backend->transfers().downloaded;
+  }
+  return t;
+}
+
+Status TransformerModel::bind(const ArchSpec& arch, const Backend& checker) {
+  WeightBinder b(file_, checker);
   const GgufTensorInfo* te = file_.find_tensor("token_embd.weight");
   if (te == nullptr) return make_error(file_.path() + ": missing tensor 'token_embd.weight'");
   if (cfg_.n_vocab == 0) {
@@ -162,13 +184,20 @@ Status TransformerModel::plan_batch(const ForwardBatch& batch, const KvCache& kv
     plan->cache_rows.push_back(plan->tables[si][pos / bt] * bt + pos % bt);
     if (batch.need_logits[i]) plan->logit_rows.push_back(static_cast<int32_t>(i));
   }
+  fill_params(plan, batch.positions.data(), bt);
+  return Status::Ok();
+}
+
+void TransformerModel::fill_params(Plan* plan, const int32_t* positions,
+                                   int32_t block_tokens) const {
+  const int32_t bt = block_tokens;
   DariAttentionParams& ap = plan->attn;
   ap.n_head = static_cast<int32_t>(cfg_.n_head);
   ap.n_head_kv = static_cast<int32_t>(cfg_.n_head_kv);
   ap.block_tokens = bt;
   ap.n_seqs = static_cast<int32_t>(plan->tables.size());
   ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg_.head_dim)));
-  ap.positions = batch.positions.data();
+  ap.positions = positions;
   ap.row_seq = plan->row_seq.data();
   ap.block_tables = plan->tables.data();
   ap.block_counts = plan->table_sizes.data();
@@ -178,56 +207,70 @@ Status TransformerModel::plan_batch(const ForwardBatch& batch, const KvCache& kv
   rp.freq_base = cfg_.rope_freq_base;
   rp.freq_scale = cfg_.rope_scaling == RopeScaling::kLinear ? 1.0f / cfg_.rope_scale_factor : 1.0f;
   rp.freq_factors = freq_factors_;
-  rp.positions = batch.positions.data();
-  return Status::Ok();
+  rp.positions = positions;
 }
 
-Status TransformerModel::run_layer(uint32_t il, const Plan& plan, KvCache& kv, float* x) {
+void TransformerModel::record_layer(OpGraph& g, uint32_t il, const Plan& plan,
+                                    const ScratchViews& s, const TensorView& kc,
+                                    const TensorView& vc) const {
   const LayerWeights& L = w_.layers[il];
-  Backend& be = *backend_;
   const int64_t m = plan.n_rows, e = cfg_.n_embd, hd = cfg_.head_dim;
   const int64_t nh = cfg_.n_head, nkv = cfg_.n_head_kv, ff = cfg_.n_ff;
-  auto f32 = [](float* p, int64_t ne0, int64_t ne1, int64_t ne2 = 1) {
+  auto f32 = [](uint8_t* p, int64_t ne0, int64_t ne1, int64_t ne2 = 1) {
     return TensorView::contiguous(p, GgmlType::F32, ne0, ne1, ne2);
   };
-  const TensorView xv = f32(x, e, m), cur = f32(cur_.data(), e, m);
-  const TensorView q = f32(q_.data(), nh * hd, m), k = f32(k_.data(), nkv * hd, m);
-  const TensorView v = f32(v_.data(), nkv * hd, m), att = f32(att_.data(), nh * hd, m);
+  const TensorView xv = f32(s.x, e, m), cur = f32(s.cur, e, m);
+  const TensorView q = f32(s.q, nh * hd, m), k = f32(s.k, nkv * hd, m);
+  const TensorView v = f32(s.v, nkv * hd, m), att = f32(s.att, nh * hd, m);
   // Attention block.
-  DARI_TRY(be.rms_norm(xv, L.attn_norm, cfg_.rms_eps, cur));
-  DARI_TRY(be.matmul(L.wq, cur, q));
-  DARI_TRY(be.matmul(L.wk, cur, k));
-  DARI_TRY(be.matmul(L.wv, cur, v));
+  g.rms_norm(xv, L.attn_norm, cfg_.rms_eps, cur);
+  g.matmul(L.wq, cur, q);
+  g.matmul(L.wk, cur, k);
+  g.matmul(L.wv, cur, v);
   if (!L.bq.empty()) {
-    DARI_TRY(be.add(q, L.bq, q));
-    DARI_TRY(be.add(k, L.bk, k));
-    DARI_TRY(be.add(v, L.bv, v));
+    g.add(q, L.bq, q);
+    g.add(k, L.bk, k);
+    g.add(v, L.bv, v);
   }
-  const TensorView qh = f32(q_.data(), hd, nh, m), kh = f32(k_.data(), hd, nkv, m);
+  const TensorView qh = f32(s.q, hd, nh, m), kh = f32(s.k, hd, nkv, m);
   if (!L.q_norm.empty()) {
-    DARI_TRY(be.rms_norm(qh, L.q_norm, cfg_.rms_eps, qh));
-    DARI_TRY(be.rms_norm(kh, L.k_norm, cfg_.rms_eps, kh));
+    g.rms_norm(qh, L.q_norm, cfg_.rms_eps, qh);
+    g.rms_norm(kh, L.k_norm, cfg_.rms_eps, kh);
   }
-  DARI_TRY(be.rope(qh, plan.rope, qh));
-  DARI_TRY(be.rope(kh, plan.rope, kh));
-  const KvCacheOptions& ko = kv.options();
-  const int64_t cache_rows = int64_t{ko.n_blocks} * ko.block_tokens;
-  const TensorView kc = TensorView::contiguous(kv.k_row(il, 0, 0), ko.dtype, nkv * hd, cache_rows);
-  const TensorView vc = TensorView::contiguous(kv.v_row(il, 0, 0), ko.dtype, nkv * hd, cache_rows);
-  DARI_TRY(be.set_rows(k, plan.cache_rows, kc));
-  DARI_TRY(be.set_rows(v, plan.cache_rows, vc));
-  DARI_TRY(be.attention(qh, kc, vc, plan.attn, f32(att_.data(), hd, nh, m)));
-  DARI_TRY(be.matmul(L.wo, att, cur));
-  DARI_TRY(be.add(xv, cur, xv));
+  g.rope(qh, plan.rope, qh);
+  g.rope(kh, plan.rope, kh);
+  g.set_rows(k, plan.cache_rows, kc);
+  g.set_rows(v, plan.cache_rows, vc);
+  g.attention(qh, kc, vc, plan.attn, f32(s.att, hd, nh, m));
+  g.matmul(L.wo, att, cur);
+  g.add(xv, cur, xv);
   // Feed-forward block (SwiGLU).
-  const TensorView g = f32(gate_.data(), ff, m), u = f32(up_.data(), ff, m);
-  DARI_TRY(be.rms_norm(xv, L.ffn_norm, cfg_.rms_eps, cur));
-  DARI_TRY(be.matmul(L.w_gate, cur, g));
-  DARI_TRY(be.matmul(L.w_up, cur, u));
-  DARI_TRY(be.silu_mul(g, u, g));
-  DARI_TRY(be.matmul(L.w_down, g, cur));
-  DARI_TRY(be.add(xv, cur, xv));
-  return Status::Ok();
+  const TensorView gv = f32(s.gate, ff, m), u = f32(s.up, ff, m);
+  g.rms_norm(xv, L.ffn_norm, cfg_.rms_eps, cur);
+  g.matmul(L.w_gate, cur, gv);
+  g.matmul(L.w_up, cur, u);
+  g.silu_mul(gv, u, gv);
+  g.matmul(L.w_down, gv, cur);
+  g.add(xv, cur, xv);
+}
+
+Status TransformerModel::flush(uint8_t exec) {
+  const Status st = execs_[exec]->backend->compute(graph_.ops());
+  graph_.clear();
+  return st;
+}
+
+Status TransformerModel::cross(uint8_t from, uint8_t to, uint8_t* ScratchViews::*region,
+                               uint64_t bytes) {
+  Exec& a = *execs_[from];
+  Exec& b = *execs_[to];
+  uint8_t* src = a.scratch.views().*region;
+  uint8_t* dst = b.scratch.views().*region;
+  if (a.host) return b.backend->upload(dst, src, bytes);  // src is host memory
+  if (b.host) return a.backend->download(dst, src, bytes);
+  stage_.resize(bytes / sizeof(float));  // two devices: through the host
+  DARI_TRY(a.backend->download(stage_.data(), src, bytes));
+  return b.backend->upload(dst, stage_.data(), bytes);
 }
 
 Status TransformerModel::forward(const ForwardBatch& batch, KvCache& kv,
@@ -239,31 +282,69 @@ Status TransformerModel::forward(const ForwardBatch& batch, KvCache& kv,
   DARI_TRY(plan_batch(batch, kv, &plan));
   const int64_t m = plan.n_rows;
   if (m == 0) return Status::Ok();
-  const auto e = static_cast<size_t>(cfg_.n_embd), rows = static_cast<size_t>(m);
-  const auto qd = static_cast<size_t>(cfg_.n_head) * cfg_.head_dim;
-  const auto kvd = static_cast<size_t>(cfg_.n_head_kv) * cfg_.head_dim;
-  std::vector<float> x(e * rows);
-  cur_.resize(e * rows);
-  q_.resize(qd * rows);
-  att_.resize(qd * rows);
-  k_.resize(kvd * rows);
-  v_.resize(kvd * rows);
-  gate_.resize(static_cast<size_t>(cfg_.n_ff) * rows);
-  up_.resize(static_cast<size_t>(cfg_.n_ff) * rows);
-  const TensorView xv = TensorView::contiguous(x.data(), GgmlType::F32, cfg_.n_embd, m);
-  DARI_TRY(backend_->get_rows(w_.token_embd, batch.tokens, xv));
-  for (uint32_t il = 0; il < cfg_.n_layer; ++il) DARI_TRY(run_layer(il, plan, kv, x.data()));
   const auto n_out = static_cast<int64_t>(plan.logit_rows.size());
-  if (n_out == 0) return Status::Ok();
+  const ScratchDims d = dims();
+  for (size_t i = 0; i < execs_.size(); ++i) {
+    DARI_TRY(execs_[i]->scratch.ensure(*execs_[i]->backend, d, m, n_out));
+  }
+  const KvCacheOptions& ko = kv.options();
+  const int64_t cache_rows = int64_t{ko.n_blocks} * ko.block_tokens;
+  const uint64_t x_bytes = static_cast<uint64_t>(d.e * m) * sizeof(float);
+  graph_.clear();
+  uint8_t cur = embd_exec_;
+  graph_.get_rows(w_.token_embd, batch.tokens,
+                  TensorView::contiguous(execs_[cur]->scratch.views().x, GgmlType::F32, d.e, m));
+  for (uint32_t il = 0; il < cfg_.n_layer; ++il) {
+    const uint8_t e = layer_exec_[il];
+    if (e != cur) {  // boundary: run what this exec has, then move the activations once
+      DARI_TRY(flush(cur));
+      DARI_TRY(cross(cur, e, &ScratchViews::x, x_bytes));
+      cur = e;
+    }
+    if (kv.layer_backend(il) != (execs_[e]->host ? nullptr : execs_[e]->backend.get())) {
+      return make_error(str_format(
+          "forward: layer %u's KV cache is not on the backend that runs it (make the cache "
+          "from Model::kv_options())",
+          il));
+    }
+    const TensorView kc = TensorView::contiguous(kv.k_row(il, 0, 0), ko.dtype, d.kvd, cache_rows);
+    const TensorView vc = TensorView::contiguous(kv.v_row(il, 0, 0), ko.dtype, d.kvd, cache_rows);
+    record_layer(graph_, il, plan, execs_[e]->scratch.views(), kc, vc);
+  }
+  if (n_out == 0) return flush(cur);
   // Final norm and output projection only for the rows that need logits.
-  std::vector<float> sel(e * static_cast<size_t>(n_out));
-  const TensorView sv = TensorView::contiguous(sel.data(), GgmlType::F32, cfg_.n_embd, n_out);
-  DARI_TRY(backend_->get_rows(xv, plan.logit_rows, sv));
-  DARI_TRY(backend_->rms_norm(sv, w_.output_norm, cfg_.rms_eps, sv));
-  logits->resize(static_cast<size_t>(cfg_.n_vocab) * static_cast<size_t>(n_out));
-  DARI_TRY(backend_->matmul(
-      w_.output, sv, TensorView::contiguous(logits->data(), GgmlType::F32, cfg_.n_vocab, n_out)));
+  const uint64_t sel_bytes = static_cast<uint64_t>(d.e * n_out) * sizeof(float);
+  graph_.get_rows(
+      TensorView::contiguous(execs_[cur]->scratch.views().x, GgmlType::F32, d.e, m),
+      plan.logit_rows,
+      TensorView::contiguous(execs_[cur]->scratch.views().sel, GgmlType::F32, d.e, n_out));
+  if (out_exec_ != cur) {
+    DARI_TRY(flush(cur));
+    DARI_TRY(cross(cur, out_exec_, &ScratchViews::sel, sel_bytes));
+    cur = out_exec_;
+  }
+  Exec& out = *execs_[out_exec_];
+  const TensorView sv = TensorView::contiguous(out.scratch.views().sel, GgmlType::F32, d.e, n_out);
+  graph_.rms_norm(sv, w_.output_norm, cfg_.rms_eps, sv);
+  logits->resize(static_cast<size_t>(d.vocab) * static_cast<size_t>(n_out));
+  // A host-memory backend writes the logits in place; a device writes its scratch, downloaded.
+  void* dst = out.host ? static_cast<void*>(logits->data()) : out.scratch.views().logits;
+  graph_.matmul(w_.output, sv, TensorView::contiguous(dst, GgmlType::F32, d.vocab, n_out));
+  DARI_TRY(flush(cur));
+  if (!out.host) {
+    DARI_TRY(out.backend->download(logits->data(), dst, logits->size() * sizeof(float)));
+  }
   return Status::Ok();
+}
+
+ScratchDims TransformerModel::dims() const {
+  ScratchDims d;
+  d.e = cfg_.n_embd;
+  d.qd = int64_t{cfg_.n_head} * cfg_.head_dim;
+  d.kvd = int64_t{cfg_.n_head_kv} * cfg_.head_dim;
+  d.ff = cfg_.n_ff;
+  d.vocab = cfg_.n_vocab;
+  return d;
 }
 
 }  // namespace dari

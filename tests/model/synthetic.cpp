@@ -32,12 +32,14 @@ struct Writer {
     for (size_t i = 1; i < ne.size(); ++i) rows *= ne[i];
     std::vector<float> vals = data;
     vals.resize(rows * ne[0], 0.5f);
-    DARI_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, quantize_tensor(type, vals.data(), rows, ne[0]));
+    DARI_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
+                          quantize_tensor(type, vals.data(), rows, ne[0]));
     return w.add_tensor(name, type, ne, bytes.data(), bytes.size());
   }
 
   Status matrix(const std::string& name, uint32_t in, uint32_t out) {
-    return add(name, spec.wtype, {in, out},
+    const auto it = spec.tensor_types.find(name);
+    return add(name, it != spec.tensor_types.end() ? it->second : spec.wtype, {in, out},
                random(size_t{in} * out, 1.7f / std::sqrt(static_cast<float>(in))));
   }
   Status vec(const std::string& name, uint32_t n, float scale, float offset) {

@@ -15,18 +15,28 @@
 // references stay cached (their K/V intact) until the pool needs them: allocation takes never-
 // registered free blocks first, then evicts the least recently released cached block.
 //
-// Ownership: KvCache owns all block memory. Sequence ids are small integers handed out by
-// add_sequence() and valid until free_sequence().
+// Device memory (options.layer_backends): each layer's K and V may live in a Backend's buffers
+// (the backend that runs that layer, chosen by the model: Model::kv_options fills it). Such a
+// layer's k_row()/v_row() are addresses in that device's address space (pointer arithmetic only;
+// never dereference them unless the device has host memory), and copy-on-write copies go through
+// Backend::copy_bytes. Layers without a backend use host memory owned by the cache (zeroed).
+// Device blocks start with unspecified contents: attention reads only positions already written.
+//
+// Ownership: KvCache owns all block memory (host vectors and device buffers) and shares
+// ownership of the backends its buffers came from, so they outlive the buffers. Sequence ids are
+// small integers handed out by add_sequence() and valid until free_sequence().
 // Thread safety: not thread-safe; owned and called by one thread (the engine thread). The model's
 // forward pass may read/write block memory from worker threads while the owner waits for it.
 #pragma once
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
+#include "dari/backend/backend.h"
 #include "dari/core/result.h"
 #include "dari/io/ggml_type.h"
 
@@ -40,6 +50,11 @@ struct KvCacheOptions {
   uint32_t n_blocks = 0;           // blocks in the pool (capacity = n_blocks * block_tokens tokens)
   GgmlType dtype = GgmlType::F16;  // F16 or F32
   bool prefix_cache = false;       // keep and reuse full blocks (see above)
+  // Empty (all host memory), or one entry per layer: the backend whose memory holds that layer's
+  // K/V blocks; a null entry, or a backend with host memory, means host memory owned by the
+  // cache. A device layer allocates two buffers (K and V) of n_blocks * block_tokens rows; an
+  // allocation failure (out of device memory) makes create() return an error.
+  std::vector<std::shared_ptr<Backend>> layer_backends = {};
 };
 
 // Prefix-cache counters, cumulative since create().
@@ -107,17 +122,38 @@ class KvCache {
   // Drops every unreferenced cached block (they become plain free blocks).
   void clear_prefix_cache();
 
-  // Pointer to the K (or V) row for (layer, physical block, slot): n_kv_heads * head_dim elements
-  // of options().dtype.
+  // Address of the K (or V) row for (layer, physical block, slot): n_kv_heads * head_dim elements
+  // of options().dtype. For a device layer (layer_backend(layer) != nullptr) this is a device
+  // address: compute views from it, never dereference it. Rows of one layer are contiguous in
+  // (block, slot) order, so k_row(layer, 0, 0) is the base of a [row][n_blocks * block_tokens]
+  // tensor.
   uint8_t* k_row(uint32_t layer, int32_t block, uint32_t slot);
   uint8_t* v_row(uint32_t layer, int32_t block, uint32_t slot);
   uint64_t row_bytes() const { return row_bytes_; }
+  // The backend holding this layer's blocks in device memory, or nullptr for host memory.
+  Backend* layer_backend(uint32_t layer) const;
+  // Bytes of K plus V storage for one layer (what a device layer allocates).
+  uint64_t layer_bytes() const { return 2 * row_bytes_ * opts_.block_tokens * opts_.n_blocks; }
 
  private:
+  // One layer's device storage. The buffers are freed before the backend reference is dropped
+  // (explicit destructor and move assignment: member order alone would not guarantee it).
+  struct DeviceLayer {
+    std::shared_ptr<Backend> backend;  // null: host memory
+    std::unique_ptr<Buffer> k, v;
+    DeviceLayer() = default;
+    DeviceLayer(DeviceLayer&&) noexcept = default;
+    DeviceLayer& operator=(DeviceLayer&& o) noexcept;
+    ~DeviceLayer();
+  };
+
   KvCacheOptions opts_;
   uint64_t row_bytes_ = 0;
-  std::vector<uint8_t> k_;  // [n_layers][n_blocks][block_tokens][row]
+  std::vector<uint8_t> k_;  // host layers: [host layer][n_blocks][block_tokens][row]
   std::vector<uint8_t> v_;
+  std::vector<DeviceLayer> device_;  // [n_layers]
+  std::vector<uint8_t*> k_base_;     // [n_layers] base address of each layer's K rows
+  std::vector<uint8_t*> v_base_;
   struct SeqState {
     bool live = false;
     uint32_t length = 0;
@@ -138,7 +174,7 @@ class KvCache {
   int32_t take_block();           // free list first, then evicts the LRU cached block
   void release_block(int32_t b);  // refs - 1; at 0 to the LRU (registered) or the free list
   void unregister_block(int32_t b);
-  void copy_block(int32_t dst, int32_t src, uint32_t slots);
+  Status copy_block(int32_t dst, int32_t src, uint32_t slots);
   void register_full_blocks(SeqState& s);
   int32_t lookup(uint64_t parent, std::span<const int32_t> tokens, uint64_t* key) const;
 

@@ -1,7 +1,10 @@
 // A loaded model: configuration from GGUF metadata, bound and validated weights, and a forward
 // pass that turns a batch of tokens into logits, reading and writing K/V through a KvCache.
 //
-// Ownership: Model owns its GgufFile mapping (weights are views into it, or repacked copies).
+// Ownership: Model owns its GgufFile mapping (weights are views into it, or repacked copies) and
+// its backends; weights placed on a device without host memory are uploaded at load into device
+// buffers the model owns. Backends are shared (std::shared_ptr) with KvCaches made from
+// kv_options(), so a cache may outlive the model that made it.
 // Thread safety: a Model is immutable after load(); forward() may be called by one thread at a
 // time per KvCache (it uses the backend's thread pool internally; concurrent calls are serialised
 // by an internal mutex).
@@ -47,7 +50,7 @@ struct ModelConfig {
 };
 
 struct ModelLoadOptions {
-  uint32_t n_threads = 0;       // 0 = hardware concurrency
+  uint32_t n_threads = 0;  // 0 = hardware concurrency
   // Backend spec NAME or NAME:DEVICE (dari/backend/backend.h create_backend), e.g. "vulkan:0".
   std::string backend = "cpu";
   // With a backend other than "cpu": how many of the model's layers run on it, counted from the
@@ -59,6 +62,21 @@ struct ModelLoadOptions {
   bool repack = true;
   // Time every backend op (BackendOptions::profile; read with Model::op_profile).
   bool profile = false;
+  // For the load-time fit check on a device: tokens of KV cache (of kv_dtype) that will be made
+  // for the device's layers, counted beside the weights and a scratch estimate. 0 = weights and
+  // scratch only (a KV cache too large for the device then fails at KvCache::create instead).
+  uint32_t n_ctx = 0;
+  GgmlType kv_dtype = GgmlType::F16;
+};
+
+// Where a loaded model runs: the device name (DeviceInfo::name) of each layer's backend, of the
+// token embedding lookup and of the output norm + projection, and the bytes of weights the model
+// uploaded to device memory (0 when everything runs on host-memory backends).
+struct ModelPlacement {
+  std::vector<std::string> layers;
+  std::string embedding;
+  std::string output;
+  uint64_t device_weight_bytes = 0;
 };
 
 // One step's work for the model. All vectors are indexed by token row i in [0, n_tokens).
@@ -84,8 +102,19 @@ class Model {
   virtual const ModelConfig& config() const = 0;
   virtual const GgufFile& gguf() const = 0;
 
-  // KvCache options matching this model (layers, kv heads, head dim) for a given capacity.
+  // KvCache options matching this model (layers, kv heads, head dim) for a given capacity, with
+  // each layer's KV placed on the backend that runs that layer (KvCacheOptions::layer_backends).
   KvCacheOptions kv_options(uint32_t n_ctx_tokens, GgmlType dtype = GgmlType::F16) const;
+  // Per layer: the backend whose device memory must hold that layer's K/V, or null for host
+  // memory. Empty when every layer runs on a host-memory backend.
+  virtual std::vector<std::shared_ptr<Backend>> kv_backends() const { return {}; }
+
+  // Where layers run (see ModelPlacement).
+  virtual ModelPlacement placement() const { return {}; }
+  // Host <-> device bytes moved by the model's backends since load (weights uploaded at load
+  // included): per decode step, only the logits come down, plus the activation rows that cross
+  // between the CPU and the device once with partial offload.
+  virtual Backend::Transfers transfers() const { return {}; }
 
   // Runs the batch. Writes logits rows (n_vocab floats each) for the rows with need_logits, in row
   // order, into *logits (resized). Reserves nothing: the caller reserve()s KV space beforehand and

@@ -1,0 +1,172 @@
+// Device memory limits (the load-time fit check, out of memory while making the KV cache or
+// growing the scratch: errors, never crashes), KV prefix caching and fork on the device, and an
+// optional run on a real Vulkan device when its plugin is present.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <regex>
+#include <string>
+
+#include "model/device_test_util.h"
+
+namespace dari {
+namespace {
+
+const std::string kTiny = std::string(DARI_SOURCE_DIR) + "/models/dari-tiny.gguf";
+const std::string kStories = std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
+
+// Restores an unlimited fake device when a test ends.
+struct FakeDeviceScope {
+  explicit FakeDeviceScope(const test::FakeDeviceConfig& c = {}) { test::register_fake_device(c); }
+  ~FakeDeviceScope() { test::register_fake_device(); }
+};
+
+// A device too small for the whole model: the error names what is needed, what is free, and the
+// largest -ngl that fits; loading with that -ngl then works and matches the CPU.
+TEST(DeviceMemory, FitCheckSuggestsNgl) {
+  FakeDeviceScope scope;
+  constexpr uint32_t kCtx = 32768;
+  {
+    auto m = test::load_model(kTiny, "fakedev", -1, kCtx);
+    ASSERT_TRUE(m.ok()) << m.message();
+    EXPECT_GT((*m)->placement().device_weight_bytes, 0u);
+  }
+  ASSERT_EQ(test::fake_device_stats().allocated, 0u);  // the model freed what it uploaded
+  // dari-tiny: 6 MiB of weights, 8 MiB of F16 KV per layer at 32768 tokens, ~4 MiB of scratch.
+  test::FakeDeviceConfig cfg;
+  cfg.memory_limit = 30 << 20;
+  test::register_fake_device(cfg);
+  auto m = test::load_model(kTiny, "fakedev", -1, kCtx);
+  ASSERT_FALSE(m.ok());
+  const std::string msg = m.message();
+  EXPECT_NE(msg.find("does not fit on fakedev0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("KV cache for 32768 tokens"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("free"), std::string::npos) << msg;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(msg, match, std::regex("-ngl (\\d+) would fit"))) << msg;
+  const int ngl = std::stoi(match[1].str());
+  EXPECT_GT(ngl, 0) << msg;
+  EXPECT_LT(ngl, 6);
+  EXPECT_EQ(test::fake_device_stats().allocated, 0u);  // nothing was uploaded before the check
+  auto fits = test::load_model(kTiny, "fakedev", ngl, kCtx);
+  ASSERT_TRUE(fits.ok()) << fits.message();
+  auto kv = KvCache::create((*fits)->kv_options(kCtx));
+  ASSERT_TRUE(kv.ok()) << kv.message();
+  auto cpu = test::load_model(kTiny, "cpu");
+  ASSERT_TRUE(cpu.ok());
+  auto want = test::greedy(**cpu, GgmlType::F16);
+  auto got = test::greedy(**fits, GgmlType::F16);
+  ASSERT_TRUE(want.ok() && got.ok()) << got.message();
+  EXPECT_EQ(got->tokens, want->tokens);
+}
+
+// Out of device memory while making the KV cache, or while growing the activation scratch for a
+// bigger batch: an error naming the allocation; the model keeps working once memory is back.
+TEST(DeviceMemory, OutOfMemoryLaterIsAnError) {
+  FakeDeviceScope scope;
+  auto m = test::load_model(kStories, "fakedev");
+  ASSERT_TRUE(m.ok()) << m.message();
+  auto kv = KvCache::create((*m)->kv_options(64));
+  ASSERT_TRUE(kv.ok()) << kv.message();
+  const SeqId s = kv->add_sequence();
+  ASSERT_TRUE(test::run_tokens(**m, *kv, s, {1}).ok());
+  test::FakeDeviceConfig tight;
+  tight.memory_limit = test::fake_device_stats().allocated + 1024;
+  test::set_fake_device_config(tight);
+  auto big = KvCache::create((*m)->kv_options(4096));
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.message().find("cannot allocate"), std::string::npos) << big.message();
+  EXPECT_NE(big.message().find("out of device memory"), std::string::npos) << big.message();
+  // 40 rows need a larger scratch than the 1-row step before.
+  std::vector<int32_t> many(40, 3);
+  auto r = test::run_tokens(**m, *kv, s, many);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("scratch"), std::string::npos) << r.message();
+  kv->truncate(s, 1);
+  test::set_fake_device_config({});
+  auto again = test::run_tokens(**m, *kv, s, many);
+  EXPECT_TRUE(again.ok()) << again.message();
+}
+
+// Prefix caching and fork (copy-on-write of a partly filled shared block via copy_bytes) with the
+// KV cache in device memory give the CPU's logits.
+Result<std::vector<float>> prefix_and_fork(Model& m) {
+  KvCacheOptions ko = m.kv_options(256, GgmlType::F16);
+  ko.prefix_cache = true;
+  DARI_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(ko));
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 37; ++i) prompt.push_back((i * 7 + 3) % 500);
+  std::vector<float> out;
+  {
+    const SeqId a = kv.add_sequence();
+    DARI_TRY(kv.reserve(a, static_cast<uint32_t>(prompt.size())));
+    ForwardBatch fb;
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      fb.tokens.push_back(prompt[i]);
+      fb.positions.push_back(static_cast<int32_t>(i));
+      fb.seq_ids.push_back(a);
+      fb.need_logits.push_back(i + 1 == prompt.size());
+    }
+    std::vector<float> l;
+    DARI_TRY(m.forward(fb, kv, &l));
+    kv.commit_tokens(a, prompt);
+    out.insert(out.end(), l.begin(), l.end());
+    kv.free_sequence(a);
+  }
+  const SeqId b = kv.add_sequence();
+  const uint32_t hit = kv.match_prefix(b, prompt, static_cast<uint32_t>(prompt.size()) - 1);
+  if (hit != 32) return make_error("prefix cache hit " + std::to_string(hit) + ", expected 32");
+  const std::vector<int32_t> rest(prompt.begin() + hit, prompt.end());
+  DARI_ASSIGN_OR_RETURN(std::vector<float> l, test::run_tokens(m, kv, b, rest));
+  out.insert(out.end(), l.end() - m.config().n_vocab, l.end());
+  // Fork mid-block, then the two sequences diverge (each writes its own copy of the last block).
+  const SeqId c = kv.fork(b);
+  for (int step = 0; step < 3; ++step) {
+    DARI_ASSIGN_OR_RETURN(std::vector<float> lb, test::run_tokens(m, kv, b, {10 + step}));
+    DARI_ASSIGN_OR_RETURN(std::vector<float> lc, test::run_tokens(m, kv, c, {20 + step}));
+    out.insert(out.end(), lb.begin(), lb.end());
+    out.insert(out.end(), lc.begin(), lc.end());
+  }
+  return out;
+}
+
+TEST(DeviceKv, PrefixCacheAndForkMatchCpu) {
+  FakeDeviceScope scope;
+  for (int32_t ngl : {-1, 2}) {
+    auto dev = test::load_model(kStories, "fakedev", ngl);
+    auto cpu = test::load_model(kStories, "cpu");
+    ASSERT_TRUE(dev.ok() && cpu.ok()) << dev.message();
+    auto got = prefix_and_fork(**dev);
+    auto want = prefix_and_fork(**cpu);
+    ASSERT_TRUE(got.ok()) << got.message();
+    ASSERT_TRUE(want.ok()) << want.message();
+    ASSERT_EQ(got->size(), want->size());
+    EXPECT_EQ(std::memcmp(got->data(), want->data(), got->size() * sizeof(float)), 0)
+        << "ngl " << ngl;
+  }
+}
+
+// With a built Vulkan plugin and a device ($DARI_BACKEND_PATH or beside the test), the same
+// greedy tokens as the CPU (top-1; a GPU's reductions differ in the last bits). Skipped otherwise.
+TEST(DeviceVulkan, GreedyMatchesCpu) {
+  BackendOptions bo;
+  auto probe = create_backend("vulkan", bo);
+  if (!probe.ok()) GTEST_SKIP() << "no Vulkan backend: " << probe.message();
+  probe = Result<std::unique_ptr<Backend>>(make_error("released"));
+  for (const std::string& path : {kStories, kTiny}) {
+    for (int32_t ngl : {-1, 2}) {
+      auto dev = test::load_model(path, "vulkan", ngl);
+      ASSERT_TRUE(dev.ok()) << dev.message();
+      auto cpu = test::load_model(path, "cpu");
+      ASSERT_TRUE(cpu.ok());
+      auto want = test::greedy(**cpu, GgmlType::F16);
+      auto got = test::greedy(**dev, GgmlType::F16);
+      ASSERT_TRUE(want.ok()) << want.message();
+      ASSERT_TRUE(got.ok()) << got.message();
+      EXPECT_EQ(got->tokens, want->tokens) << path << " ngl " << ngl;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dari
