@@ -461,7 +461,7 @@ TEST_F(VulkanMatmulTest, AllTypesAndShapes) {
                                     : be == 32 ? std::vector<int64_t>{96, 4128}
                                                : std::vector<int64_t>{100, 4100};
     for (int64_t K : ks) {
-      for (int64_t M : {1, 3, 7, 33}) {
+      for (int64_t M : {1, 4, 7, 33}) {
         const int64_t N = 67;
         Tensor w = make(type, K, N, 1, 1, 0, type == GgmlType::F32 ? 4 : 2);
         Tensor x = make(GgmlType::F32, K, M, 1, 1, 16);
@@ -470,6 +470,19 @@ TEST_F(VulkanMatmulTest, AllTypesAndShapes) {
               "type " + std::to_string(static_cast<int>(type)) + " K " + std::to_string(K) + " M " +
                   std::to_string(M));
       }
+    }
+  }
+}
+
+// The shared-memory reduction variant (selected when the device lacks subgroup arithmetic).
+TEST_F(VulkanMatmulTest, WithoutSubgroups) {
+  reopen_with("DARI_VULKAN_NO_SUBGROUPS", "1");
+  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q5_K}) {
+    for (int64_t M : {1, 4}) {
+      Tensor w = make(type, 512, 70, 1, 1, 0, 2);
+      Tensor x = make(GgmlType::F32, 512, M);
+      Tensor y = make(GgmlType::F32, 70, M);
+      check(w, x, y, "no subgroups type " + std::to_string(static_cast<int>(type)));
     }
   }
 }

@@ -77,7 +77,7 @@ Status init_device(Context* c) {
 
 }  // namespace
 
-Status create_context(int32_t device, Context** out) {
+Status create_context(int32_t device, uint32_t flags, Context** out) {
   *out = nullptr;
   std::string err;
   if (instance(&err) == VK_NULL_HANDLE) return make_status(DARI_ERR_UNSUPPORTED, err);
@@ -98,7 +98,8 @@ Status create_context(int32_t device, Context** out) {
   const uint64_t cap = env_u64("DARI_VULKAN_MAX_RANGE", 0);
   if (cap != 0) range = std::min(range, std::max<uint64_t>(cap, 4096));
   c->max_range = range / 4 * 4;
-  c->use_subgroups = c->pd->subgroup_arith && env_u64("DARI_VULKAN_NO_SUBGROUPS", 0) == 0;
+  c->use_subgroups = c->pd->subgroup_arith && env_u64("DARI_VULKAN_NO_SUBGROUPS", 0) == 0 &&
+                     (flags & DARI_CREATE_REFERENCE) == 0;
   Status s = init_device(c);
   if (!s.ok()) {
     s.msg = c->name + ": " + s.msg;

@@ -69,7 +69,8 @@ struct Context {
 };
 
 // Context lifetime (vk_context.cpp).
-Status create_context(int32_t device, Context** out);
+// flags: DARI_CREATE_* (REFERENCE selects the shared-memory reductions, no subgroups).
+Status create_context(int32_t device, uint32_t flags, Context** out);
 void destroy_context(Context* c);
 // Prefixes a failure with the device name and records it as last_error; returns s.code.
 int32_t fail(Context* c, const Status& s);

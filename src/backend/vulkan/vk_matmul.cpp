@@ -1,5 +1,5 @@
 // MATMUL: y[M][N] = x[M][K] (F32) . w[N][K]^T (any supported weight type), as dispatches of
-// matmul_vec_* (M <= 4: one workgroup per weight row) or matmul_tiled_* (64 x 32 output tiles).
+// matmul_vec_* (M <= 4: one workgroup per 4 weight rows) or matmul_tiled_* (64 x 32 output tiles).
 // Big operands are split: N into chunks whose weight rows fit one binding, M into chunks whose
 // activation and output rows fit.
 #include <algorithm>
@@ -14,7 +14,8 @@ struct MatmulPush {
   uint32_t k, n, m, ngroups, w_off, w_nb1, x_off, x_nb1, y_off, y_nb1;
 };
 
-constexpr uint64_t kVecMaxM = 4;
+constexpr uint64_t kVecMaxM = 4;  // MAXM in matmul_vec.comp
+constexpr uint64_t kVecRows = 4;  // NR in matmul_vec.comp
 
 bool weight_type_ok(uint32_t t) {
   switch (t) {
@@ -109,9 +110,10 @@ Status encode_matmul(Encoder& e, const DariOp& op) {
       p.y_off = br[2].rem;
       p.y_nb1 = static_cast<uint32_t>(y.nb[1]);
       uint32_t gx = 1, gy = 1, gz = 1;
-      if (vec) {
-        gx = static_cast<uint32_t>(std::min<uint64_t>(nn, 65535));
-        gy = static_cast<uint32_t>((nn + 65534) / 65535);
+      if (vec) {  // kVecRows weight rows per workgroup
+        const uint64_t wgs = (nn + kVecRows - 1) / kVecRows;
+        gx = static_cast<uint32_t>(std::min<uint64_t>(wgs, 65535));
+        gy = static_cast<uint32_t>((wgs + 65534) / 65535);
       } else {
         gx = static_cast<uint32_t>((nn + 63) / 64);
         gy = static_cast<uint32_t>((mm + 31) / 32);

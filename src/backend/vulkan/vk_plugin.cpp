@@ -66,7 +66,11 @@ int32_t vk_create(const DariCreateParams* params, void** out, char* err, size_t 
   }
   try {
     Context* c = nullptr;
-    Status s = create_context(params->device, &c);
+    const uint32_t flags =
+        params->struct_size >= offsetof(DariCreateParams, flags) + sizeof(params->flags)
+            ? params->flags
+            : 0;
+    Status s = create_context(params->device, flags, &c);
     if (!s.ok()) {
       write_err(err, err_len, s.msg);
       return s.code;
