@@ -3,7 +3,8 @@
 // "backend-test: <backend>: N passed, M failed, K unsupported"; exits 1 if any case failed.
 // Unsupported cases are not failures (the engine runs those ops on the CPU) but are listed.
 // --mode perf also times every supported case on the device (GB/s, and GFLOP/s for matmul and
-// attention). --json prints one object at the end instead of the table.
+// attention). --json prints one object at the end instead of the table; --thresholds prints the
+// NMSE limits.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -25,6 +26,7 @@ struct BackendTestArgs {
   std::string type;
   std::string mode = "test";
   bool json = false;
+  bool thresholds = false;
   uint32_t threads = 0;
   uint32_t seed = 1234;
 };
@@ -77,7 +79,17 @@ nlohmann::json case_json(const conformance::CaseResult& r, bool perf) {
   return j;
 }
 
+// The NMSE limits as a Markdown table (docs/BACKENDS.md is made from it).
+int print_thresholds() {
+  std::printf("| op | type | NMSE limit | why |\n|---|---|---|---|\n");
+  for (const conformance::Threshold& t : conformance::conformance_thresholds()) {
+    std::printf("| %s | %s | %.0e | %s |\n", t.op.c_str(), t.type.c_str(), t.nmse, t.why.c_str());
+  }
+  return 0;
+}
+
 int backend_test_main(const BackendTestArgs& a) {
+  if (a.thresholds) return print_thresholds();
   if (a.mode != "test" && a.mode != "perf") {
     std::fprintf(stderr, "dari: error: --mode: expected test or perf, got '%s'\n", a.mode.c_str());
     return 1;
@@ -150,6 +162,8 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("--mode", a->mode, "test (correctness) or perf (also time each case)")
       ->capture_default_str();
   app.add_flag("--json", a->json, "print one JSON object instead of the table");
+  app.add_flag("--thresholds", a->thresholds,
+               "print the NMSE limit of every (op, type) as a Markdown table and exit");
   app.add_option("-t,--threads", a->threads, "CPU threads (reference, and a cpu backend; 0: all)");
   app.add_option("--seed", a->seed, "seed of the random inputs")->capture_default_str();
   return [a] { return backend_test_main(*a); };
