@@ -207,6 +207,10 @@ const DariTensorView& pick(const Tensor& t, bool dev) {
 
 }  // namespace
 
+const GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                              GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                              GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
 TEST_F(VulkanTest, DeviceInfo) {
   DariDeviceInfoV2 info{};
   info.struct_size = sizeof(info);
@@ -356,10 +360,6 @@ TEST_F(VulkanTest, Rope) {
   }
 }
 
-const GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                              GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-                              GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
-
 TEST_F(VulkanTest, GetRows) {
   for (GgmlType type : kAllTypes) {
     const int64_t ne0 = dari::type_traits(type)->block_elems == 256 ? 512 : 96;
@@ -380,9 +380,14 @@ TEST_F(VulkanTest, GetRows) {
 
 TEST_F(VulkanTest, SetRowsAndCopy) {
   const GgmlType kinds[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16};
-  for (GgmlType to : kinds) {
-    Tensor x = make(GgmlType::F32, 256, 6);
-    Tensor cache = make(to, 256, 40);
+  for (auto [to, ne0] : {std::pair{GgmlType::F32, 256},
+                         {GgmlType::F16, 256},
+                         {GgmlType::BF16, 256},
+                         {GgmlType::F16, 257},
+                         {GgmlType::BF16, 33}}) {
+    // Odd row lengths put 16-bit rows at 2-byte offsets (rows share words).
+    Tensor x = make(GgmlType::F32, ne0, 6);
+    Tensor cache = make(to, ne0, 40);
     std::vector<int32_t> ids = {5, 39, 0, 5, 12, 13};  // duplicate: the last write wins
     run_both(
         [&](bool d) {
@@ -394,12 +399,22 @@ TEST_F(VulkanTest, SetRowsAndCopy) {
         cache);
     EXPECT_EQ(fetch(cache), cache.host) << "set_rows to type " << static_cast<int>(to);
     for (GgmlType from : kinds) {
-      Tensor a = make(from, 130, 3, 2, 1, 4);
-      Tensor b = make(to, 130, 3, 2, 1, 8);
+      Tensor a = make(from, (ne0 % 2 ? 131 : 130), 3, 2, 1, 4);
+      Tensor b = make(to, (ne0 % 2 ? 131 : 130), 3, 2, 1, ne0 % 2 ? 2 : 8);
       run_both([&](bool d) { return op_of(DARI_OP_COPY, {pick(a, d)}, pick(b, d)); }, b);
       EXPECT_EQ(fetch(b), b.host) << "copy " << static_cast<int>(from) << " -> "
-                                  << static_cast<int>(to);
+                                  << static_cast<int>(to) << " ne0 " << (ne0 % 2 ? 131 : 130);
     }
+  }
+  // Dequantising copies (quantised -> F32).
+  for (GgmlType from : kAllTypes) {
+    const int64_t ne0 = dari::type_traits(from)->block_elems == 256 ? 512 : 64;
+    const uint64_t pad = from == GgmlType::F32 ? 4 : 2;
+    Tensor a = make(from, ne0, 5, 1, 1, pad, pad);
+    Tensor b = make(GgmlType::F32, ne0, 5);
+    EXPECT_EQ(run_both([&](bool d) { return op_of(DARI_OP_COPY, {pick(a, d)}, pick(b, d)); }, b),
+              0.0)
+        << "copy from type " << static_cast<int>(from);
   }
 }
 

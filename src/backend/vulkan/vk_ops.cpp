@@ -178,20 +178,30 @@ Status check_ids(const DariOp& op, uint64_t want, uint64_t limit) {
   return Status::Ok();
 }
 
-Status encode_get_rows(Encoder& e, const DariOp& op) {
+// GET_ROWS, or with identity = true a dequantising COPY (row i -> row i).
+Status encode_get_rows(Encoder& e, const DariOp& op, bool identity) {
   Context* c = e.ctx();
   const DariTensorView &t = op.src[0], &y = op.dst;
   const uint64_t rows = n_rows(y);
-  DVK_TRY(check_ids(op, rows, n_rows(t)));
+  std::vector<int32_t> iota;
+  if (identity) {
+    if (rows > static_cast<uint64_t>(INT32_MAX)) {
+      return make_status(DARI_ERR_UNSUPPORTED, "too many rows");
+    }
+    iota.resize(rows);
+    for (uint64_t i = 0; i < rows; ++i) iota[i] = static_cast<int32_t>(i);
+  } else {
+    DVK_TRY(check_ids(op, rows, n_rows(t)));
+  }
+  const int32_t* ids = identity ? iota.data() : op.params.row_ids;
   DVK_TRY(check_addr(t, is_float_type(t.type) ? elem_bytes(t.type) : 2, "table"));
   DVK_TRY(check_addr(y, 4, "dst"));
   const std::string pipe = std::string("get_rows_") + type_info(t.type).name;
   RowPush p;
   p.ne0 = static_cast<uint32_t>(t.ne[0]);
-  p.ids = e.add_params(op.params.row_ids, rows);
+  p.ids = e.add_params(ids, rows);
   const uint32_t gx = ceil_div(ceil_div(p.ne0, 8), 64);
   const uint64_t lim = span_limit(c);
-  const int32_t* ids = op.params.row_ids;
   for (uint64_t r = 0; r < rows;) {
     // Grow the chunk while the table rows it names and its dst rows fit one binding each.
     uint64_t mn = static_cast<uint64_t>(ids[r]), mx = mn, n = 1;
@@ -223,12 +233,12 @@ Status encode_convert(Encoder& e, const DariOp& op, bool set_rows) {
   Context* c = e.ctx();
   const DariTensorView &x = op.src[0], &y = op.dst;
   DVK_TRY(check_addr(x, elem_bytes(x.type), "src0"));
-  DVK_TRY(check_addr(y, 4, "dst"));
+  DVK_TRY(check_addr(y, elem_bytes(y.type), "dst"));
   RowPush p;
   p.ne0 = static_cast<uint32_t>(x.ne[0]);
   p.t0 = x.type;
   p.t1 = y.type;
-  const uint32_t gx = ceil_div(ceil_div(p.ne0, 2), 256);
+  const uint32_t gx = ceil_div(p.ne0 / 2 + 1, 256);  // words a row touches
   if (!set_rows) return encode_rows(e, "convert", p, x, nullptr, false, y, gx);
   const uint64_t rows = n_rows(x);
   DVK_TRY(check_ids(op, rows, n_rows(y)));
@@ -380,14 +390,19 @@ std::string check_op(const Context* c, const DariOp& op) {
     case DARI_OP_SET_ROWS:
     case DARI_OP_COPY:
       if (!(s = check_view(a, "src0")).empty() || !(s = check_view(y, "dst")).empty()) return s;
+      if (op.kind == DARI_OP_COPY && !is_float_type(a.type) && y.type == kF32) {
+        // Dequantising copy: get_rows with identity row ids.
+        if (!same_shape(a, y)) return "shapes differ";
+        if (!strides_aligned(a, 2) || !strides_aligned(y, 4)) return "strides not aligned";
+        break;
+      }
       if (!is_float_type(a.type) || !is_float_type(y.type)) return "only F32/F16/BF16";
       if (op.kind == DARI_OP_SET_ROWS && a.type != kF32) return "set_rows source must be F32";
       if (op.kind == DARI_OP_COPY && !same_shape(a, y)) return "shapes differ";
       if (a.ne[0] != y.ne[0]) return "row lengths differ";
-      if (!strides_aligned(a, elem_bytes(a.type)) || !strides_aligned(y, 4)) {
+      if (!strides_aligned(a, elem_bytes(a.type)) || !strides_aligned(y, elem_bytes(y.type))) {
         return "strides not aligned";
       }
-      if (y.type != kF32 && y.ne[0] % 2 != 0) return "16-bit destination rows need even length";
       break;
     default:
       return "unsupported op";
@@ -413,10 +428,11 @@ Status encode_op(Encoder& e, const DariOp& op) {
     case DARI_OP_ROPE:
       return encode_rope(e, op);
     case DARI_OP_GET_ROWS:
-      return encode_get_rows(e, op);
+      return encode_get_rows(e, op, false);
     case DARI_OP_SET_ROWS:
       return encode_convert(e, op, true);
     case DARI_OP_COPY:
+      if (!is_float_type(op.src[0].type)) return encode_get_rows(e, op, true);
       return encode_convert(e, op, false);
     case DARI_OP_MATMUL:
       return encode_matmul(e, op);
