@@ -151,12 +151,14 @@ Status TransformerModel::place(const ModelLoadOptions& opts, std::shared_ptr<Bac
     e->backend = std::move(be);
     execs_.push_back(std::move(e));
   };
-  add_exec(main);
   layer_exec_.assign(n, 0);
   embd_exec_ = out_exec_ = 0;
-  if (cpu == nullptr) return pack_weights();  // the CPU alone runs everything
+  if (cpu == nullptr) {  // the CPU alone runs everything
+    add_exec(std::move(main));
+    return pack_weights();
+  }
 
-  const Backend& dev = *main;
+  const Backend& dev = *main;  // main is moved into execs_ only once placement is decided
   std::vector<uint8_t> ok(n);
   for (uint32_t il = 0; il < n; ++il) ok[il] = layer_supported(dev, il, opts.kv_dtype) ? 1 : 0;
   const bool out_ok = output_supported(dev), embd_ok = embedding_supported(dev);
@@ -212,14 +214,17 @@ Status TransformerModel::place(const ModelLoadOptions& opts, std::shared_ptr<Bac
         human_bytes(w.scratch).c_str(), human_bytes(free_bytes).c_str(), fit, n,
         fit == 0 ? ", i.e. the CPU only" : ""));
   }
-  const bool cpu_used =
-      !want.embd || !want.out ||
-      static_cast<uint32_t>(std::count(want.on_dev.begin(), want.on_dev.end(), 1)) != n;
+  // Execs in use: the device (when anything runs there), then the CPU (when anything stays).
+  const auto n_dev = static_cast<uint32_t>(std::count(want.on_dev.begin(), want.on_dev.end(), 1));
+  const bool dev_used = n_dev > 0 || want.embd || want.out;
+  const bool cpu_used = n_dev != n || !want.embd || !want.out;
+  if (dev_used) add_exec(std::move(main));
   if (cpu_used) add_exec(std::move(cpu));
-  for (uint32_t il = 0; il < n; ++il) layer_exec_[il] = want.on_dev[il] ? 0 : 1;
-  embd_exec_ = want.embd ? 0 : 1;
-  out_exec_ = want.out ? 0 : 1;
-  if (!execs_[0]->host) DARI_TRY(upload_weights(0));
+  const uint8_t d = 0, c = dev_used ? 1 : 0;
+  for (uint32_t il = 0; il < n; ++il) layer_exec_[il] = want.on_dev[il] ? d : c;
+  embd_exec_ = want.embd ? d : c;
+  out_exec_ = want.out ? d : c;
+  if (dev_used && !execs_[d]->host) DARI_TRY(upload_weights(d));
   return pack_weights();
 }
 

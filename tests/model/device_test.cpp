@@ -65,6 +65,8 @@ TEST_P(DeviceModelTest, SplitMatchesCpu) {
     }
     EXPECT_EQ(pl.output, ngl > 0 ? "fakedev0" : "cpu");
     EXPECT_EQ(pl.embedding, ngl == static_cast<int32_t>(n) ? "fakedev0" : "cpu");
+    EXPECT_EQ(pl.device_weight_bytes == 0, ngl == 0);
+    EXPECT_EQ((*dev)->kv_backends().empty(), ngl == 0);
     auto got = test::greedy(**dev, GgmlType::F16);
     ASSERT_TRUE(got.ok()) << got.message();
     EXPECT_EQ(got->tokens, want->tokens) << "ngl " << ngl;

@@ -65,6 +65,7 @@ struct ModelLoadOptions {
   // For the load-time fit check on a device: tokens of KV cache (of kv_dtype) that will be made
   // for the device's layers, counted beside the weights and a scratch estimate. 0 = weights and
   // scratch only (a KV cache too large for the device then fails at KvCache::create instead).
+  // kv_dtype is also the KV type whose attention the device must support to run a layer.
   uint32_t n_ctx = 0;
   GgmlType kv_dtype = GgmlType::F16;
 };
