@@ -82,8 +82,8 @@ class VulkanTest : public ::testing::Test {
     close_ctx();
     if (cpu_ctx_ != nullptr) cpu_->destroy(cpu_ctx_);
   }
-  void open_ctx() {
-    DariCreateParams p{sizeof(DariCreateParams), 0, 0, 0};
+  void open_ctx(uint32_t flags = 0) {
+    DariCreateParams p{sizeof(DariCreateParams), 0, 0, flags};
     char err[256] = {};
     ASSERT_EQ(t_->create(&p, &ctx_, err, sizeof(err)), DARI_OK) << err;
   }
@@ -678,4 +678,27 @@ TEST_F(VulkanTest, MatmulThroughput) {
                   rep == 0 ? " (first call)" : "");
     }
   }
+}
+
+TEST_F(VulkanTest, OpProfile) {
+  close_ctx();
+  open_ctx(DARI_CREATE_PROFILE);
+  Tensor w = make(GgmlType::Q4_0, 256, 64);
+  Tensor x = make(GgmlType::F32, 256, 1);
+  Tensor y = make(GgmlType::F32, 64, 1);
+  DariOp ops[2] = {op_of(DARI_OP_MATMUL, {w.dv, x.dv}, y.dv),
+                   op_of(DARI_OP_ADD, {y.dv, y.dv}, y.dv)};
+  ASSERT_EQ(t_->compute(ctx_, ops, 2), DARI_OK) << t_->last_error(ctx_);
+  ASSERT_EQ(t_->compute(ctx_, ops, 2), DARI_OK) << t_->last_error(ctx_);
+  DariOpProfileEntry e[8];
+  const uint32_t n = t_->op_profile(ctx_, e, 8);
+  ASSERT_EQ(n, 2u);
+  for (uint32_t i = 0; i < n; ++i) {
+    EXPECT_EQ(e[i].calls, 2u) << e[i].op;
+    EXPECT_GE(e[i].seconds, 0.0);
+  }
+  EXPECT_TRUE(std::string(e[0].op) == "matmul Q4_0 m=1" ||
+              std::string(e[1].op) == "matmul Q4_0 m=1");
+  t_->reset_op_profile(ctx_);
+  EXPECT_EQ(t_->op_profile(ctx_, e, 8), 0u);
 }

@@ -98,6 +98,7 @@ Status create_context(int32_t device, uint32_t flags, Context** out) {
   const uint64_t cap = env_u64("DARI_VULKAN_MAX_RANGE", 0);
   if (cap != 0) range = std::min(range, std::max<uint64_t>(cap, 4096));
   c->max_range = range / 4 * 4;
+  c->profile = (flags & DARI_CREATE_PROFILE) != 0 && c->pd->timestamps;
   c->use_subgroups = c->pd->subgroup_arith && env_u64("DARI_VULKAN_NO_SUBGROUPS", 0) == 0 &&
                      (flags & DARI_CREATE_REFERENCE) == 0;
   Status s = init_device(c);
@@ -120,6 +121,7 @@ void destroy_context(Context* c) {
     release_buffer(c, &c->params);
     for (auto& kv : c->pipelines) vkDestroyPipeline(c->dev, kv.second, nullptr);
     for (VkDescriptorPool p : c->pools) vkDestroyDescriptorPool(c->dev, p, nullptr);
+    if (c->query_pool) vkDestroyQueryPool(c->dev, c->query_pool, nullptr);
     if (c->pipe_layout) vkDestroyPipelineLayout(c->dev, c->pipe_layout, nullptr);
     if (c->set_layout) vkDestroyDescriptorSetLayout(c->dev, c->set_layout, nullptr);
     if (c->fence) vkDestroyFence(c->dev, c->fence, nullptr);

@@ -65,6 +65,16 @@ struct Context {
   std::map<std::string, VkPipeline> pipelines;
   std::vector<VkDescriptorPool> pools;  // reset at each compute()
 
+  // Op timing (DARI_CREATE_PROFILE): one timestamp query per op, summed per label.
+  bool profile = false;
+  VkQueryPool query_pool = VK_NULL_HANDLE;
+  uint32_t query_capacity = 0;
+  struct ProfileEntry {
+    uint64_t calls = 0;
+    double seconds = 0.0;
+  };
+  std::map<std::string, ProfileEntry> op_times;  // by label, e.g. "matmul Q4_0 m=1"
+
   std::string last_error;
 };
 

@@ -120,6 +120,7 @@ void init(Global& g) {
         PhysDevice d;
         d.handle = pd;
         d.queue_family = i;
+        d.timestamps = qf[i].timestampValidBits > 0;
         probe(&d);
         if (d.device_local_type >= 0) g.devs.push_back(d);
         break;

@@ -25,6 +25,7 @@ struct PhysDevice {
   int device_local_type = -1;   // preferred memory type for buffers
   bool device_local_host_visible = false;
   uint64_t heap_size = 0;  // heap of device_local_type
+  bool timestamps = false;  // the compute queue can write timestamps
 };
 
 // The instance (VK_NULL_HANDLE if Vulkan is unusable; then *err says why).

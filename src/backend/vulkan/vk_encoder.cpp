@@ -24,6 +24,38 @@ bool overlaps(const std::vector<Range>& v, const BindRange& b) {
 
 }  // namespace
 
+Status Encoder::prepare_queries() {
+  Context* c = c_;
+  const uint32_t need = static_cast<uint32_t>(marks_.size() + 1);
+  if (c->query_pool != VK_NULL_HANDLE && c->query_capacity >= need) return Status::Ok();
+  if (c->query_pool != VK_NULL_HANDLE) vkDestroyQueryPool(c->dev, c->query_pool, nullptr);
+  c->query_pool = VK_NULL_HANDLE;
+  VkQueryPoolCreateInfo qi{};
+  qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+  qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  qi.queryCount = std::max<uint32_t>(need, 256);
+  VkResult r = vkCreateQueryPool(c->dev, &qi, nullptr, &c->query_pool);
+  if (r != VK_SUCCESS) return vk_fail(r, "vkCreateQueryPool");
+  c->query_capacity = qi.queryCount;
+  return Status::Ok();
+}
+
+void Encoder::collect_times() {
+  Context* c = c_;
+  const uint32_t n = static_cast<uint32_t>(marks_.size() + 1);
+  std::vector<uint64_t> ts(n);
+  if (vkGetQueryPoolResults(c->dev, c->query_pool, 0, n, n * sizeof(uint64_t), ts.data(),
+                            sizeof(uint64_t), VK_QUERY_RESULT_64_BIT) != VK_SUCCESS) {
+    return;
+  }
+  const double ns = c->pd->props.limits.timestampPeriod;
+  for (size_t i = 0; i < marks_.size(); ++i) {
+    Context::ProfileEntry& e = c->op_times[marks_[i].label];
+    e.calls += 1;
+    e.seconds += static_cast<double>(ts[i + 1] - ts[i]) * ns * 1e-9;
+  }
+}
+
 Status get_pipeline(Context* c, const std::string& name, VkPipeline* out) {
   auto it = c->pipelines.find(name);
   if (it != c->pipelines.end()) {
@@ -74,7 +106,7 @@ Status Encoder::dispatch(const char* name, const BindRange* binds, uint32_t n_bi
 
 Status Encoder::submit() {
   Context* c = c_;
-  if (dispatches_.empty()) return Status::Ok();
+  if (dispatches_.empty()) return Status::Ok();  // nothing to time either
   if (params_.empty()) params_.push_back(0);
   DVK_TRY(ensure_host_buffer(c, &c->params, params_.size() * 4));
   std::memcpy(c->params.mapped, params_.data(), params_.size() * 4);
@@ -112,10 +144,26 @@ Status Encoder::submit() {
     ++got;
   }
 
+  const bool timing = c->profile && !marks_.empty();
+  if (timing) DVK_TRY(prepare_queries());
   DVK_TRY(begin_cmd(c));
+  size_t next_mark = 0;
+  if (timing) {
+    vkCmdResetQueryPool(c->cmd, c->query_pool, 0, static_cast<uint32_t>(marks_.size() + 1));
+    vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->query_pool, 0);
+  }
+  // Writes the timestamps of ops that end before dispatch i.
+  auto stamp = [&](size_t i) {
+    while (timing && next_mark < marks_.size() && marks_[next_mark].end <= i) {
+      ++next_mark;
+      vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->query_pool,
+                          static_cast<uint32_t>(next_mark));
+    }
+  };
   std::vector<Range> written, read;
   VkPipeline bound = VK_NULL_HANDLE;
   for (size_t i = 0; i < dispatches_.size(); ++i) {
+    stamp(i);
     const Dispatch& d = dispatches_[i];
     VkDescriptorBufferInfo info[kBindings];
     VkWriteDescriptorSet w[kBindings]{};
@@ -163,8 +211,12 @@ Status Encoder::submit() {
     }
     vkCmdDispatch(c->cmd, d.groups[0], d.groups[1], d.groups[2]);
   }
+  stamp(dispatches_.size());
+  const size_t n_dispatches = dispatches_.size();
   dispatches_.clear();
-  return end_submit_wait(c);
+  DVK_TRY(end_submit_wait(c));
+  if (timing && n_dispatches > 0) collect_times();
+  return Status::Ok();
 }
 
 }  // namespace dari_vk

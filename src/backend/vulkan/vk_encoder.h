@@ -48,6 +48,10 @@ class Encoder {
   Status dispatch(const char* name, const BindRange* binds, uint32_t n_binds, const void* push,
                   size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz);
 
+  // Ends the current op (profiling): its dispatches since the previous mark are timed under
+  // `label`.
+  void end_op(std::string label) { marks_.push_back({dispatches_.size(), std::move(label)}); }
+
   // Records, submits and waits. The encoder is spent afterwards.
   Status submit();
 
@@ -55,6 +59,13 @@ class Encoder {
   Context* c_;
   std::vector<uint32_t> params_;
   std::vector<Dispatch> dispatches_;
+  struct Mark {
+    size_t end;  // dispatches_ index one past the op's last dispatch
+    std::string label;
+  };
+  std::vector<Mark> marks_;
+  Status prepare_queries();
+  void collect_times();
 };
 
 // The pipeline of shader variant `name` (embedded SPIR-V), created once per context.

@@ -1,8 +1,13 @@
 // The exported C ABI v2 table (plugin_abi.h). Every entry point converts exceptions and
 // failures into a DariStatus plus the context's last_error. Only dari_backend_plugin_v2 is
 // exported; everything else has hidden visibility.
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <new>
+#include <utility>
+#include <vector>
 
 #include "vk_context.h"
 #include "vk_ops.h"
@@ -156,6 +161,27 @@ int32_t vk_pack_weight(void* p, const DariTensorView*, int32_t* packed) {
   return p == nullptr ? DARI_ERR_INVALID : DARI_OK;
 }
 
+// Profile bucket of an op: "matmul Q4_0 m=1", "matmul Q4_0 m=2-8", "attention F16", "add".
+std::string profile_label(const DariOp& op) {
+  std::string s = op_name(op.kind);
+  auto upper = [](const DariTensorView& v) {
+    std::string t = type_info(v.type).name;
+    for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return t;
+  };
+  if (op.kind == DARI_OP_MATMUL) {
+    const uint64_t m = n_rows(op.src[1]);
+    s += " " + upper(op.src[0]) + (m == 1 ? " m=1" : m <= 8 ? " m=2-8" : " m>8");
+  } else if (op.kind == DARI_OP_GET_ROWS || op.kind == DARI_OP_COPY) {
+    s += " " + upper(op.src[0]);
+  } else if (op.kind == DARI_OP_ATTENTION) {
+    s += " " + upper(op.src[1]);
+  } else if (op.kind == DARI_OP_SET_ROWS) {
+    s += " " + upper(op.dst);
+  }
+  return s;
+}
+
 int32_t vk_compute(void* p, const DariOp* ops, uint32_t n_ops) {
   Context* c = ctx_of(p);
   if (n_ops > 0 && ops == nullptr) return DARI_ERR_INVALID;
@@ -163,6 +189,7 @@ int32_t vk_compute(void* p, const DariOp* ops, uint32_t n_ops) {
     Encoder e(c);
     for (uint32_t i = 0; i < n_ops; ++i) {
       Status s = encode_op(e, ops[i]);
+      if (s.ok() && c->profile) e.end_op(profile_label(ops[i]));
       if (!s.ok()) {
         const DariOp& op = ops[i];
         std::string shapes;
@@ -184,6 +211,26 @@ uint64_t vk_packed_bytes(void*) {
   return 0;
 }
 
+uint32_t vk_op_profile(void* p, DariOpProfileEntry* out, uint32_t cap) {
+  if (p == nullptr) return 0;
+  Context* c = ctx_of(p);
+  std::vector<std::pair<std::string, Context::ProfileEntry>> v(c->op_times.begin(),
+                                                               c->op_times.end());
+  std::sort(v.begin(), v.end(),
+            [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+  for (uint32_t i = 0; i < cap && i < v.size() && out != nullptr; ++i) {
+    std::memset(&out[i], 0, sizeof(out[i]));
+    std::snprintf(out[i].op, sizeof(out[i].op), "%s", v[i].first.c_str());
+    out[i].calls = v[i].second.calls;
+    out[i].seconds = v[i].second.seconds;
+  }
+  return static_cast<uint32_t>(v.size());
+}
+
+void vk_reset_op_profile(void* p) {
+  if (p != nullptr) ctx_of(p)->op_times.clear();
+}
+
 const DariBackendPluginV2 kTable = {
     DARI_PLUGIN_ABI_VERSION_2,
     sizeof(DariBackendPluginV2),
@@ -203,8 +250,8 @@ const DariBackendPluginV2 kTable = {
     vk_pack_weight,
     vk_compute,
     vk_packed_bytes,
-    nullptr,  // op_profile
-    nullptr,  // reset_op_profile
+    vk_op_profile,
+    vk_reset_op_profile,
 };
 
 }  // namespace
