@@ -245,6 +245,7 @@ TEST(Conformance, PerfModeTimesCases) {
   o.mode = conformance::Mode::kPerf;
   o.perf_min_seconds = 0.0;
   o.perf_min_iters = 2;
+  o.perf_graph_ops = 3;  // a graph of 3 copies per compute() call
   const SuiteReport r = run_suite(**cpu, o);
   ASSERT_EQ(r.cases.size(), 4u);
   for (const CaseResult& c : r.cases) {

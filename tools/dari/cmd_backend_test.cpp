@@ -29,6 +29,7 @@ struct BackendTestArgs {
   bool thresholds = false;
   uint32_t threads = 0;
   uint32_t seed = 1234;
+  uint32_t graph = 1;
 };
 
 // Rows are built as strings so that the last column carries no trailing padding.
@@ -41,7 +42,7 @@ void print_line(std::string line) {
 void print_header(bool perf) {
   std::string h = str_format("%-10s %-11s %-40s %-10s %-8s %-11s", "OP", "TYPE", "SHAPE", "NMSE",
                              "LIMIT", "RESULT");
-  if (perf) h += str_format(" %10s %9s %9s", "us/call", "GB/s", "GFLOP/s");
+  if (perf) h += str_format(" %10s %9s %9s", "us/op", "GB/s", "GFLOP/s");
   print_line(h);
 }
 
@@ -114,6 +115,7 @@ int backend_test_main(const BackendTestArgs& a) {
   so.type = a.type;
   so.mode = perf ? conformance::Mode::kPerf : conformance::Mode::kTest;
   so.seed = a.seed;
+  so.perf_graph_ops = a.graph;
   const DeviceInfo& info = (*dev)->device();
   if (!a.json) {
     std::printf("backend-test: %s (%s: %s) against the scalar cpu reference\n", rb.spec.c_str(),
@@ -133,6 +135,7 @@ int backend_test_main(const BackendTestArgs& a) {
     j["backend"] = rb.spec;
     j["device"] = {{"name", info.name}, {"description", info.description}};
     j["mode"] = a.mode;
+    if (perf) j["graph_ops"] = so.perf_graph_ops;
     j["cases"] = nlohmann::json::array();
     for (const auto& r : report->cases) j["cases"].push_back(case_json(r, perf));
     j["passed"] = report->passed;
@@ -160,6 +163,10 @@ std::function<int()> setup(CLI::App& app) {
                  "only this type: F32, F16, BF16, Q8_0, Q4_0, ..., Q6_K; copy: "
                  "F32->Q8_0");
   app.add_option("--mode", a->mode, "test (correctness) or perf (also time each case)")
+      ->capture_default_str();
+  app.add_option("--graph", a->graph,
+                 "perf: ops per compute() call (N copies of the case's op; times are per op)")
+      ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   app.add_flag("--json", a->json, "print one JSON object instead of the table");
   app.add_flag("--thresholds", a->thresholds,

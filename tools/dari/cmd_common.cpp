@@ -131,10 +131,17 @@ bool resolve_backend(const BackendCliOptions& o, ResolvedBackend* out) {
   }
   out->spec = o.backend.empty() ? "cpu" : o.backend;
   if (out->is_cpu() && !o.n_gpu_layers.empty() && out->n_gpu_layers != 0) {
-    std::fprintf(stderr,
-                 "dari: warning: -ngl %s is ignored: the backend is cpu (choose a device with "
-                 "--backend, see `dari devices`)\n",
-                 o.n_gpu_layers.c_str());
+    // llama.cpp users type -ngl 99 out of habit: say which device would take it, if any.
+    std::string hint = "choose a device with --backend, see `dari devices`";
+    discover_plugins();  // load errors are `dari devices`' business
+    for (const DeviceInfo& d : list_devices()) {
+      if (d.backend != "cpu") {
+        hint = "add --backend " + d.backend + ":" + std::to_string(d.index) + " for " + d.name;
+        break;
+      }
+    }
+    std::fprintf(stderr, "dari: warning: -ngl %s is ignored: the backend is cpu (%s)\n",
+                 o.n_gpu_layers.c_str(), hint.c_str());
   }
   if (out->spec == "cpu") return true;
   // Open the device once so that a wrong name or index fails here, in one line, before the model
