@@ -76,7 +76,7 @@ struct Threshold {
   double nmse = 0.0;
   std::string why;
 };
-// Every (op, type) the suite checks, in the order it runs them (for docs/BACKENDS.md).
+// One row per (op, type) the suite checks (`dari backend-test --thresholds`, docs/BACKENDS.md).
 std::vector<Threshold> conformance_thresholds();
 
 // The reference: create_backend("cpu") with simd = false and repack = false.
