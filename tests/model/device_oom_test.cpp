@@ -60,6 +60,20 @@ TEST(DeviceMemory, FitCheckSuggestsNgl) {
   EXPECT_EQ(got->tokens, want->tokens);
 }
 
+// A device that does not report its free memory: the fit check cannot run, and running out while
+// uploading the weights is an error that names the allocation; nothing stays allocated.
+TEST(DeviceMemory, OutOfMemoryUploadingWeightsIsAnError) {
+  test::FakeDeviceConfig cfg;
+  cfg.memory_limit = 64 << 10;
+  cfg.hide_free = true;
+  FakeDeviceScope scope(cfg);
+  auto m = test::load_model(kStories, "fakedev");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("cannot allocate weight buffer"), std::string::npos) << m.message();
+  EXPECT_NE(m.message().find("out of device memory"), std::string::npos) << m.message();
+  EXPECT_EQ(test::fake_device_stats().allocated, 0u);
+}
+
 // Out of device memory while making the KV cache, or while growing the activation scratch for a
 // bigger batch: an error naming the allocation; the model keeps working once memory is back.
 TEST(DeviceMemory, OutOfMemoryLaterIsAnError) {

@@ -91,8 +91,9 @@ int32_t device_info(int32_t device, DariDeviceInfoV2* out) {
   std::snprintf(out->description, sizeof(out->description), "test device (CPU kernels)");
   const FakeDeviceConfig& cfg = g().cfg;
   out->memory_total = cfg.memory_limit;
-  out->memory_free =
-      cfg.memory_limit > g().stats.allocated ? cfg.memory_limit - g().stats.allocated : 0;
+  out->memory_free = cfg.memory_limit > g().stats.allocated && !cfg.hide_free
+                         ? cfg.memory_limit - g().stats.allocated
+                         : 0;
   out->max_buffer = cfg.max_buffer;
   out->caps = 0;  // no host memory
   return DARI_OK;
@@ -183,7 +184,7 @@ int32_t copy(void* ctx, void* dst, const void* src, uint64_t bytes) {
 int32_t memory(void*, uint64_t* free_bytes, uint64_t* total) {
   std::lock_guard<std::mutex> lock(g().mu);
   const uint64_t lim = g().cfg.memory_limit, used = g().stats.allocated;
-  if (free_bytes) *free_bytes = lim > used ? lim - used : 0;
+  if (free_bytes) *free_bytes = lim > used && !g().cfg.hide_free ? lim - used : 0;
   if (total) *total = lim;
   return DARI_OK;
 }

@@ -21,6 +21,7 @@ namespace dari::test {
 struct FakeDeviceConfig {
   uint64_t memory_limit = 0;  // bytes the device holds; 0 = unlimited (memory_free reports 0)
   uint64_t max_buffer = 0;    // largest single allocation reported and enforced; 0 = no limit
+  bool hide_free = false;     // report free memory as unknown (0) while enforcing the limit
   // Ops for which supports_op() answers 0 (null = decline nothing beyond what the CPU declines).
   std::function<bool(const DariOp&)> decline;
 };
