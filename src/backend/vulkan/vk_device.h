@@ -24,7 +24,7 @@ struct PhysDevice {
   uint32_t min_align = 16;      // minStorageBufferOffsetAlignment
   int device_local_type = -1;   // preferred memory type for buffers
   bool device_local_host_visible = false;
-  uint64_t heap_size = 0;  // heap of device_local_type
+  uint64_t heap_size = 0;   // heap of device_local_type
   bool timestamps = false;  // the compute queue can write timestamps
 };
 

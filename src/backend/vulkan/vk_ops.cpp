@@ -94,7 +94,7 @@ Status encode_binary(Encoder& e, const DariOp& op, uint32_t code) {
   p.ne0 = static_cast<uint32_t>(a.ne[0]);
   p.op = code;
   const bool bc = !same_shape(a, b);
-  return encode_rows(e, "binary", p, a, &b, bc, y, ceil_div(p.ne0, 256));
+  return encode_rows(e, "binary", p, a, &b, bc, y, ceil_div(p.ne0, 1024));
 }
 
 Status encode_norm(Encoder& e, const DariOp& op, bool softmax) {
@@ -332,7 +332,7 @@ Status bind_rows(Context* c, const DariTensorView& v, uint64_t lo, uint64_t hi, 
   vp->nb1 = static_cast<uint32_t>(v.nb[1]);
   vp->nb2 = static_cast<uint32_t>(v.nb[2]);
   vp->nb3 = static_cast<uint32_t>(v.nb[3]);
-  vp->ne1 = static_cast<uint32_t>(v.ne[1]);
+  vp->ne1 = uniform_rows(v) ? 0 : static_cast<uint32_t>(v.ne[1]);  // 0: row r at r * nb1
   vp->ne2 = static_cast<uint32_t>(v.ne[2]);
   return Status::Ok();
 }

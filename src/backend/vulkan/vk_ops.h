@@ -11,7 +11,8 @@
 namespace dari_vk {
 
 // View part of the push constants (rows.glsl): byte offset of flattened row r in its binding
-// is bias + i1 * nb1 + i2 * nb2 + i3 * nb3 (mod 2^32).
+// is bias + i1 * nb1 + i2 * nb2 + i3 * nb3 (mod 2^32), or bias + r * nb1 when ne1 == 0 (evenly
+// strided rows).
 struct ViewPush {
   uint32_t bias = 0, nb1 = 0, nb2 = 0, nb3 = 0, ne1 = 1, ne2 = 1;
 };

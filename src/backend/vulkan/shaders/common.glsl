@@ -64,7 +64,10 @@ uint f_to_bf16(float f) {
 }
 
 // Flattened row r of a view with dims ne1, ne2 and byte strides nb1..nb3 (mod 2^32), plus bias.
+// ne1 == 0 marks evenly strided rows (offset r * nb1): no integer division, which software
+// devices run one lane at a time.
 uint row_off(uint r, uint ne1, uint ne2, uint bias, uint nb1, uint nb2, uint nb3) {
+  if (ne1 == 0u) return bias + r * nb1;
   uint i1 = r % ne1;
   uint t = r / ne1;
   uint i2 = t % ne2;
