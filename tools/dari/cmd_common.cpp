@@ -189,7 +189,8 @@ std::string find_default_model() {
 
 std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_sequences) {
   ResolvedBackend rb;
-  if (!resolve_backend(o.backend, &rb)) return nullptr;
+  EngineOptions eo;
+  if (!resolve_backend(o.backend, &rb) || !apply_backend(rb, &eo)) return nullptr;
   std::string model = o.model;
   if (model.empty()) {
     model = find_default_model();
@@ -210,14 +211,12 @@ std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_
     }
     std::fprintf(stderr, "dari: using the default model %s\n", model.c_str());
   }
-  EngineOptions eo;
   eo.model_path = model;
   eo.n_ctx = o.ctx_size;
   eo.n_threads = o.threads;
   eo.repack = !o.no_repack;
   eo.prefill_chunk = o.batch_size;
   eo.max_sequences = max_sequences;
-  if (!apply_backend(rb, &eo)) return nullptr;
   auto e = Engine::load(eo);
   if (!e.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", e.message().c_str());
