@@ -7,8 +7,14 @@
 // host for this compute() call).
 #extension GL_EXT_control_flow_attributes : enable
 
-layout(std430, set = 0, binding = 0) buffer Buf0 { uint b0[]; };
-layout(std430, set = 0, binding = 1) buffer Buf1 { uint b1[]; };
+// Shaders that only read bindings 0 and 1 define INPUTS_READONLY before including this file.
+#if defined(INPUTS_READONLY)
+#define IN_QUAL readonly restrict
+#else
+#define IN_QUAL
+#endif
+layout(std430, set = 0, binding = 0) IN_QUAL buffer Buf0 { uint b0[]; };
+layout(std430, set = 0, binding = 1) IN_QUAL buffer Buf1 { uint b1[]; };
 layout(std430, set = 0, binding = 2) buffer Buf2 { uint b2[]; };
 layout(std430, set = 0, binding = 3) buffer Buf3 { uint b3[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Prm { int prm[]; };

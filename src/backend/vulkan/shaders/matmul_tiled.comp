@@ -3,6 +3,7 @@
 // (activation rows) tile of y. Per 32-wide K step it dequantises the 64 x 32 weight block once
 // into shared memory (2 groups of 8 per thread), loads the 32 x 32 activation block, and each
 // thread accumulates a 4 x 4 register tile.
+#define INPUTS_READONLY
 #include "common.glsl"
 #include "matmul.glsl"
 #include "dequant.glsl"

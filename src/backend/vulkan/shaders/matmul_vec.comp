@@ -6,6 +6,7 @@
 #if defined(USE_SUBGROUPS)
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
+#define INPUTS_READONLY
 #include "common.glsl"
 #include "matmul.glsl"
 #include "dequant.glsl"
