@@ -159,3 +159,23 @@ TEST(BackendCli, GpuLayersParsing) {
 }
 
 }  // namespace
+
+namespace {
+
+// llama.cpp's --device / -dev: a device name from `dari devices`, or none (the cpu).
+TEST(BackendCli, DeviceByName) {
+  const Output bad = run_dari("dev_bad", "run -p hi -dev Nope0");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_TRUE(has(bad.err, "--device Nope0: no such device (devices: cpu")) << bad.err;
+  EXPECT_EQ(lines(bad.err), 1u) << bad.err;
+  for (const char* dev : {"-dev none", "--device cpu", "-dev=CPU"}) {
+    const Output ok = run_dari("dev_cpu", std::string("run -p hi -m /nonexistent.gguf ") + dev);
+    EXPECT_NE(ok.status, 0);
+    EXPECT_TRUE(has(ok.err, "/nonexistent.gguf")) << dev << ": " << ok.err;  // got to the model
+  }
+  const Output both = run_dari("dev_both", "run -p hi --backend nope --device cpu");
+  EXPECT_NE(both.status, 0);
+  EXPECT_TRUE(has(both.err, "give --backend or --device, not both")) << both.err;
+}
+
+}  // namespace

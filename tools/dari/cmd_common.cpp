@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -84,6 +86,9 @@ void add_backend_options(CLI::App& app, BackendCliOptions* o) {
   app.add_option("--n-gpu-layers,--gpu-layers", o->n_gpu_layers,
                  "(also -ngl) layers to put on the --backend device, counted from the last "
                  "layer (-1 or all: every layer; default: all unless the backend is cpu)");
+  app.add_option("--device", o->device,
+                 "(also -dev) run on the device of this name from `dari devices`, e.g. Vulkan0 "
+                 "(none: the cpu), instead of --backend");
   app.add_option("--backend-plugin", o->plugins,
                  "load a backend plugin library (libdari-backend-NAME.so) before looking up "
                  "--backend (repeatable)");
@@ -103,6 +108,28 @@ bool parse_gpu_layers(const std::string& s, int32_t* out) {
   if (errno != 0 || end == s.c_str() || *end != '\0' || v < -1 || v > INT32_MAX) return false;
   *out = static_cast<int32_t>(v);
   return true;
+}
+
+bool same_name(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// --device NAME -> "backend:index" (names compare case-insensitively); "" after an error line.
+std::string spec_for_device(const std::string& name) {
+  if (same_name(name, "none")) return "cpu";
+  discover_plugins();  // load errors are `dari devices`' business
+  std::string known;
+  for (const DeviceInfo& d : list_devices()) {
+    if (same_name(d.name, name)) return d.backend + ":" + std::to_string(d.index);
+    known += (known.empty() ? "" : ", ") + d.name;
+  }
+  std::fprintf(stderr,
+               "dari: error: --device %s: no such device (devices: %s; see `dari devices`)\n",
+               name.c_str(), known.c_str());
+  return "";
 }
 
 }  // namespace
@@ -130,6 +157,14 @@ bool resolve_backend(const BackendCliOptions& o, ResolvedBackend* out) {
     return false;
   }
   out->spec = o.backend.empty() ? "cpu" : o.backend;
+  if (!o.device.empty()) {
+    if (out->spec != "cpu") {
+      std::fprintf(stderr, "dari: error: give --backend or --device, not both\n");
+      return false;
+    }
+    out->spec = spec_for_device(o.device);
+    if (out->spec.empty()) return false;
+  }
   if (out->is_cpu() && !o.n_gpu_layers.empty() && out->n_gpu_layers != 0) {
     // llama.cpp users type -ngl 99 out of habit: say which device would take it, if any.
     std::string hint = "choose a device with --backend, see `dari devices`";

@@ -14,13 +14,16 @@
 
 namespace dari::cli {
 
-// --backend NAME[:DEVICE], -ngl/--n-gpu-layers N, --backend-plugin PATH (repeatable), shared by
+// --backend NAME[:DEVICE], -ngl/--n-gpu-layers N, --backend-plugin PATH (repeatable) and
+// -dev/--device NAME, shared by
 // run, chat, serve, bench and bench-serve. Meanings follow llama.cpp: -ngl counts layers from the
 // last one, -1 or "all" (the default on a backend other than cpu) puts every layer on the device.
 struct BackendCliOptions {
   std::string backend = "cpu";       // registry spec (dari/backend/backend.h create_backend)
   std::string n_gpu_layers;          // as typed: "" (default), N >= -1, "all" or "auto"
   std::vector<std::string> plugins;  // libraries to register before the backend is looked up
+  std::string device;  // llama.cpp's --device: a device name from `dari devices` ("Vulkan0"),
+                       // or "none" (the cpu); replaces --backend when given
 };
 void add_backend_options(CLI::App& app, BackendCliOptions* o);
 

@@ -4,6 +4,7 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "command.h"
@@ -29,13 +30,17 @@ int main(int argc, char** argv) {
     auto fn = cmd.setup(*sub);
     sub->callback([&to_run, fn]() { to_run = fn; });
   }
-  // llama.cpp's multi-letter short option -ngl (CLI11 takes one letter after a single dash).
+  // llama.cpp's multi-letter short options -ngl and -dev (CLI11 takes one letter after a single
+  // dash).
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::string& a : args) {
-    if (a == "-ngl") {
-      a = "--n-gpu-layers";
-    } else if (a.rfind("-ngl=", 0) == 0) {
-      a = "--n-gpu-layers=" + a.substr(5);
+    for (const auto& [short_name, long_name] :
+         {std::pair<std::string, std::string>{"-ngl", "--n-gpu-layers"}, {"-dev", "--device"}}) {
+      if (a == short_name) {
+        a = long_name;
+      } else if (a.rfind(short_name + "=", 0) == 0) {
+        a = long_name + a.substr(short_name.size());
+      }
     }
   }
   std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
