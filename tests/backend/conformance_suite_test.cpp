@@ -80,6 +80,20 @@ TEST(Conformance, CpuThroughV1TablePasses) {
   expect_all_pass(run_suite(**v1));
 }
 
+// The same tables loaded from shared libraries with dlopen: the v2 table registered as a plugin
+// library ("cpu-dl", through the registry), and the v1 test plugin (test_plugin.cpp).
+TEST(Conformance, DlopenedPluginsPass) {
+  auto name = register_plugin_library(DARI_CONFORMANCE_V2_PLUGIN);
+  ASSERT_TRUE(name.ok()) << name.message();
+  EXPECT_EQ(*name, "cpu-dl");
+  auto v2 = create_backend("cpu-dl");
+  ASSERT_TRUE(v2.ok()) << v2.message();
+  expect_all_pass(run_suite(**v2));
+  auto v1 = load_plugin(DARI_TEST_V1_PLUGIN);
+  ASSERT_TRUE(v1.ok()) << v1.message();
+  expect_all_pass(run_suite(**v1));
+}
+
 // Delegates everything to an inner backend; tests override what they break.
 class WrapBackend : public Backend {
  public:

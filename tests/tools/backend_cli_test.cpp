@@ -129,6 +129,31 @@ TEST(BackendCli, MissingPluginNamesTheFile) {
   EXPECT_EQ(lines(o.err), 1u) << o.err;
 }
 
+#ifdef DARI_CONFORMANCE_V2_PLUGIN
+// An external v2 plugin given with --backend-plugin is listed and passes the suite.
+TEST(BackendCli, PluginFromCommandLine) {
+  const std::string plugin = std::string(" --backend-plugin '") + DARI_CONFORMANCE_V2_PLUGIN + "'";
+  const Output d = run_dari("dl_devices", "devices" + plugin);
+  ASSERT_EQ(d.status, 0) << d.err;
+  EXPECT_TRUE(has(d.out, "\ncpu-dl ")) << d.out;
+  const Output t = run_dari("dl_test", "backend-test --backend cpu-dl --op softmax" + plugin);
+  ASSERT_EQ(t.status, 0) << t.out << t.err;
+  EXPECT_TRUE(has(t.out, "backend-test: cpu-dl: 3 passed, 0 failed, 0 unsupported")) << t.out;
+  // Found on $DARI_BACKEND_PATH by its file name, as a vendor's library would be.
+  const std::string dir = kTmp + "/plugin_path";
+  const std::string copy = "mkdir -p '" + dir + "' && cp '" + DARI_CONFORMANCE_V2_PLUGIN + "' '" +
+                           dir + "/libdari-backend-cpu-dl.so'";
+  ASSERT_EQ(std::system(copy.c_str()), 0);
+  const Output p = run_dari("dl_path", "backend-test --backend cpu-dl:0 --op add --type F32");
+  EXPECT_NE(p.status, 0);  // not on the default search path
+  setenv("DARI_BACKEND_PATH", dir.c_str(), 1);
+  const Output q = run_dari("dl_path2", "backend-test --backend cpu-dl:0 --op add --type F32");
+  unsetenv("DARI_BACKEND_PATH");
+  ASSERT_EQ(q.status, 0) << q.out << q.err;
+  EXPECT_TRUE(has(q.out, "backend-test: cpu-dl:0: 5 passed")) << q.out;
+}
+#endif
+
 #ifdef DARI_BAD_PLUGIN_ABI3
 TEST(BackendCli, NewerPluginAbi) {
   const Output o =
