@@ -165,6 +165,27 @@ TEST(BackendCli, NewerPluginAbi) {
                             std::string("devices --backend-plugin '") + DARI_BAD_PLUGIN_ABI3 + "'");
   EXPECT_NE(d.status, 0);
   EXPECT_TRUE(has(d.err, "newer")) << d.err;
+  // Found on the search path, the same library is a warning: the other devices are still listed.
+  const std::string dir = kTmp + "/newer_path";
+  const std::string copy = "mkdir -p '" + dir + "' && cp '" + DARI_BAD_PLUGIN_ABI3 + "' '" + dir +
+                           "/libdari-backend-newer.so'";
+  ASSERT_EQ(std::system(copy.c_str()), 0);
+  setenv("DARI_BACKEND_PATH", dir.c_str(), 1);
+  const Output w = run_dari("abi3_warn", "devices");
+  const Output wj = run_dari("abi3_warn_json", "devices --json");
+  const Output use = run_dari("abi3_use", "run -p hi --backend newer");
+  unsetenv("DARI_BACKEND_PATH");
+  ASSERT_EQ(w.status, 0) << w.err;
+  EXPECT_TRUE(has(w.err, "dari: warning: ")) << w.err;
+  EXPECT_TRUE(has(w.err, "libdari-backend-newer.so")) << w.err;
+  EXPECT_TRUE(has(w.out, "\ncpu ")) << w.out;
+  ASSERT_EQ(wj.status, 0) << wj.err;
+  const auto j = nlohmann::json::parse(wj.out);
+  ASSERT_EQ(j.at("warnings").size(), 1u) << wj.out;
+  EXPECT_TRUE(has(j.at("warnings")[0].get<std::string>(), "newer"));
+  EXPECT_NE(use.status, 0);
+  EXPECT_TRUE(has(use.err, "ABI version 3 is newer")) << use.err;
+  EXPECT_EQ(lines(use.err), 1u) << use.err;
 }
 #endif
 
