@@ -555,6 +555,12 @@ TEST_F(VulkanMatmulTest, RangeSplitting) {
             "split type " + std::to_string(static_cast<int>(type)) + " M " + std::to_string(M));
     }
   }
+  {  // Output rows longer than the range (1500 columns = 6000 bytes): split over N.
+    Tensor w = make(GgmlType::F16, 64, 1500, 1, 1, 0, 2);
+    Tensor x = make(GgmlType::F32, 64, 3);
+    Tensor y = make(GgmlType::F32, 1500, 3);
+    check(w, x, y, "split wide output");
+  }
   Tensor t = make(GgmlType::F32, 256, 60, 1, 1, 0, 4);
   Tensor g = make(GgmlType::F32, 256, 6);
   std::vector<int32_t> ids = {59, 0, 30, 31, 2, 58};
