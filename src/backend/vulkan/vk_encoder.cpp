@@ -108,6 +108,11 @@ Status Encoder::submit() {
   Context* c = c_;
   if (dispatches_.empty()) return Status::Ok();  // nothing to time either
   if (params_.empty()) params_.push_back(0);
+  if (params_.size() * 4 > c->max_range) {
+    return make_status(
+        DARI_ERR_UNSUPPORTED,
+        fmt("op parameters of %zu bytes exceed the binding range", params_.size() * 4));
+  }
   DVK_TRY(ensure_host_buffer(c, &c->params, params_.size() * 4));
   std::memcpy(c->params.mapped, params_.data(), params_.size() * 4);
 
@@ -174,7 +179,8 @@ Status Encoder::submit() {
         info[b] = {br.buf, br.offset, br.range};
         hazard = hazard || overlaps(written, br) || (br.write && overlaps(read, br));
       } else {
-        info[b] = {c->params.buf, 0, VK_WHOLE_SIZE};  // op parameters, or an unused slot
+        // Op parameters, or an unused slot.
+        info[b] = {c->params.buf, 0, std::min<VkDeviceSize>(c->params.alloc, c->max_range)};
       }
       w[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
       w[b].dstSet = sets[i];
