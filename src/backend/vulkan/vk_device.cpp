@@ -56,7 +56,11 @@ void probe(PhysDevice* d) {
   f16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES;
   VkPhysicalDeviceFeatures2 f2{};
   f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
-  f2.pNext = &f16;
+  // The float16 feature struct exists from Vulkan 1.2 or with VK_KHR_shader_float16_int8.
+  if (d->props.apiVersion >= VK_API_VERSION_1_2 ||
+      has_extension(d->handle, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME)) {
+    f2.pNext = &f16;
+  }
   vkGetPhysicalDeviceFeatures2(d->handle, &f2);
   d->f16 = f16.shaderFloat16 == VK_TRUE;
 
