@@ -53,7 +53,7 @@ TEST(Conformance, CoversEveryOpAndType) {
     types[c.op].insert(c.type);
     EXPECT_GT(c.threshold, 0.0) << c.op << " " << c.type;
   }
-  EXPECT_EQ(ops.size(), static_cast<size_t>(DARI_OP_COUNT));
+  EXPECT_EQ(ops.size(), static_cast<size_t>(DARI_OP_COUNT) + 2);  // + graphs: ffn, decode
   for (const char* op : {"matmul", "get_rows", "set_rows"}) EXPECT_EQ(types[op].size(), 11u) << op;
   EXPECT_EQ(types["attention"].size(), 3u);
   for (const auto& t : conformance::conformance_thresholds()) {
@@ -214,6 +214,31 @@ TEST(Conformance, ReportsFailuresAndUnsupportedOps) {
   EXPECT_NE(none.message().find("no conformance case matches op 'nope'"), std::string::npos);
 }
 
+// A device that ignores the order of a graph (runs it backwards): single ops still pass, the
+// graph cases must not.
+class Backwards final : public WrapBackend {
+ public:
+  Backwards() : WrapBackend(cpu_backend()) {}
+  Status compute(std::span<const Op> ops) override {
+    for (size_t i = ops.size(); i-- > 0;) DARI_TRY(inner_->run(ops[i]));
+    return Status::Ok();
+  }
+};
+
+TEST(Conformance, GraphCasesCatchOrderingMistakes) {
+  Backwards b;
+  for (const char* op : {"ffn", "decode"}) {
+    conformance::SuiteOptions o;
+    o.op = op;
+    const SuiteReport r = run_suite(b, o);
+    EXPECT_GT(r.failed, 0u) << op;
+    EXPECT_EQ(r.passed, 0u) << op;
+  }
+  conformance::SuiteOptions o;
+  o.op = "attention";
+  EXPECT_EQ(run_suite(b, o).failed, 0u);
+}
+
 // A device that dequantizes weights and keeps activations in f32 (no Q8 rounding), summing in
 // double: the matmul thresholds must leave it room with margin (4x).
 class FloatMatmul final : public WrapBackend {
@@ -240,12 +265,15 @@ class FloatMatmul final : public WrapBackend {
 
 TEST(Conformance, MatmulThresholdsAllowF32Activations) {
   FloatMatmul b;
-  conformance::SuiteOptions o;
-  o.op = "matmul";
-  const SuiteReport r = run_suite(b, o);
-  EXPECT_EQ(r.failed, 0u);
-  for (const CaseResult& c : r.cases) {
-    EXPECT_LT(c.nmse * 4.0, c.threshold) << c.type << " " << c.shape;
+  for (const char* op : {"matmul", "ffn"}) {
+    conformance::SuiteOptions o;
+    o.op = op;
+    const SuiteReport r = run_suite(b, o);
+    EXPECT_EQ(r.failed, 0u);
+    EXPECT_GT(r.passed, 0u);
+    for (const CaseResult& c : r.cases) {
+      EXPECT_LT(c.nmse * 4.0, c.threshold) << c.op << " " << c.type << " " << c.shape;
+    }
   }
 }
 

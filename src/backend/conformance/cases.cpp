@@ -46,24 +46,9 @@ Op Case::make_op(const std::vector<void*>& src_data, void* dst_data) {
 
 namespace {
 
-std::string tn(GgmlType t) {
-  return std::string(ggml_type_name(t));
-}
-
-bool is_float(GgmlType t) {
-  return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16;
-}
-
-std::vector<float> uniform(std::mt19937& rng, size_t n, float scale = 1.0f) {
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
 // A [ne0, ne1, ne2] tensor of `type` holding `values` (quantized row by row).
-HostTensor make_tensor(GgmlType type, const std::vector<float>& values, int64_t ne0,
-                       int64_t ne1 = 1, int64_t ne2 = 1) {
+HostTensor make_tensor(GgmlType type, const std::vector<float>& values, int64_t ne0, int64_t ne1,
+                       int64_t ne2) {
   HostTensor t;
   t.type = type;
   t.ne[0] = ne0;
@@ -75,15 +60,48 @@ HostTensor make_tensor(GgmlType type, const std::vector<float>& values, int64_t 
   return t;
 }
 
-HostTensor random_tensor(std::mt19937& rng, GgmlType type, int64_t ne0, int64_t ne1 = 1,
-                         int64_t ne2 = 1, float scale = 1.0f) {
-  return make_tensor(type, uniform(rng, static_cast<size_t>(ne0 * ne1 * ne2), scale), ne0, ne1,
+}  // namespace
+
+std::vector<float> uniform_floats(std::mt19937& rng, size_t n, float scale) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+HostTensor random_tensor(std::mt19937& rng, GgmlType type, int64_t ne0, int64_t ne1, int64_t ne2,
+                         float scale) {
+  return make_tensor(type, uniform_floats(rng, static_cast<size_t>(ne0 * ne1 * ne2), scale), ne0,
+                     ne1, ne2);
+}
+
+HostTensor zero_tensor(GgmlType type, int64_t ne0, int64_t ne1, int64_t ne2) {
+  return make_tensor(type, std::vector<float>(static_cast<size_t>(ne0 * ne1 * ne2), 0.0f), ne0, ne1,
                      ne2);
 }
 
+std::vector<Op> GraphCase::make_ops(const std::vector<void*>& addrs) {
+  std::vector<Op> ops;
+  for (GraphNode& n : nodes) {
+    std::vector<void*> src;
+    for (int i : n.src) src.push_back(addrs[static_cast<size_t>(i)]);
+    ops.push_back(n.op->make_op(src, addrs[static_cast<size_t>(n.dst)]));
+  }
+  return ops;
+}
+
+namespace {
+
+std::string tn(GgmlType t) {
+  return std::string(ggml_type_name(t));
+}
+
+bool is_float(GgmlType t) {
+  return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16;
+}
+
 HostTensor zeros(GgmlType type, int64_t ne0, int64_t ne1 = 1, int64_t ne2 = 1) {
-  return make_tensor(type, std::vector<float>(static_cast<size_t>(ne0 * ne1 * ne2), 0.0f), ne0, ne1,
-                     ne2);
+  return zero_tensor(type, ne0, ne1, ne2);
 }
 
 double all_bytes(const Case& c) {
@@ -113,13 +131,14 @@ std::vector<int32_t> random_ids(std::mt19937& rng, int64_t n, int64_t limit, boo
 }
 
 double threshold_of(OpKind kind, const std::string& type) {
-  const Threshold* t = find_threshold(kind, type);
+  const Threshold* t = find_threshold(std::string(op_name(kind)), type);
   return t != nullptr ? t->nmse : 0.0;
 }
 
 void add_case(std::vector<CaseDef>* out, OpKind kind, const std::string& type,
               const std::string& shape, std::function<std::unique_ptr<Case>(std::mt19937&)> b) {
-  out->push_back({kind, type, shape, threshold_of(kind, type), std::move(b)});
+  out->push_back(
+      {std::string(op_name(kind)), type, shape, threshold_of(kind, type), std::move(b), {}});
 }
 
 // Row lengths for a type: a long row, a short row (K % 32 != 0 where the type allows it), and
@@ -427,6 +446,7 @@ std::vector<CaseDef> all_cases() {
   row_cases(&out);
   attention_cases(&out);
   copy_cases(&out);
+  graph_cases(&out);
   return out;
 }
 

@@ -53,20 +53,49 @@ struct Case {
   Op make_op(const std::vector<void*>& src_data, void* dst_data);
 };
 
-// A case before its data is made: enough to filter and to print the threshold table.
+// Several ops submitted in one compute() call, each reading what earlier ones wrote (a piece
+// of a forward step). Tensors live in one pool; a node names its sources and destination by
+// index and carries its op's parameters and view shapes in a Case whose tensors have no bytes
+// (a node may view a pool tensor with another shape, e.g. [hd, heads, M] as [hd * heads, M]).
+struct GraphNode {
+  std::unique_ptr<Case> op;
+  std::vector<int> src;
+  int dst = 0;
+};
+struct GraphCase {
+  std::vector<HostTensor> tensors;  // inputs hold data; intermediates and outputs zeros
+  std::vector<GraphNode> nodes;     // in execution order
+  std::vector<int> outputs;         // tensors compared with the reference (max NMSE)
+  double bytes = 0.0;
+  double flops = 0.0;
+  // The ops over pool tensors at these addresses (one per tensor).
+  std::vector<Op> make_ops(const std::vector<void*>& addrs);
+};
+
+// A case before its data is made: enough to filter and to print the threshold table. Exactly
+// one of build and build_graph is set.
 struct CaseDef {
-  OpKind kind;
+  std::string op;     // op_name() of the op, or "graph"
   std::string type;   // "Q4_K", "F32->Q8_0"
   std::string shape;  // "k=4096 n=256 m=1"
   double threshold;
   std::function<std::unique_ptr<Case>(std::mt19937& rng)> build;
+  std::function<std::unique_ptr<GraphCase>(std::mt19937& rng)> build_graph;
 };
+
+// Graph cases (graph_cases.cpp), appended to all_cases().
+void graph_cases(std::vector<CaseDef>* out);
+// Helpers shared by the case files.
+std::vector<float> uniform_floats(std::mt19937& rng, size_t n, float scale = 1.0f);
+HostTensor random_tensor(std::mt19937& rng, GgmlType type, int64_t ne0, int64_t ne1 = 1,
+                         int64_t ne2 = 1, float scale = 1.0f);
+HostTensor zero_tensor(GgmlType type, int64_t ne0, int64_t ne1 = 1, int64_t ne2 = 1);
 
 // Every case of the suite, in order.
 std::vector<CaseDef> all_cases();
 
 // The threshold table row for (op, type); nullptr when the suite has no such case.
-const Threshold* find_threshold(OpKind kind, const std::string& type);
+const Threshold* find_threshold(const std::string& op, const std::string& type);
 
 // Weight / table / KV types the suite exercises for matmul, get_rows, set_rows and copy.
 const std::vector<GgmlType>& suite_types();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include "backend/conformance/cases.h"
@@ -43,24 +44,64 @@ double nmse(const std::vector<float>& a, const std::vector<float>& b) {
   return den > 0.0 ? num / den : num;
 }
 
-// The reference run on host memory: the case's own bytes (sources are only read) and a copy of
-// the initial destination.
-Result<std::vector<uint8_t>> run_reference(Backend& ref, Case& c) {
-  std::vector<void*> srcs;
-  for (HostTensor& t : c.src) srcs.push_back(t.bytes.data());
-  std::vector<uint8_t> dst = c.dst.bytes;
-  const Op op = c.make_op(srcs, dst.data());
-  if (!ref.supports_op(op)) return make_error("the reference does not support this case");
-  DARI_TRY(ref.run(op));
-  return dst;
+// A case ready to run, single op or graph: the tensors in upload order, how to make its ops
+// from their addresses, and which tensors hold results. make_ops() may be called again for
+// other addresses; ops from an earlier call are then stale (their block-table pointers).
+struct Prepared {
+  std::vector<const HostTensor*> tensors;
+  std::function<std::vector<Op>(const std::vector<void*>&)> make_ops;
+  std::vector<size_t> outputs;  // indices into tensors
+  bool pack = false;            // offer ops[0].src[0] to pack_weight()
+  double bytes = 0.0, flops = 0.0;
+};
+
+Prepared prepare(Case& c) {
+  Prepared p;
+  for (const HostTensor& t : c.src) p.tensors.push_back(&t);
+  p.tensors.push_back(&c.dst);
+  p.make_ops = [&c](const std::vector<void*>& addrs) {
+    const std::vector<void*> srcs(addrs.begin(), addrs.end() - 1);
+    return std::vector<Op>{c.make_op(srcs, addrs.back())};
+  };
+  p.outputs = {p.tensors.size() - 1};
+  p.pack = c.pack;
+  p.bytes = c.bytes;
+  p.flops = c.flops;
+  return p;
+}
+
+Prepared prepare(GraphCase& g) {
+  Prepared p;
+  for (const HostTensor& t : g.tensors) p.tensors.push_back(&t);
+  p.make_ops = [&g](const std::vector<void*>& addrs) { return g.make_ops(addrs); };
+  for (int i : g.outputs) p.outputs.push_back(static_cast<size_t>(i));
+  p.bytes = g.bytes;
+  p.flops = g.flops;
+  return p;
+}
+
+// The reference run on host memory (copies of every tensor); returns the output tensors' bytes.
+Result<std::vector<std::vector<uint8_t>>> run_reference(Backend& ref, const Prepared& p) {
+  std::vector<std::vector<uint8_t>> host;
+  std::vector<void*> addrs;
+  for (const HostTensor* t : p.tensors) host.push_back(t->bytes);
+  for (auto& h : host) addrs.push_back(h.data());
+  const std::vector<Op> ops = p.make_ops(addrs);
+  for (const Op& op : ops) {
+    if (!ref.supports_op(op)) return make_error("the reference does not support this case");
+  }
+  DARI_TRY(ref.compute(ops));
+  std::vector<std::vector<uint8_t>> out;
+  for (size_t i : p.outputs) out.push_back(std::move(host[i]));
+  return out;
 }
 
 // Device memory of one case on the backend under test: one buffer per tensor, or one buffer
 // holding every tensor at offsets (as an engine sub-allocates weights, KV and scratch).
 struct DeviceCase {
   std::vector<std::unique_ptr<Buffer>> buffers;
-  void* dst = nullptr;  // device address of the destination view
-  Op op{};
+  std::vector<void*> addrs;  // device address of each tensor
+  std::vector<Op> ops;
 };
 
 // Offsets inside a shared buffer: multiples of 32 bytes (GGUF's tensor alignment) that are not
@@ -69,37 +110,31 @@ struct DeviceCase {
 constexpr uint64_t kSharedAlign = 32;
 constexpr uint64_t kSharedFirst = 96;
 
-Result<DeviceCase> upload_case(Backend& b, Case& c, bool shared) {
+Result<DeviceCase> upload_case(Backend& b, const Prepared& p, bool shared) {
   DeviceCase d;
-  std::vector<const HostTensor*> tensors;
-  for (const HostTensor& t : c.src) tensors.push_back(&t);
-  tensors.push_back(&c.dst);
-  std::vector<void*> addrs;
   if (shared) {
     std::vector<uint64_t> offsets;
     uint64_t end = kSharedFirst;
-    for (const HostTensor* t : tensors) {
+    for (const HostTensor* t : p.tensors) {
       offsets.push_back(end);
       end = (end + t->bytes.size() + kSharedAlign + kSharedAlign - 1) / kSharedAlign * kSharedAlign;
     }
     DARI_ASSIGN_OR_RETURN(std::unique_ptr<Buffer> buf, b.alloc(end));
-    for (size_t i = 0; i < tensors.size(); ++i) {
+    for (size_t i = 0; i < p.tensors.size(); ++i) {
       void* at = static_cast<uint8_t*>(buf->data()) + offsets[i];  // arithmetic, no dereference
-      DARI_TRY(b.upload(at, tensors[i]->bytes.data(), tensors[i]->bytes.size()));
-      addrs.push_back(at);
+      DARI_TRY(b.upload(at, p.tensors[i]->bytes.data(), p.tensors[i]->bytes.size()));
+      d.addrs.push_back(at);
     }
     d.buffers.push_back(std::move(buf));
   } else {
-    for (const HostTensor* t : tensors) {
+    for (const HostTensor* t : p.tensors) {
       DARI_ASSIGN_OR_RETURN(std::unique_ptr<Buffer> buf, b.alloc(t->bytes.size()));
       DARI_TRY(b.upload(buf->data(), t->bytes.data(), t->bytes.size()));
-      addrs.push_back(buf->data());
+      d.addrs.push_back(buf->data());
       d.buffers.push_back(std::move(buf));
     }
   }
-  d.dst = addrs.back();
-  addrs.pop_back();
-  d.op = c.make_op(addrs, d.dst);
+  d.ops = p.make_ops(d.addrs);
   return d;
 }
 
@@ -107,11 +142,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Mean seconds per op of compute() calls on a graph of perf_graph_ops copies of the case's op
-// (every op here writes only its destination, so repeating it changes nothing).
+// Mean seconds per case (its op or graph) of compute() calls on perf_graph_ops copies of it
+// (every op writes only its destination from unchanged inputs, so repeating changes nothing).
 Status time_case(Backend& b, const DeviceCase& d, const SuiteOptions& o, CaseResult* r) {
   const uint32_t copies = std::max(1u, o.perf_graph_ops);
-  const std::vector<Op> ops(copies, d.op);
+  std::vector<Op> ops;
+  for (uint32_t i = 0; i < copies; ++i) ops.insert(ops.end(), d.ops.begin(), d.ops.end());
   const std::span<const Op> graph(ops);
   for (uint32_t i = 0; i < o.perf_warmup; ++i) DARI_TRY(b.compute(graph));
   uint32_t iters = 0;
@@ -127,11 +163,27 @@ Status time_case(Backend& b, const DeviceCase& d, const SuiteOptions& o, CaseRes
   return Status::Ok();
 }
 
+// Max NMSE over the outputs (downloaded from the device) against the reference's.
+Result<double> compare(Backend& b, const Prepared& p, const DeviceCase& d,
+                       const std::vector<std::vector<uint8_t>>& want) {
+  double worst = 0.0;
+  for (size_t k = 0; k < p.outputs.size(); ++k) {
+    const HostTensor& t = *p.tensors[p.outputs[k]];
+    std::vector<uint8_t> got(t.bytes.size());
+    DARI_TRY(b.download(got.data(), d.addrs[p.outputs[k]], got.size()));
+    const int64_t n = elements(t);
+    const double e = nmse(to_floats(t.type, got, n), to_floats(t.type, want[k], n));
+    if (std::isnan(e)) return e;
+    worst = std::max(worst, e);
+  }
+  return worst;
+}
+
 // Runs one case; `retained` keeps weights offered to pack_weight() alive.
 CaseResult run_case(Backend& under_test, Backend& ref, const CaseDef& def, const SuiteOptions& o,
                     uint32_t index, std::vector<DeviceCase>* retained) {
   CaseResult r;
-  r.op = std::string(op_name(def.kind));
+  r.op = def.op;
   r.type = def.type;
   r.shape = def.shape;
   r.threshold = def.threshold;
@@ -142,37 +194,38 @@ CaseResult run_case(Backend& under_test, Backend& ref, const CaseDef& def, const
     return r;
   };
   std::mt19937 rng(o.seed * 2654435761u + index);
-  std::unique_ptr<Case> c = def.build(rng);
-  for (const HostTensor& t : c->src) {
-    if (t.bytes.empty()) return fail("the suite could not quantize its inputs to " + def.type);
+  std::unique_ptr<Case> single = def.build ? def.build(rng) : nullptr;
+  std::unique_ptr<GraphCase> graph = single ? nullptr : def.build_graph(rng);
+  const Prepared p = single ? prepare(*single) : prepare(*graph);
+  for (const HostTensor* t : p.tensors) {
+    if (t->bytes.empty()) return fail("the suite could not quantize its inputs to " + def.type);
   }
-  // Shape-only question first (null addresses), as a scheduler would ask it.
-  const Op probe = c->make_op(std::vector<void*>(c->src.size(), nullptr), nullptr);
-  if (!under_test.supports_op(probe)) {
-    r.outcome = Outcome::kUnsupported;
-    return r;
+  // Shape-only questions first (null addresses), as a scheduler would ask them.
+  for (const Op& probe : p.make_ops(std::vector<void*>(p.tensors.size(), nullptr))) {
+    if (!under_test.supports_op(probe)) {
+      r.outcome = Outcome::kUnsupported;
+      return r;
+    }
   }
-  auto want = run_reference(ref, *c);
+  auto want = run_reference(ref, p);
   if (!want.ok()) return fail("reference: " + want.message());
   // Every other case places its tensors at offsets inside one buffer.
   const bool shared = index % 2 == 1;
   if (shared) r.shape += " @off";
-  auto dev = upload_case(under_test, *c, shared);
+  auto dev = upload_case(under_test, p, shared);
   if (!dev.ok()) return fail(dev.message());
-  if (c->pack) {
-    auto packed = under_test.pack_weight(from_c_view(dev->op.src[0]));
+  if (p.pack) {
+    auto packed = under_test.pack_weight(from_c_view(dev->ops[0].src[0]));
     if (!packed.ok()) return fail(packed.message());
     if (const size_t at = r.shape.find(" pack"); *packed && at != std::string::npos) {
       r.shape.insert(at + 5, "ed");  // "pack" -> "packed": the backend made a copy
     }
   }
-  Status st = under_test.compute(std::span<const Op>(&dev->op, 1));
+  Status st = under_test.compute(dev->ops);
   if (!st.ok()) return fail(st.message());
-  std::vector<uint8_t> got(c->dst.bytes.size());
-  st = under_test.download(got.data(), dev->dst, got.size());
-  if (!st.ok()) return fail(st.message());
-  const int64_t n = elements(c->dst);
-  r.nmse = nmse(to_floats(c->dst.type, got, n), to_floats(c->dst.type, *want, n));
+  auto err = compare(under_test, p, *dev, *want);
+  if (!err.ok()) return fail(err.message());
+  r.nmse = *err;
   if (r.nmse <= r.threshold) {
     r.outcome = Outcome::kPass;
   } else {
@@ -180,17 +233,17 @@ CaseResult run_case(Backend& under_test, Backend& ref, const CaseDef& def, const
     r.message = std::isnan(r.nmse) ? "NaN or Inf in the output" : "NMSE above the threshold";
   }
   if (o.mode == Mode::kPerf) {
-    r.bytes = c->bytes;
-    r.flops = c->flops;
+    r.bytes = p.bytes;
+    r.flops = p.flops;
     st = time_case(under_test, *dev, o, &r);
     if (!st.ok()) return fail(st.message());
   }
-  if (c->pack) retained->push_back(std::move(dev).value());
+  if (p.pack) retained->push_back(std::move(dev).value());
   return r;
 }
 
 bool matches(const CaseDef& d, const SuiteOptions& o) {
-  return (o.op.empty() || o.op == op_name(d.kind)) && (o.type.empty() || o.type == d.type);
+  return (o.op.empty() || o.op == d.op) && (o.type.empty() || o.type == d.type);
 }
 
 }  // namespace
@@ -249,6 +302,7 @@ Result<SuiteReport> run_conformance(Backend& under_test, Backend& reference,
     for (uint32_t k = 0; k < DARI_OP_COUNT; ++k) {
       ops += (k ? ", " : "") + std::string(op_name(static_cast<OpKind>(k)));
     }
+    ops += "; graphs: ffn, decode";
     return make_error(
         "no conformance case matches op '" + printable(opts.op) + "' and type '" +
         printable(opts.type) + "' (ops: " + ops +

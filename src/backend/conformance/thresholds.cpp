@@ -105,6 +105,19 @@ std::vector<Threshold> build_table() {
     t.push_back(write_limit(OpKind::kCopy, "F32->" + tn(w), w));
     t.push_back(read_limit(OpKind::kCopy, tn(w) + "->F32", w));
   }
+  // Graph cases (graph_cases.cpp): several ops in one compute() call.
+  for (GgmlType w : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K,
+                     GgmlType::Q6_K}) {
+    const Threshold mm = matmul_limit(w);
+    t.push_back({"ffn", tn(w), 4.0 * mm.nmse,
+                 "4x matmul's: three " + tn(w) +
+                     " matmuls in a chain (gate, up, down) add their rounding"});
+  }
+  for (GgmlType kv : {GgmlType::F32, GgmlType::F16}) {
+    t.push_back({"decode", tn(kv), 5e-5,
+                 "rope (1e-5) feeds the KV write and attention; the " + tn(kv) +
+                     " write may round differently"});
+  }
   return t;
 }
 
@@ -127,8 +140,7 @@ std::vector<Threshold> conformance_thresholds() {
   return table();
 }
 
-const Threshold* find_threshold(OpKind kind, const std::string& type) {
-  const std::string_view op = op_name(kind);
+const Threshold* find_threshold(const std::string& op, const std::string& type) {
   for (const Threshold& t : table()) {
     if (t.op == op && t.type == type) return &t;
   }
