@@ -12,15 +12,17 @@
 #define BK 32u
 layout(local_size_x = 128) in;
 
-shared float ws[BK][BN + 1u];
-shared float xs[BK][BM + 1u];
+// Weight and activation blocks, k-major, four consecutive rows per vec4 (one 128-bit load
+// gives a thread its four rows).
+shared vec4 ws[BK][BN / 4u];
+shared vec4 xs[BK][BM / 4u];
 
 void main() {
   uint t = gl_LocalInvocationID.x;
   uint n0 = gl_WorkGroupID.x * BN;
   uint m0 = gl_WorkGroupID.y * BM;
-  uint tn = t & 15u;
-  uint tm = t >> 4;
+  uint tn = t & 15u;  // rows n0 + 4 tn .. + 3
+  uint tm = t >> 4;   // rows m0 + 4 tm .. + 3
   float acc[4][4];
   [[unroll]] for (uint i = 0u; i < 4u; ++i) {
     [[unroll]] for (uint j = 0u; j < 4u; ++j) acc[i][j] = 0.0;
@@ -34,8 +36,10 @@ void main() {
       vec4 lo = vec4(0.0), hi = vec4(0.0);
       if (n0 + r < pc.N && g < pc.ngroups) dq8(pc.w_off + (n0 + r) * pc.w_nb1, g, pc.K, lo, hi);
       uint k = 8u * gi;
-      ws[k][r] = lo.x; ws[k + 1u][r] = lo.y; ws[k + 2u][r] = lo.z; ws[k + 3u][r] = lo.w;
-      ws[k + 4u][r] = hi.x; ws[k + 5u][r] = hi.y; ws[k + 6u][r] = hi.z; ws[k + 7u][r] = hi.w;
+      uint q = r >> 2, c = r & 3u;
+      ws[k][q][c] = lo.x; ws[k + 1u][q][c] = lo.y; ws[k + 2u][q][c] = lo.z;
+      ws[k + 3u][q][c] = lo.w; ws[k + 4u][q][c] = hi.x; ws[k + 5u][q][c] = hi.y;
+      ws[k + 6u][q][c] = hi.z; ws[k + 7u][q][c] = hi.w;
     }
     {
       uint r = t >> 2;
@@ -44,25 +48,29 @@ void main() {
       vec4 lo = vec4(0.0), hi = vec4(0.0);
       if (m0 + r < pc.M && g < pc.ngroups) x8(m0 + r, g, lo, hi);
       uint k = 8u * gi;
-      xs[k][r] = lo.x; xs[k + 1u][r] = lo.y; xs[k + 2u][r] = lo.z; xs[k + 3u][r] = lo.w;
-      xs[k + 4u][r] = hi.x; xs[k + 5u][r] = hi.y; xs[k + 6u][r] = hi.z; xs[k + 7u][r] = hi.w;
+      uint q = r >> 2, c = r & 3u;
+      xs[k][q][c] = lo.x; xs[k + 1u][q][c] = lo.y; xs[k + 2u][q][c] = lo.z;
+      xs[k + 3u][q][c] = lo.w; xs[k + 4u][q][c] = hi.x; xs[k + 5u][q][c] = hi.y;
+      xs[k + 6u][q][c] = hi.z; xs[k + 7u][q][c] = hi.w;
     }
     barrier();
     [[unroll]] for (uint k = 0u; k < BK; ++k) {
-      float a[4], b[4];
-      [[unroll]] for (uint i = 0u; i < 4u; ++i) a[i] = ws[k][tn + 16u * i];
-      [[unroll]] for (uint j = 0u; j < 4u; ++j) b[j] = xs[k][tm + 8u * j];
-      [[unroll]] for (uint i = 0u; i < 4u; ++i) {
-        [[unroll]] for (uint j = 0u; j < 4u; ++j) acc[i][j] += a[i] * b[j];
+      vec4 a = ws[k][tn];
+      vec4 b = xs[k][tm];
+      [[unroll]] for (uint j = 0u; j < 4u; ++j) {
+        acc[0][j] += a.x * b[j];
+        acc[1][j] += a.y * b[j];
+        acc[2][j] += a.z * b[j];
+        acc[3][j] += a.w * b[j];
       }
     }
     barrier();
   }
   [[unroll]] for (uint j = 0u; j < 4u; ++j) {
-    uint m = m0 + tm + 8u * j;
+    uint m = m0 + 4u * tm + j;
     if (m >= pc.M) continue;
     [[unroll]] for (uint i = 0u; i < 4u; ++i) {
-      uint n = n0 + tn + 16u * i;
+      uint n = n0 + 4u * tn + i;
       if (n < pc.N) b2[(pc.y_off + m * pc.y_nb1 + 4u * n) >> 2] = floatBitsToUint(acc[i][j]);
     }
   }
