@@ -4,9 +4,11 @@
 // Unsupported cases are not failures (the engine runs those ops on the CPU) but are listed.
 // --mode perf also times every supported case on the device (GB/s, and GFLOP/s for matmul and
 // attention). --json prints one object at the end instead of the table; --thresholds prints the
-// NMSE limits.
+// NMSE limits, --summary the support table of docs/BACKENDS.md.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,6 +29,7 @@ struct BackendTestArgs {
   std::string mode = "test";
   bool json = false;
   bool thresholds = false;
+  bool summary = false;
   uint32_t threads = 0;
   uint32_t seed = 1234;
   uint32_t graph = 1;
@@ -89,6 +92,56 @@ int print_thresholds() {
   return 0;
 }
 
+// What the backend supports, one Markdown row per op (docs/BACKENDS.md): the types whose cases all
+// pass, those supported for some shapes only, those with a failing case (and which shapes), and
+// those unsupported.
+void print_summary(const std::string& backend, const conformance::SuiteReport& rep) {
+  std::vector<std::string> ops;
+  std::map<std::string, std::vector<std::string>> types;  // op -> types in suite order
+  std::map<std::pair<std::string, std::string>, std::vector<const conformance::CaseResult*>> cases;
+  for (const auto& c : rep.cases) {
+    if (types.count(c.op) == 0) ops.push_back(c.op);
+    auto& ts = types[c.op];
+    if (std::find(ts.begin(), ts.end(), c.type) == ts.end()) ts.push_back(c.type);
+    cases[{c.op, c.type}].push_back(&c);
+  }
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  };
+  std::printf("| op | %s: %u pass, %u fail, %u unsupported |\n|---|---|\n", backend.c_str(),
+              rep.passed, rep.failed, rep.unsupported);
+  for (const std::string& op : ops) {
+    std::vector<std::string> full, some, bad, none;
+    for (const std::string& t : types[op]) {
+      std::vector<std::string> failed, unsupported;
+      for (const auto* c : cases[{op, t}]) {
+        if (c->outcome == conformance::Outcome::kFail) failed.push_back(c->shape);
+        if (c->outcome == conformance::Outcome::kUnsupported) unsupported.push_back(c->shape);
+      }
+      const size_t n = cases[{op, t}].size();
+      if (!failed.empty()) {
+        bad.push_back(t + " (" + join(failed) + ")");
+      } else if (unsupported.size() == n) {
+        none.push_back(t);
+      } else if (!unsupported.empty()) {
+        some.push_back(t + " (not " + join(unsupported) + ")");
+      } else {
+        full.push_back(t);
+      }
+    }
+    std::vector<std::string> cell;
+    if (!full.empty()) cell.push_back(join(full));
+    if (!some.empty()) cell.push_back("some shapes: " + join(some));
+    if (!bad.empty()) cell.push_back("**fails**: " + join(bad));
+    if (!none.empty()) cell.push_back("unsupported: " + join(none));
+    std::string text;
+    for (const auto& x : cell) text += (text.empty() ? "" : "; ") + x;
+    std::printf("| %s | %s |\n", op.c_str(), text.c_str());
+  }
+}
+
 int backend_test_main(const BackendTestArgs& a) {
   if (a.thresholds) return print_thresholds();
   if (a.mode != "test" && a.mode != "perf") {
@@ -117,20 +170,23 @@ int backend_test_main(const BackendTestArgs& a) {
   so.seed = a.seed;
   so.perf_graph_ops = a.graph;
   const DeviceInfo& info = (*dev)->device();
-  if (!a.json) {
+  const bool table = !a.json && !a.summary;
+  if (table) {
     std::printf("backend-test: %s (%s: %s) against the scalar cpu reference\n", rb.spec.c_str(),
                 info.name.c_str(), info.description.c_str());
     print_header(perf);
   }
   auto report =
       conformance::run_conformance(**dev, **ref, so, [&](const conformance::CaseResult& r) {
-        if (!a.json) print_row(r, perf);
+        if (table) print_row(r, perf);
       });
   if (!report.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", report.message().c_str());
     return 1;
   }
-  if (a.json) {
+  if (a.summary) {
+    print_summary(rb.spec, *report);
+  } else if (a.json) {
     nlohmann::json j;
     j["backend"] = rb.spec;
     j["device"] = {{"name", info.name}, {"description", info.description}};
@@ -169,6 +225,8 @@ std::function<int()> setup(CLI::App& app) {
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   app.add_flag("--json", a->json, "print one JSON object instead of the table");
+  app.add_flag("--summary", a->summary,
+               "print which ops and types pass as a Markdown table instead of the case rows");
   app.add_flag("--thresholds", a->thresholds,
                "print the NMSE limit of every (op, type) as a Markdown table and exit");
   app.add_option("-t,--threads", a->threads, "CPU threads (reference, and a cpu backend; 0: all)");
