@@ -96,6 +96,17 @@ TEST(BackendCli, BackendTestJsonAndPerf) {
   }
 }
 
+TEST(BackendCli, BackendTestTables) {
+  const Output sum = run_dari("bt_summary", "backend-test --backend cpu --op add --summary");
+  ASSERT_EQ(sum.status, 0) << sum.err;
+  EXPECT_TRUE(has(sum.out, "| op | cpu: 5 pass, 0 fail, 0 unsupported |")) << sum.out;
+  EXPECT_TRUE(has(sum.out, "| add | F32 |")) << sum.out;
+  const Output thr = run_dari("bt_thresholds", "backend-test --thresholds");
+  ASSERT_EQ(thr.status, 0) << thr.err;
+  EXPECT_TRUE(has(thr.out, "| matmul | Q4_K | 5e-04 |")) << thr.out;
+  EXPECT_TRUE(has(thr.out, "| decode | F16 |")) << thr.out;
+}
+
 TEST(BackendCli, BackendTestBadFilter) {
   const Output o = run_dari("bt_bad", "backend-test --op nope");
   EXPECT_EQ(o.status, 1);
