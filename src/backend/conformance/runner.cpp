@@ -179,6 +179,42 @@ Result<double> compare(Backend& b, const Prepared& p, const DeviceCase& d,
   return worst;
 }
 
+// The device half of a case: pack (matmul weights), compute, compare, time.
+CaseResult check_on_device(Backend& b, const Prepared& p, DeviceCase& dev,
+                           const std::vector<std::vector<uint8_t>>& want, const SuiteOptions& o,
+                           CaseResult r) {
+  auto fail = [&r](const std::string& msg) {
+    r.outcome = Outcome::kFail;
+    r.message = msg;
+    return r;
+  };
+  if (p.pack) {
+    auto packed = b.pack_weight(from_c_view(dev.ops[0].src[0]));
+    if (!packed.ok()) return fail(packed.message());
+    if (const size_t at = r.shape.find(" pack"); *packed && at != std::string::npos) {
+      r.shape.insert(at + 5, "ed");  // "pack" -> "packed": the backend made a copy
+    }
+  }
+  Status st = b.compute(dev.ops);
+  if (!st.ok()) return fail(st.message());
+  auto err = compare(b, p, dev, want);
+  if (!err.ok()) return fail(err.message());
+  r.nmse = *err;
+  if (r.nmse <= r.threshold) {
+    r.outcome = Outcome::kPass;
+  } else {
+    r.outcome = Outcome::kFail;
+    r.message = std::isnan(r.nmse) ? "NaN or Inf in the output" : "NMSE above the threshold";
+  }
+  if (o.mode == Mode::kPerf) {
+    r.bytes = p.bytes;
+    r.flops = p.flops;
+    st = time_case(b, dev, o, &r);
+    if (!st.ok()) return fail(st.message());
+  }
+  return r;
+}
+
 // Runs one case; `retained` keeps weights offered to pack_weight() alive.
 CaseResult run_case(Backend& under_test, Backend& ref, const CaseDef& def, const SuiteOptions& o,
                     uint32_t index, std::vector<DeviceCase>* retained) {
@@ -214,30 +250,9 @@ CaseResult run_case(Backend& under_test, Backend& ref, const CaseDef& def, const
   if (shared) r.shape += " @off";
   auto dev = upload_case(under_test, p, shared);
   if (!dev.ok()) return fail(dev.message());
-  if (p.pack) {
-    auto packed = under_test.pack_weight(from_c_view(dev->ops[0].src[0]));
-    if (!packed.ok()) return fail(packed.message());
-    if (const size_t at = r.shape.find(" pack"); *packed && at != std::string::npos) {
-      r.shape.insert(at + 5, "ed");  // "pack" -> "packed": the backend made a copy
-    }
-  }
-  Status st = under_test.compute(dev->ops);
-  if (!st.ok()) return fail(st.message());
-  auto err = compare(under_test, p, *dev, *want);
-  if (!err.ok()) return fail(err.message());
-  r.nmse = *err;
-  if (r.nmse <= r.threshold) {
-    r.outcome = Outcome::kPass;
-  } else {
-    r.outcome = Outcome::kFail;
-    r.message = std::isnan(r.nmse) ? "NaN or Inf in the output" : "NMSE above the threshold";
-  }
-  if (o.mode == Mode::kPerf) {
-    r.bytes = p.bytes;
-    r.flops = p.flops;
-    st = time_case(under_test, *dev, o, &r);
-    if (!st.ok()) return fail(st.message());
-  }
+  r = check_on_device(under_test, p, *dev, *want, o, std::move(r));
+  // A weight offered to pack_weight() may be read for the backend's whole life: keep it, even
+  // when the case failed after the offer.
   if (p.pack) retained->push_back(std::move(dev).value());
   return r;
 }
