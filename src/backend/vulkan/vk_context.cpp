@@ -99,6 +99,9 @@ Status create_context(int32_t device, uint32_t flags, Context** out) {
   if (cap != 0) range = std::min(range, std::max<uint64_t>(cap, 4096));
   c->max_range = range / 4 * 4;
   c->profile = (flags & DARI_CREATE_PROFILE) != 0 && c->pd->timestamps;
+  // A CPU device runs a workgroup's invocations on one core, where loading the activations
+  // dominates; more weight rows per workgroup amortise them. GPUs want more workgroups.
+  c->vec_rows = c->pd->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 8 : 4;
   c->use_subgroups = c->pd->subgroup_arith && env_u64("DARI_VULKAN_NO_SUBGROUPS", 0) == 0 &&
                      (flags & DARI_CREATE_REFERENCE) == 0;
   Status s = init_device(c);

@@ -56,8 +56,9 @@ void Encoder::collect_times() {
   }
 }
 
-Status get_pipeline(Context* c, const std::string& name, VkPipeline* out) {
-  auto it = c->pipelines.find(name);
+Status get_pipeline(Context* c, const std::string& name, uint32_t spec0, VkPipeline* out) {
+  const std::string key = spec0 == 0 ? name : name + "#" + std::to_string(spec0);
+  auto it = c->pipelines.find(key);
   if (it != c->pipelines.end()) {
     *out = it->second;
     return Status::Ok();
@@ -77,21 +78,24 @@ Status get_pipeline(Context* c, const std::string& name, VkPipeline* out) {
   pi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   pi.stage.module = mod;
   pi.stage.pName = "main";
+  const VkSpecializationMapEntry entry{0, 0, sizeof(uint32_t)};
+  VkSpecializationInfo spec{1, &entry, sizeof(uint32_t), &spec0};
+  if (spec0 != 0) pi.stage.pSpecializationInfo = &spec;
   pi.layout = c->pipe_layout;
   VkPipeline p = VK_NULL_HANDLE;
   r = vkCreateComputePipelines(c->dev, VK_NULL_HANDLE, 1, &pi, nullptr, &p);
   vkDestroyShaderModule(c->dev, mod, nullptr);
   if (r != VK_SUCCESS) return vk_fail(r, "vkCreateComputePipelines " + name);
-  c->pipelines.emplace(name, p);
+  c->pipelines.emplace(key, p);
   *out = p;
   return Status::Ok();
 }
 
 Status Encoder::dispatch(const char* name, const BindRange* binds, uint32_t n_binds,
-                         const void* push, size_t push_bytes, uint32_t gx, uint32_t gy,
-                         uint32_t gz) {
+                         const void* push, size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz,
+                         uint32_t spec0) {
   Dispatch d;
-  DVK_TRY(get_pipeline(c_, name, &d.pipeline));
+  DVK_TRY(get_pipeline(c_, name, spec0, &d.pipeline));
   d.n_binds = std::min<uint32_t>(n_binds, 4);
   for (uint32_t i = 0; i < d.n_binds; ++i) d.binds[i] = binds[i];
   d.push_bytes = static_cast<uint32_t>(std::min<size_t>(push_bytes, sizeof(d.push)));

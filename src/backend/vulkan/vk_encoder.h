@@ -45,8 +45,9 @@ class Encoder {
   std::map<std::string, uint32_t> memo;
 
   // Queues one dispatch of pipeline `name` (created on first use). Bindings 0..n-1 as given.
+  // spec0 != 0: value of specialization constant 0 (the pipeline is cached per value).
   Status dispatch(const char* name, const BindRange* binds, uint32_t n_binds, const void* push,
-                  size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz);
+                  size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t spec0 = 0);
 
   // Ends the current op (profiling): its dispatches since the previous mark are timed under
   // `label`.
@@ -69,7 +70,7 @@ class Encoder {
 };
 
 // The pipeline of shader variant `name` (embedded SPIR-V), created once per context.
-Status get_pipeline(Context* c, const std::string& name, VkPipeline* out);
+Status get_pipeline(Context* c, const std::string& name, uint32_t spec0, VkPipeline* out);
 
 // Splits `rows` (>= 1) over the y and z workgroup counts (y <= 65535).
 inline void rows_grid(uint64_t rows, uint32_t* gy, uint32_t* gz) {

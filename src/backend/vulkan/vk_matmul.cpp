@@ -1,7 +1,7 @@
 // MATMUL: y[M][N] = x[M][K] (F32) . w[N][K]^T (any supported weight type), as dispatches of
-// matmul_vec_* (M <= 4: one workgroup per 4 weight rows) or matmul_tiled_* (64 x 32 output tiles).
-// Big operands are split: N into chunks whose weight rows fit one binding, M into chunks whose
-// activation and output rows fit.
+// matmul_vec_* (M <= 4: one workgroup per 4 weight rows, 8 on software devices) or matmul_tiled_*
+// (64 x 32 output tiles). Big operands are split: N into chunks whose weight rows fit one binding,
+// M into chunks whose activation and output rows fit.
 #include <algorithm>
 
 #include "vk_ops.h"
@@ -15,7 +15,6 @@ struct MatmulPush {
 };
 
 constexpr uint64_t kVecMaxM = 4;  // MAXM in matmul_vec.comp
-constexpr uint64_t kVecRows = 4;  // NR in matmul_vec.comp
 
 bool weight_type_ok(uint32_t t) {
   switch (t) {
@@ -108,15 +107,15 @@ Status encode_matmul(Encoder& e, const DariOp& op) {
       p.y_off = br[2].rem;
       p.y_nb1 = static_cast<uint32_t>(y.nb[1]);
       uint32_t gx = 1, gy = 1, gz = 1;
-      if (vec) {  // kVecRows weight rows per workgroup
-        const uint64_t wgs = (nn + kVecRows - 1) / kVecRows;
+      if (vec) {  // c->vec_rows weight rows per workgroup
+        const uint64_t wgs = (nn + c->vec_rows - 1) / c->vec_rows;
         gx = static_cast<uint32_t>(std::min<uint64_t>(wgs, 65535));
         gy = static_cast<uint32_t>((wgs + 65534) / 65535);
       } else {
         gx = static_cast<uint32_t>((nn + 63) / 64);
         gy = static_cast<uint32_t>((mm + 31) / 32);
       }
-      DVK_TRY(e.dispatch(pipe.c_str(), br, 3, &p, sizeof(p), gx, gy, gz));
+      DVK_TRY(e.dispatch(pipe.c_str(), br, 3, &p, sizeof(p), gx, gy, gz, vec ? c->vec_rows : 0));
     }
   }
   return Status::Ok();

@@ -1,6 +1,6 @@
 #version 450
-// Matrix-vector MATMUL for M <= 4 activation rows: one workgroup of 64 threads per NR = 4
-// weight rows. Threads split K in groups of 8; each activation group is loaded once and used
+// Matrix-vector MATMUL for M <= 4 activation rows: one workgroup of 64 threads per NR weight
+// rows. Threads split K in groups of 8; each activation group is loaded once and used
 // for the NR weight rows, each weight group is dequantised once and used for every activation
 // row. Then a workgroup reduction (subgroupAdd with USE_SUBGROUPS, else shared memory).
 #if defined(USE_SUBGROUPS)
@@ -12,7 +12,9 @@
 #include "dequant.glsl"
 #define WG 64u
 #define MAXM 4u
-#define NR 4u
+// Weight rows per workgroup: a specialization constant (4 on GPUs, 8 on software devices,
+// where activation loads are the bottleneck).
+layout(constant_id = 0) const uint NR = 4u;
 layout(local_size_x = 64) in;
 
 shared float part[NR * MAXM][WG];
