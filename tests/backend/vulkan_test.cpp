@@ -527,6 +527,20 @@ TEST_F(VulkanMatmulTest, WithoutSubgroups) {
   }
 }
 
+// Other weight-row counts per matrix-vector workgroup (GPUs use 4, software devices 8).
+TEST_F(VulkanMatmulTest, VecRowsPerWorkgroup) {
+  for (const char* rows : {"3", "4"}) {
+    reopen_with("DARI_VULKAN_VEC_ROWS", rows);
+    for (GgmlType type : {GgmlType::F32, GgmlType::Q6_K}) {
+      Tensor w = make(type, 512, 70, 1, 1, 0, type == GgmlType::F32 ? 4 : 2);
+      Tensor x = make(GgmlType::F32, 512, 2);
+      Tensor y = make(GgmlType::F32, 70, 2);
+      check(w, x, y,
+            std::string("vec rows ") + rows + " type " + std::to_string(static_cast<int>(type)));
+    }
+  }
+}
+
 TEST_F(VulkanMatmulTest, StagingPath) {
   reopen_with("DARI_VULKAN_FORCE_STAGING", "1");
   std::vector<uint8_t> big(40u << 20);  // larger than one staging chunk

@@ -102,6 +102,8 @@ Status create_context(int32_t device, uint32_t flags, Context** out) {
   // A CPU device runs a workgroup's invocations on one core, where loading the activations
   // dominates; more weight rows per workgroup amortise them. GPUs want more workgroups.
   c->vec_rows = c->pd->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 8 : 4;
+  const uint64_t rows = env_u64("DARI_VULKAN_VEC_ROWS", 0);  // tests: the other devices' value
+  if (rows >= 1 && rows <= 16) c->vec_rows = static_cast<uint32_t>(rows);
   c->use_subgroups = c->pd->subgroup_arith && env_u64("DARI_VULKAN_NO_SUBGROUPS", 0) == 0 &&
                      (flags & DARI_CREATE_REFERENCE) == 0;
   Status s = init_device(c);

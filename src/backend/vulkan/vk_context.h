@@ -51,7 +51,8 @@ struct Context {
   uint64_t max_range = 0;      // bytes one binding may cover (DARI_VULKAN_MAX_RANGE caps it)
   uint32_t align = 16;         // minStorageBufferOffsetAlignment
   bool use_subgroups = false;  // matmul_vec_sg_* pipelines (DARI_VULKAN_NO_SUBGROUPS=1: off)
-  uint32_t vec_rows = 4;       // weight rows per matmul_vec workgroup (8 on software devices)
+  uint32_t vec_rows = 4;       // weight rows per matmul_vec workgroup (8 on software devices;
+                               // DARI_VULKAN_VEC_ROWS=1..16 overrides)
 
   // Memory (vk_memory.cpp).
   std::map<uint64_t, Buffer> buffers;  // by base address
