@@ -57,6 +57,15 @@ TEST(BackendCli, DevicesListsCpu) {
   EXPECT_TRUE(has(o.out, "iB")) << o.out;  // memory in human units
 }
 
+TEST(BackendCli, ListDevicesOptionExits) {
+  for (const char* cmd : {"run -p hi", "serve", "bench"}) {
+    const Output o = run_dari("list_devices", std::string(cmd) + " --list-devices");
+    EXPECT_EQ(o.status, 0) << cmd << ": " << o.err;
+    EXPECT_TRUE(has(o.out, "\ncpu ")) << cmd << ": " << o.out;
+    EXPECT_FALSE(has(o.out, "listening")) << cmd;
+  }
+}
+
 TEST(BackendCli, DevicesJson) {
   const Output o = run_dari("devices_json", "devices --json");
   ASSERT_EQ(o.status, 0) << o.err;

@@ -89,6 +89,8 @@ void add_backend_options(CLI::App& app, BackendCliOptions* o) {
   app.add_option("--device", o->device,
                  "(also -dev) run on the device of this name from `dari devices`, e.g. Vulkan0 "
                  "(none: the cpu), instead of --backend");
+  app.add_flag("--list-devices", o->list_devices,
+               "print the backends' devices (as `dari devices`) and exit");
   app.add_option("--backend-plugin", o->plugins,
                  "load a backend plugin library (libdari-backend-NAME.so) before looking up "
                  "--backend (repeatable)");
@@ -149,6 +151,10 @@ bool resolve_backend(const BackendCliOptions& o, ResolvedBackend* out) {
       std::fprintf(stderr, "dari: error: --backend-plugin: %s\n", msg.c_str());
       return false;
     }
+  }
+  if (o.list_devices) {
+    std::fflush(stderr);
+    std::exit(print_devices(false));  // nothing is open yet: exiting here is what llama.cpp does
   }
   if (!parse_gpu_layers(o.n_gpu_layers, &out->n_gpu_layers)) {
     std::fprintf(stderr,

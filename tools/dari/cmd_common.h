@@ -22,6 +22,7 @@ struct BackendCliOptions {
   std::string backend = "cpu";       // registry spec (dari/backend/backend.h create_backend)
   std::string n_gpu_layers;          // as typed: "" (default), N >= -1, "all" or "auto"
   std::vector<std::string> plugins;  // libraries to register before the backend is looked up
+  bool list_devices = false;         // llama.cpp's --list-devices: print them and exit 0
   std::string device;  // llama.cpp's --device: a device name from `dari devices` ("Vulkan0"),
                        // or "none" (the cpu); replaces --backend when given
 };
@@ -34,8 +35,13 @@ struct ResolvedBackend {
   bool is_cpu() const { return spec == "cpu" || spec.rfind("cpu:", 0) == 0; }
 };
 // Registers the --backend-plugin libraries, parses -ngl and opens the backend's device once to
-// prove it exists. On failure prints one "dari: error: ..." line and returns false.
+// prove it exists. On failure prints one "dari: error: ..." line and returns false. With
+// --list-devices it prints the devices and exits the process (status 0), as llama.cpp does.
 bool resolve_backend(const BackendCliOptions& o, ResolvedBackend* out);
+
+// `dari devices` (cmd_devices.cpp): loads the plugins on the search path and prints every device
+// (a table, or JSON); returns the exit status.
+int print_devices(bool json);
 
 // Prints the error for a non-cpu backend given to options that cannot carry it.
 void report_backend_unwired(const ResolvedBackend& r);

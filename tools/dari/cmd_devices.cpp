@@ -69,18 +69,16 @@ std::vector<DeviceInfo> all_devices(std::vector<std::string>* warnings) {
   return devs;
 }
 
-int devices_main(const DevicesArgs& a) {
+}  // namespace
+
+int print_devices(bool json) {
   std::vector<std::string> warnings;
-  BackendCliOptions plugins_only;  // registers --backend-plugin libraries, errors in one line
-  plugins_only.plugins = a.plugins;
-  ResolvedBackend unused;
-  if (!resolve_backend(plugins_only, &unused)) return 1;
   for (std::string& e : discover_plugins()) warnings.push_back(std::move(e));
   const std::vector<DeviceInfo> devs = all_devices(&warnings);
-  if (!a.json) {
+  if (!json) {
     for (const std::string& w : warnings) std::fprintf(stderr, "dari: warning: %s\n", w.c_str());
   }
-  if (a.json) {
+  if (json) {
     nlohmann::json j;
     j["devices"] = nlohmann::json::array();
     for (const DeviceInfo& d : devs) {
@@ -115,6 +113,16 @@ int devices_main(const DevicesArgs& a) {
                   : (devs.back().backend + ":" + std::to_string(devs.back().index)).c_str(),
               join(plugin_search_path(), ":").c_str());
   return 0;
+}
+
+namespace {
+
+int devices_main(const DevicesArgs& a) {
+  BackendCliOptions plugins_only;  // registers --backend-plugin libraries, errors in one line
+  plugins_only.plugins = a.plugins;
+  ResolvedBackend unused;
+  if (!resolve_backend(plugins_only, &unused)) return 1;
+  return print_devices(a.json);
 }
 
 std::function<int()> setup(CLI::App& app) {
