@@ -214,14 +214,15 @@ std::function<int()> setup(CLI::App& app) {
                  "load a backend plugin library first (repeatable)");
   app.add_option("--op", a->op,
                  "only this op: matmul, rms_norm, rope, softmax, silu_mul, add, mul, get_rows, "
-                 "set_rows, attention, copy");
+                 "set_rows, attention, copy; graphs: ffn, decode");
   app.add_option("--type", a->type,
                  "only this type: F32, F16, BF16, Q8_0, Q4_0, ..., Q6_K; copy: "
                  "F32->Q8_0");
   app.add_option("--mode", a->mode, "test (correctness) or perf (also time each case)")
       ->capture_default_str();
-  app.add_option("--graph", a->graph,
-                 "perf: ops per compute() call (N copies of the case's op; times are per op)")
+  app.add_option(
+         "--graph", a->graph,
+         "perf: copies of the case (its op, or its graph) per compute() call; times are per copy")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   app.add_flag("--json", a->json, "print one JSON object instead of the table");
