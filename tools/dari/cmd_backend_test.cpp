@@ -45,7 +45,7 @@ void print_line(std::string line) {
 void print_header(bool perf) {
   std::string h = str_format("%-10s %-11s %-40s %-10s %-8s %-11s", "OP", "TYPE", "SHAPE", "NMSE",
                              "LIMIT", "RESULT");
-  if (perf) h += str_format(" %10s %9s %9s", "us/op", "GB/s", "GFLOP/s");
+  if (perf) h += str_format(" %10s %9s %9s", "us/case", "GB/s", "GFLOP/s");
   print_line(h);
 }
 

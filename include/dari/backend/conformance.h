@@ -38,8 +38,8 @@ struct SuiteOptions {
   uint32_t perf_min_iters = 5;
   double perf_min_seconds = 0.2;  // keep iterating until both minimums are met
   uint32_t perf_max_iters = 1000;
-  // Ops per timed compute() call: 1 = one call per op (includes a device synchronisation each
-  // time); N > 1 = a graph of N copies of the op, so per-call overhead is spread over N ops.
+  // Copies of a case (its op, or its graph) per timed compute() call: 1 = one call per case
+  // (each includes a device synchronisation); N > 1 spreads the per-call overhead over N copies.
   uint32_t perf_graph_ops = 1;
 };
 
@@ -55,7 +55,7 @@ struct CaseResult {
   Outcome outcome = Outcome::kUnsupported;
   std::string message;  // why it failed (an error from the backend, NaN in the output, ...)
   // Perf mode, supported cases only (0 otherwise).
-  double seconds = 0.0;  // mean wall time of one op: compute() time / perf_graph_ops
+  double seconds = 0.0;  // mean wall time of one copy: compute() time / perf_graph_ops
   uint32_t iters = 0;    // timed compute() calls
   double bytes = 0.0;    // bytes read + written by the op (inputs and output, once each)
   double flops = 0.0;    // matmul: 2·M·N·K; attention: 4·head_dim per (row, head, key); else 0
