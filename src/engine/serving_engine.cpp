@@ -138,7 +138,11 @@ Status ServingEngineImpl::init(const ServingOptions& opts) {
   kvo.n_blocks = static_cast<uint32_t>(blocks);
   std::error_code ec;
   const uint64_t model_bytes = std::filesystem::file_size(opts.model_path, ec);
-  const uint64_t kv_total = blocks * bt * token_bytes, phys = physical_memory();
+  // Layers whose KV the model places in device memory (kv_options) do not count against RAM.
+  uint64_t host_layers = kvo.n_layers;
+  for (const auto& be : kvo.layer_backends) host_layers -= be != nullptr ? 1 : 0;
+  const uint64_t kv_total = blocks * bt * token_bytes / std::max(1u, kvo.n_layers) * host_layers;
+  const uint64_t phys = physical_memory();
   if (!ec && phys != 0 && model_bytes + kv_total > phys) {
     return make_error(
         str_format("serving: the model (%s) plus the KV cache (%s) exceed physical "
