@@ -110,11 +110,12 @@ class Model {
   // memory. Empty when every layer runs on a host-memory backend.
   virtual std::vector<std::shared_ptr<Backend>> kv_backends() const { return {}; }
 
-  // Where layers run (see ModelPlacement).
+  // Where layers run (see ModelPlacement). Fixed at load; any thread.
   virtual ModelPlacement placement() const { return {}; }
   // Host <-> device bytes moved by the model's backends since load (weights uploaded at load
   // included): per decode step, only the logits come down, plus the activation rows that cross
-  // between the CPU and the device once with partial offload.
+  // between the CPU and the device once with partial offload. Same thread as forward() (or while
+  // no forward() runs).
   virtual Backend::Transfers transfers() const { return {}; }
 
   // Runs the batch. Writes logits rows (n_vocab floats each) for the rows with need_logits, in row
