@@ -46,6 +46,8 @@ struct EngineOptions {
   uint32_t n_ctx = 0;          // tokens per sequence; 0: min(model's training context, 4096)
   uint32_t max_sequences = 1;  // the KV pool holds this many full-context sequences
   uint32_t n_threads = 0;      // 0: hardware concurrency
+  std::string backend = "cpu";  // ModelLoadOptions::backend: NAME or NAME:DEVICE
+  int32_t n_gpu_layers = -1;    // ModelLoadOptions::n_gpu_layers (-1: all layers on `backend`)
   bool repack = true;          // ModelLoadOptions::repack
   uint32_t prefill_chunk = 512;  // prompt tokens per forward pass (>= 1)
   GgmlType kv_dtype = GgmlType::F16;  // F16 or F32

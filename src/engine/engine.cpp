@@ -53,6 +53,9 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& opts) {
   ModelLoadOptions mopts;
   mopts.n_threads = opts.n_threads;
   mopts.repack = opts.repack;
+  mopts.backend = opts.backend;
+  mopts.n_gpu_layers = opts.n_gpu_layers;
+  mopts.kv_dtype = opts.kv_dtype;
   DARI_ASSIGN_OR_RETURN(e->model_, Model::load(opts.model_path, mopts));
   auto tok = Tokenizer::from_gguf(e->model_->gguf());
   if (!tok.ok()) return make_error(opts.model_path + ": tokenizer: " + tok.message());

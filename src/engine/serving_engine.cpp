@@ -94,6 +94,9 @@ Status ServingEngineImpl::init(const ServingOptions& opts) {
   mo.n_threads = opts.n_threads;
   mo.repack = opts.repack;
   mo.profile = opts.profile;
+  mo.backend = opts.backend;
+  mo.n_gpu_layers = opts.n_gpu_layers;
+  mo.kv_dtype = opts.kv_dtype;
   DARI_ASSIGN_OR_RETURN(model_, Model::load(opts.model_path, mo));
   auto tok = Tokenizer::from_gguf(model_->gguf());
   if (!tok.ok()) return make_error(opts.model_path + ": tokenizer: " + tok.message());

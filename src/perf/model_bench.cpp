@@ -141,6 +141,8 @@ Result<BenchReport> run_model_bench(const BenchOptions& o,
     lo.n_threads = th;
     lo.repack = o.repack;
     lo.profile = o.profile;
+    lo.backend = o.backend;
+    lo.n_gpu_layers = o.n_gpu_layers;
     const auto t0 = Clock::now();
     auto model = Model::load(o.model_path, lo);
     if (!model.ok()) return make_error(model.message());

@@ -87,6 +87,8 @@ Result<std::unique_ptr<ServingEngine>> start_engine(const ServeBenchOptions& o,
   so.kv_tokens = o.kv_tokens;
   so.n_threads = o.n_threads;
   so.repack = o.repack;
+  so.backend = o.backend;
+  so.n_gpu_layers = o.n_gpu_layers;
   so.profile = o.profile;
   so.prefix_cache = o.prefix_cache;
   so.max_waiting = 4096;

@@ -161,12 +161,12 @@ TEST(DeviceKv, PrefixCacheAndForkMatchCpu) {
   }
 }
 
-// With a built Vulkan plugin (beside the test binaries' tools/dari, or on $DARI_BACKEND_PATH) and
+// With a built Vulkan plugin (in the build folder beside dari, or on $DARI_BACKEND_PATH) and
 // a Vulkan device: every device-test model's prompt logits close to the CPU's, and the trained
 // models' greedy tokens equal (a GPU's reductions differ in the last bits, so not bitwise).
 // Skipped when there is no plugin or no device.
 TEST(DeviceVulkan, MatchesCpu) {
-  add_plugin_search_dir(std::string(DARI_BINARY_DIR) + "/tools/dari");
+  add_plugin_search_dir(std::string(DARI_BINARY_DIR));
   {
     auto probe = create_backend("vulkan");
     if (!probe.ok()) GTEST_SKIP() << "no Vulkan backend: " << probe.message();

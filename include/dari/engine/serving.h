@@ -51,6 +51,8 @@ struct ServingOptions {
   uint64_t kv_bytes = 0;       // KV pool budget in bytes; wins over kv_tokens when nonzero
   uint32_t max_waiting = 256;  // queued (not yet admitted) requests; more → kQueueFull
   uint32_t n_threads = 0;      // 0: hardware concurrency
+  std::string backend = "cpu";  // ModelLoadOptions::backend: NAME or NAME:DEVICE
+  int32_t n_gpu_layers = -1;    // ModelLoadOptions::n_gpu_layers (-1: all layers on `backend`)
   bool repack = true;          // ModelLoadOptions::repack
   bool profile = false;        // ModelLoadOptions::profile (read with op_profile())
   GgmlType kv_dtype = GgmlType::F16;

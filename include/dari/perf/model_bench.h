@@ -86,6 +86,8 @@ struct BenchOptions {
   uint32_t reps = 5;
   uint32_t ubatch = 512;
   uint64_t seed = 1234;  // random token ids
+  std::string backend = "cpu";  // ModelLoadOptions::backend: NAME or NAME:DEVICE
+  int32_t n_gpu_layers = -1;    // ModelLoadOptions::n_gpu_layers (-1: all layers on `backend`)
   bool repack = true;    // ModelLoadOptions::repack
   bool profile = false;  // ModelLoadOptions::profile: fill BenchSample::profile
 };

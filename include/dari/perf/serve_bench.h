@@ -33,6 +33,8 @@ struct ServeBenchOptions {
   bool multi_turn = false;
   uint32_t turn_tokens = 16;  // new user tokens per turn (multi-turn)
   uint32_t n_threads = 0;     // 0: hardware concurrency
+  std::string backend = "cpu";  // ModelLoadOptions::backend: NAME or NAME:DEVICE
+  int32_t n_gpu_layers = -1;    // ModelLoadOptions::n_gpu_layers (-1: all layers on `backend`)
   bool repack = true;         // ModelLoadOptions::repack
   bool profile = false;       // time every op; run_serve_bench fills *profile
   uint32_t n_ctx = 0;         // 0: enough for the workload
