@@ -174,6 +174,27 @@ TEST(BackendCli, PluginFromCommandLine) {
 }
 #endif
 
+#ifdef DARI_CONFORMANCE_V2_PLUGIN
+// A model run on a plugin backend, whole and split with -ngl, gives the cpu's greedy tokens (the
+// plugin is the CPU's own v2 table, so the arithmetic is the same).
+TEST(BackendCli, RunOnPluginBackendMatchesCpu) {
+  const std::string model = std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
+  const std::string base = "run -m '" + model + "' -p 'Once upon a time' -n 24 --temp 0";
+  const Output cpu = run_dari("e2e_cpu", base);
+  ASSERT_EQ(cpu.status, 0) << cpu.err;
+  ASSERT_FALSE(cpu.out.empty());
+  const std::string plugin = std::string(" --backend-plugin '") + DARI_CONFORMANCE_V2_PLUGIN + "'";
+  for (const char* opts : {" --backend cpu-dl", " --backend cpu-dl:0 -ngl 1", " -dev none"}) {
+    const Output o = run_dari("e2e_plugin", base + plugin + opts);
+    ASSERT_EQ(o.status, 0) << opts << ": " << o.err;
+    EXPECT_EQ(o.out, cpu.out) << opts;
+  }
+  const Output bench = run_dari("e2e_bench", "bench -m '" + model + "' -p 8 -n 4 -r 1 -o json" +
+                                                 plugin + " --backend cpu-dl -ngl all");
+  EXPECT_EQ(bench.status, 0) << bench.err;
+}
+#endif
+
 #ifdef DARI_BAD_PLUGIN_ABI3
 TEST(BackendCli, NewerPluginAbi) {
   const Output o =
