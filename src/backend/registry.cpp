@@ -81,6 +81,16 @@ Result<std::pair<const DariBackendPluginV2*, const DariBackendPlugin*>> open_lib
   void* s2 = dlsym(handle, DARI_PLUGIN_ENTRY_NAME_V2);
   void* s1 = dlsym(handle, DARI_PLUGIN_ENTRY_NAME);
   if (s2 == nullptr && s1 == nullptr) {
+    // A plugin built for a later ABI exports only its own entry (dari_backend_plugin_v3, ...).
+    for (int v = 3; v <= 9; ++v) {
+      if (dlsym(handle, str_format("dari_backend_plugin_v%d", v).c_str()) != nullptr) {
+        dlclose(handle);
+        return make_error(str_format("backend plugin %s: built for ABI v%d, newer than this dari "
+                                     "(it loads v%u and v%u plugins)",
+                                     path.c_str(), v, DARI_PLUGIN_ABI_VERSION,
+                                     DARI_PLUGIN_ABI_VERSION_2));
+      }
+    }
     dlclose(handle);
     return make_error("backend plugin " + path + ": exports neither " + DARI_PLUGIN_ENTRY_NAME_V2 +
                       " nor " + DARI_PLUGIN_ENTRY_NAME);

@@ -278,6 +278,15 @@ const std::vector<std::pair<std::string, Check>>& checks() {
        }},
       {"audit verify", [](const std::string&, const CmdResult& r) { expect_ok(r); }},
       {"bench-serve", [](const std::string&, const CmdResult& r) { expect_ok(r); }},
+      {"devices", [](const std::string&, const CmdResult& r) {
+         expect_ok(r);
+         EXPECT_TRUE(has(r.out, "cpu")) << r.out;
+         EXPECT_TRUE(has(r.out, "vulkan")) << r.out;  // the plugin beside the binary
+       }},
+      {"backend-test", [](const std::string&, const CmdResult& r) {
+         expect_ok(r);
+         EXPECT_TRUE(has(r.out, " 0 failed")) << r.out;
+       }},
       {"bench", [](const std::string&, const CmdResult& r) {
          expect_ok(r);
          EXPECT_TRUE(has(r.out, "pp512")) << r.out;
