@@ -3,7 +3,9 @@
 // optional run on a real Vulkan device when its plugin is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -198,6 +200,30 @@ TEST(DeviceVulkan, MatchesCpu) {
         err = std::max(err, std::fabs(double{got->logits[i]} - double{want->logits[i]}));
       }
       EXPECT_LT(err / scale, 2e-2) << "max |diff| " << err << " of max |logit| " << scale;
+      // Normalised MSE over all prompt logits, and top-1 per row. The CPU rounds activations to
+      // 8 bits before a quantized matmul (Q8_0, as llama.cpp does) while the plugin keeps them in
+      // F32 (its matmul matches an exact reference to 1e-9), so models with quantized weights
+      // get the looser bound and a top-3 rule; float models must agree closely.
+      const bool quantized = c.name.find("_q") != std::string::npos;
+      double num = 0.0, den = 0.0;
+      for (size_t i = 0; i < want->logits.size(); ++i) {
+        const double d = double{got->logits[i]} - double{want->logits[i]};
+        num += d * d;
+        den += double{want->logits[i]} * want->logits[i];
+      }
+      const double nmse = num / std::max(den, 1e-30);
+      std::printf("%s ngl %d: logit NMSE %.3g\n", c.name.c_str(), ngl, nmse);
+      EXPECT_LE(nmse, quantized ? 1e-3 : 1e-5) << "logit NMSE";
+      const size_t nv = (*cpu)->config().n_vocab;
+      for (size_t r = 0; r + nv <= want->logits.size(); r += nv) {
+        const float* w = want->logits.data() + r;
+        const float* g = got->logits.data() + r;
+        const size_t gi = std::max_element(g, g + nv) - g;
+        size_t rank = 0;  // CPU logits above the device's choice
+        for (size_t j = 0; j < nv; ++j) rank += w[j] > w[gi] ? 1 : 0;
+        EXPECT_LT(rank, quantized ? 3u : 1u)
+            << "row " << r / nv << ": the device's top-1 " << gi << " is the CPU's #" << rank + 1;
+      }
     }
   }
 }
