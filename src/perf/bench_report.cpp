@@ -60,8 +60,9 @@ std::string format_markdown_header() {
 std::string format_markdown_row(const ModelFacts& m, const BenchSample& s) {
   const bool tg = s.test.n_gen > 0;
   const double gb_tok = static_cast<double>(m.decode_bytes_per_token) / 1e9;
-  return str_format("| %s | %s | %s | CPU | %u | %s | %.2f ± %.2f | %s | %s |\n", m.desc.c_str(),
-                    gib(m.file_bytes).c_str(), params_text(m.n_params).c_str(), s.test.n_threads,
+  return str_format("| %s | %s | %s | %s | %u | %s | %.2f ± %.2f | %s | %s |\n", m.desc.c_str(),
+                    gib(m.file_bytes).c_str(), params_text(m.n_params).c_str(), s.backend.c_str(),
+                    s.test.n_threads,
                     test_name(s.test).c_str(), s.mean_tps, s.sd_tps,
                     tg ? str_format("%.3f", gb_tok).c_str() : "-",
                     tg ? str_format("%.1f", s.gbps).c_str() : "-");
@@ -123,7 +124,7 @@ std::string format_json(const BenchReport& r) {
                           {"n_prompt", s.test.n_prompt},
                           {"n_gen", s.test.n_gen},
                           {"n_threads", s.test.n_threads},
-                          {"backend", "CPU"},
+                          {"backend", s.backend},
                           {"samples_ns", samples},
                           {"avg_ts", s.mean_tps},
                           {"stdev_ts", s.sd_tps},

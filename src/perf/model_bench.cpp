@@ -126,6 +126,22 @@ Result<ModelFacts> model_facts(const std::string& path) {
   return m;
 }
 
+namespace {
+
+// The bench table's backend column: the distinct devices the layers ran on, device first.
+std::string placement_name(const ModelPlacement& p) {
+  std::vector<std::string> names;
+  for (auto it = p.layers.rbegin(); it != p.layers.rend(); ++it) {
+    const std::string n = *it == "cpu" ? "CPU" : *it;
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : "+") + n;
+  return out.empty() ? "CPU" : out;
+}
+
+}  // namespace
+
 Result<BenchReport> run_model_bench(const BenchOptions& o,
                                     const std::function<void(const BenchSample&)>& on_test) {
   BenchReport rep;
@@ -151,6 +167,7 @@ Result<BenchReport> run_model_bench(const BenchOptions& o,
       first_load = false;
     }
     Model& m = **model;
+    rep.model.backend = placement_name(m.placement());
     DARI_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(m.kv_options(max_tokens + 16)));
     Runner runner(m, kv, o.seed);
     std::vector<BenchTest> tests;
@@ -166,6 +183,7 @@ Result<BenchReport> run_model_bench(const BenchOptions& o,
       DARI_TRY(runner.run(pp ? std::min(n, 32u) : 1, pp ? ubatch : 1));  // warm-up
       BenchSample s;
       s.test = t;
+      s.backend = rep.model.backend;
       m.reset_op_profile();  // the timed repetitions only
       std::vector<double> tps;
       for (uint32_t r = 0; r < reps; ++r) {

@@ -53,6 +53,9 @@ BandwidthResult measure_read_bandwidth(unsigned n_threads, uint64_t buffer_bytes
 
 struct ModelFacts {
   std::string path;
+  // Where the layers ran (run_model_bench fills it; also on each BenchSample): "CPU", a device
+  // name such as "Vulkan0", or "Vulkan0+CPU" when -ngl splits the layers.
+  std::string backend = "CPU";
   std::string desc;       // e.g. "llama 1.1B Q4_0"
   std::string type_name;  // weight mix, from general.file_type (or the dominant type)
   uint64_t file_bytes = 0;
@@ -74,6 +77,7 @@ struct BenchSample {
   double mean_tps = 0;
   double sd_tps = 0;
   double gbps = 0;  // tg only: decode_bytes_per_token * mean_tps / 1e9
+  std::string backend = "CPU";  // where the layers ran (ModelFacts::backend)
   // BenchOptions::profile: backend time per op over the timed repetitions, largest first.
   std::vector<OpProfile> profile;
 };
