@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "cli_runner.h"
+
 namespace {
 
 const std::string kDari = std::string(DARI_BINARY_DIR) + "/dari";
@@ -16,30 +18,12 @@ const std::string kModel = std::getenv("DARI_TEST_STORIES_MODEL") != nullptr
                                : std::string(DARI_TESTDATA_DIR) + "/models/stories260K.gguf";
 const std::string kTmp = std::string(DARI_BINARY_DIR) + "/tests/engine";
 
-struct Output {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using Output = dari::test::CliOutput;
+using dari::test::slurp;
 
 // Runs `args` (already shell-quoted) with stdout and stderr captured in files.
 Output run_dari(const std::string& name, const std::string& args, const std::string& stdin_text) {
-  const std::string in = kTmp + "/" + name + ".in";
-  const std::string out = kTmp + "/" + name + ".out";
-  const std::string err = kTmp + "/" + name + ".err";
-  std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd = "'" + kDari + "' " + args + " <'" + in + "' >'" + out + "' 2>'" + err + "'";
-  const int rc = std::system(cmd.c_str());
-  Output o;
-  o.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  o.out = slurp(out);
-  o.err = slurp(err);
-  return o;
+  return dari::test::run_cli(kDari, kTmp, name, args, stdin_text);
 }
 
 size_t count(const std::string& s, const std::string& what) {
@@ -49,8 +33,8 @@ size_t count(const std::string& s, const std::string& what) {
 }
 
 TEST(DariCli, RunPrintsExactGreedyContinuation) {
-  const Output o = run_dari("run", "run -m '" + kModel + "' -p 'Once upon a time' -n 48 --temp 0",
-                            "");
+  const Output o =
+      run_dari("run", "run -m '" + kModel + "' -p 'Once upon a time' -n 48 --temp 0", "");
   ASSERT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(o.out,
             ", there was a little girl named Lily. She loved to play outside in the park. One "
@@ -78,8 +62,8 @@ Output run_dari_with_default(const std::string& name, const std::string& default
 }
 
 TEST(DariCli, RunWithoutModelUsesTheDefaultModelAndSaysWhich) {
-  const Output o = run_dari_with_default("run_default", kModel,
-                                         "run -p 'Once upon a time' -n 48 --temp 0");
+  const Output o =
+      run_dari_with_default("run_default", kModel, "run -p 'Once upon a time' -n 48 --temp 0");
   ASSERT_EQ(o.status, 0) << o.err;
   EXPECT_NE(o.err.find("using the default model"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("stories260K.gguf"), std::string::npos) << o.err;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_runner.h"
 #include "dari/perf/model_bench.h"
 
 namespace {
@@ -18,28 +19,11 @@ namespace {
 const std::string kDari = std::string(DARI_BINARY_DIR) + "/dari";
 const std::string kTmp = std::string(DARI_BINARY_DIR) + "/tests/perf/tmp";
 
-struct Output {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using Output = dari::test::CliOutput;
+using dari::test::slurp;
 
 Output run_dari(const std::string& name, const std::string& args) {
-  std::filesystem::create_directories(kTmp);
-  const std::string out = kTmp + "/" + name + ".out";
-  const std::string err = kTmp + "/" + name + ".err";
-  const std::string cmd = "'" + kDari + "' " + args + " </dev/null >'" + out + "' 2>'" + err + "'";
-  const int rc = std::system(cmd.c_str());
-  Output o;
-  o.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  o.out = slurp(out);
-  o.err = slurp(err);
-  return o;
+  return dari::test::run_cli(kDari, kTmp, name, args);
 }
 
 bool has(const std::string& s, const std::string& what) {
