@@ -180,7 +180,8 @@ Result<std::string> register_plugin_library(const std::string& path) {
     return make_error(path + ": plugin name '" + printable(name) + "' is not [a-z0-9_-]{1,31}");
   }
   std::lock_guard<std::mutex> lock(r.mu);
-  if (r.factories.count(name) != 0 && r.loaded.count(path) == 0) {
+  // A name registered in code (cpu) stays; one from another library is replaced by this one.
+  if (r.factories.count(name) != 0) {
     bool from_library = false;
     for (const auto& [p, n] : r.loaded) from_library |= n == name;
     if (!from_library) return make_error(path + ": backend name '" + name + "' is already taken");

@@ -29,19 +29,12 @@ void* cpu_create(uint32_t n_threads) {
 
 void cpu_destroy(void* ctx) { delete static_cast<CpuPluginContext*>(ctx); }
 
-void copy_str(char* dst, size_t cap, const std::string& s) {
-  if (cap == 0) return;
-  size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
-  std::memcpy(dst, s.data(), n);
-  dst[n] = '\0';
-}
-
 int cpu_device_info(void* ctx, DariDeviceInfo* out) {
   if (ctx == nullptr || out == nullptr) return 1;
   const dari::DeviceInfo& d = static_cast<CpuPluginContext*>(ctx)->backend->device();
   std::memset(out, 0, sizeof(*out));
-  copy_str(out->name, sizeof(out->name), d.name);
-  copy_str(out->description, sizeof(out->description), d.description);
+  dari::copy_c_string(out->name, sizeof(out->name), d.name);
+  dari::copy_c_string(out->description, sizeof(out->description), d.description);
   out->memory_bytes = d.memory_bytes;
   out->host_memory = d.host_memory ? 1 : 0;
   return 0;
@@ -69,16 +62,16 @@ int cpu_supports(void* ctx, uint32_t kind, const uint32_t* types, uint32_t n_typ
 
 int cpu_run(void* ctx, const DariOp* op, char* err, size_t err_len) {
   if (ctx == nullptr || op == nullptr) {
-    copy_str(err, err_len, "null context or op");
+    dari::copy_c_string(err, err_len, "null context or op");
     return 1;
   }
   if (op->kind >= DARI_OP_COUNT) {
-    copy_str(err, err_len, "unknown op kind");
+    dari::copy_c_string(err, err_len, "unknown op kind");
     return 1;
   }
   dari::Status s = static_cast<CpuPluginContext*>(ctx)->backend->run(*op);
   if (!s.ok()) {
-    copy_str(err, err_len, s.message());
+    dari::copy_c_string(err, err_len, s.message());
     return 1;
   }
   return 0;
@@ -90,5 +83,12 @@ const DariBackendPlugin kCpuPlugin = {
 };
 
 }  // namespace
+
+void dari::copy_c_string(char* dst, size_t cap, std::string_view s) {
+  if (dst == nullptr || cap == 0) return;
+  const size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
+  std::memcpy(dst, s.data(), n);
+  dst[n] = '\0';
+}
 
 extern "C" const DariBackendPlugin* dari_cpu_backend_plugin(void) { return &kCpuPlugin; }

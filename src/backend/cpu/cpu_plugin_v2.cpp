@@ -17,19 +17,13 @@
 namespace {
 
 using dari::Backend;
+using dari::copy_c_string;
 
 // Owned by the caller between create() and destroy(); used by one thread at a time.
 struct CpuContextV2 {
   std::unique_ptr<Backend> backend;
   std::string error;  // last_error()
 };
-
-void copy_str(char* dst, size_t cap, const std::string& s) {
-  if (dst == nullptr || cap == 0) return;
-  const size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
-  std::memcpy(dst, s.data(), n);
-  dst[n] = '\0';
-}
 
 // Bytes of RAM in total and available now (MemAvailable), 0 when unknown.
 void host_memory(uint64_t* free_bytes, uint64_t* total) {
@@ -58,9 +52,9 @@ int32_t v2_device_info(int32_t device, DariDeviceInfoV2* out) {
   std::memset(out, 0, sizeof(*out));
   out->struct_size = sizeof(*out);
   out->kind = DARI_DEVICE_CPU;
-  copy_str(out->name, sizeof(out->name), "cpu");
+  copy_c_string(out->name, sizeof(out->name), "cpu");
   const unsigned threads = std::thread::hardware_concurrency();
-  copy_str(out->description, sizeof(out->description),
+  copy_c_string(out->description, sizeof(out->description),
            dari::str_format("CPU, %s matmul, %u hardware threads", dari::cpu::simd_isa_name(),
                             threads));
   host_memory(&out->memory_free, &out->memory_total);
@@ -71,11 +65,11 @@ int32_t v2_device_info(int32_t device, DariDeviceInfoV2* out) {
 int32_t v2_create(const DariCreateParams* p, void** ctx, char* err, size_t err_len) {
   if (ctx != nullptr) *ctx = nullptr;
   if (p == nullptr || ctx == nullptr || p->struct_size < sizeof(DariCreateParams)) {
-    copy_str(err, err_len, "bad create parameters");
+    copy_c_string(err, err_len, "bad create parameters");
     return DARI_ERR_INVALID;
   }
   if (p->device != 0) {
-    copy_str(err, err_len, dari::str_format("no CPU device %d (there is one: 0)", p->device));
+    copy_c_string(err, err_len, dari::str_format("no CPU device %d (there is one: 0)", p->device));
     return DARI_ERR_INVALID;
   }
   dari::BackendOptions o;
@@ -85,12 +79,12 @@ int32_t v2_create(const DariCreateParams* p, void** ctx, char* err, size_t err_l
   o.simd = (p->flags & DARI_CREATE_REFERENCE) == 0;
   auto b = dari::create_cpu_backend(o);
   if (!b.ok()) {
-    copy_str(err, err_len, b.message());
+    copy_c_string(err, err_len, b.message());
     return DARI_ERR_INTERNAL;
   }
   auto* c = new (std::nothrow) CpuContextV2;
   if (c == nullptr) {
-    copy_str(err, err_len, "out of host memory");
+    copy_c_string(err, err_len, "out of host memory");
     return DARI_ERR_OUT_OF_MEMORY;
   }
   c->backend = std::move(b).value();
@@ -151,7 +145,8 @@ int32_t v2_compute(void* ctx, const DariOp* ops, uint32_t n_ops) {
   if (ctx == nullptr || (ops == nullptr && n_ops != 0)) return DARI_ERR_INVALID;
   for (uint32_t i = 0; i < n_ops; ++i) {
     if (ops[i].kind >= DARI_OP_COUNT) {
-      return fail(ctx, DARI_ERR_UNSUPPORTED, dari::str_format("op %u: unknown kind %u", i, ops[i].kind));
+      return fail(ctx, DARI_ERR_UNSUPPORTED,
+                  dari::str_format("op %u: unknown kind %u", i, ops[i].kind));
     }
     dari::Status s = cx(ctx)->backend->run(ops[i]);
     if (!s.ok()) return fail(ctx, DARI_ERR_INVALID, s.message());
@@ -164,7 +159,7 @@ uint64_t v2_packed_bytes(void* ctx) { return cx(ctx)->backend->packed_bytes(); }
 uint32_t v2_op_profile(void* ctx, DariOpProfileEntry* out, uint32_t cap) {
   const std::vector<dari::OpProfile> prof = cx(ctx)->backend->op_profile();
   for (uint32_t i = 0; i < cap && i < prof.size(); ++i) {
-    copy_str(out[i].op, sizeof(out[i].op), prof[i].op);
+    copy_c_string(out[i].op, sizeof(out[i].op), prof[i].op);
     out[i].calls = prof[i].calls;
     out[i].seconds = prof[i].seconds;
   }
