@@ -4,13 +4,13 @@
 // reported as such; the thresholds leave room for a device that keeps activations in f32.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <map>
 #include <set>
 
 #include "dari/backend/backend.h"
 #include "dari/backend/conformance.h"
 #include "dari/tensor/dtype.h"
+#include "model/fake_device.h"
 
 namespace dari {
 namespace {
@@ -116,63 +116,13 @@ std::unique_ptr<Backend> cpu_backend() {
   return std::move(b).value();
 }
 
-// A device whose buffer addresses are not host pointers (non-canonical x86-64 addresses, so a
-// dereference faults): it maps them back to host memory itself, as a GPU plugin keeps a table.
-class FakeDevice final : public WrapBackend {
- public:
-  static constexpr uintptr_t kBias = uintptr_t{1} << 60;
-  FakeDevice() : WrapBackend(cpu_backend()) {
-    info_ = inner_->device();
-    info_.name = "fake0";
-    info_.host_memory = false;
-    info_.caps = 0;
-  }
-  const DeviceInfo& device() const override { return info_; }
-  Result<std::unique_ptr<Buffer>> alloc(uint64_t bytes) override {
-    DARI_ASSIGN_OR_RETURN(std::unique_ptr<Buffer> host, inner_->alloc(bytes));
-    return std::unique_ptr<Buffer>(new Biased(std::move(host)));
-  }
-  Status run(const Op& op) override {
-    Op h = op;
-    for (uint32_t i = 0; i < h.n_src && i < 3; ++i) h.src[i].data = host(h.src[i].data);
-    h.dst.data = host(h.dst.data);
-    return inner_->run(h);
-  }
-  Result<bool> pack_weight(const TensorView& w) override {
-    TensorView h = w;
-    h.data = host(w.data);
-    return inner_->pack_weight(h);
-  }
-  Status upload(void* d, const void* s, uint64_t n) override {
-    std::memcpy(host(d), s, n);
-    return Status::Ok();
-  }
-  Status download(void* d, const void* s, uint64_t n) override {
-    std::memcpy(d, host(const_cast<void*>(s)), n);
-    return Status::Ok();
-  }
-
- private:
-  class Biased final : public Buffer {
-   public:
-    explicit Biased(std::unique_ptr<Buffer> host) : host_(std::move(host)) {}
-    void* data() override {
-      return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(host_->data()) + kBias);
-    }
-    uint64_t size() const override { return host_->size(); }
-
-   private:
-    std::unique_ptr<Buffer> host_;
-  };
-  static void* host(void* p) {
-    return p == nullptr ? nullptr : reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) - kBias);
-  }
-  DeviceInfo info_;
-};
-
+// The suite on a device whose buffer addresses are not host pointers: the test device of
+// tests/model/fake_device.h (addresses in an unmapped range, mapped back to host memory inside
+// the plugin as a GPU plugin keeps a table), reached through the v2 ABI.
 TEST(Conformance, DeviceAddressesAreOnlyMovedWithUploadAndDownload) {
-  FakeDevice dev;
-  expect_all_pass(run_suite(dev));
+  auto dev = wrap_plugin_v2(test::fake_device_plugin());
+  ASSERT_TRUE(dev.ok()) << dev.message();
+  expect_all_pass(run_suite(**dev));
 }
 
 // Rope with the wrong pairing, and no attention at all: a failure and unsupported cases.
