@@ -38,15 +38,56 @@ function(dari_add_library name)
   dari_target_defaults(${name})
 endfunction()
 
+# Precompiled headers: the heavy third-party headers (and the standard ones around them) that
+# most translation units of a target include are parsed once per target instead of once per
+# file. The tests share one PCH (every test has the same flags and definitions for that).
+# -DDARI_PCH=OFF builds without them, e.g. to check that every file includes what it uses.
+option(DARI_PCH "Precompile the third-party headers of the tool, the libraries and the tests" ON)
+
+# dari_precompile_headers(<target> <header>...): the target's own PCH (nothing when DARI_PCH is
+# OFF).
+function(dari_precompile_headers target)
+  if(DARI_PCH)
+    target_precompile_headers(${target} PRIVATE ${ARGN})
+  endif()
+endfunction()
+
+# What the tests' shared PCH holds.
+set(DARI_TEST_PCH_HEADERS
+    <gtest/gtest.h> <nlohmann/json.hpp> <algorithm> <array> <atomic> <chrono> <cmath> <cstdint>
+    <cstdio> <cstdlib> <cstring> <filesystem> <fstream> <functional> <limits> <map> <memory>
+    <mutex> <optional> <random> <set> <sstream> <string> <string_view> <thread> <vector>)
+
+# dari_test_defaults(<target>): what every GoogleTest executable shares (dari_add_test): include
+# folders, the data/source/build folder definitions, warnings, and the shared PCH (built once
+# by dari_test_pch, a stub with exactly these settings; a test that adds definitions of its own
+# still uses it, as the PCH's headers do not read them).
+function(dari_test_defaults target)
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${target} PRIVATE GTest::gtest)
+  target_compile_definitions(${target} PRIVATE DARI_TESTDATA_DIR="${DARI_TESTDATA_DIR}"
+                                               DARI_BINARY_DIR="${PROJECT_BINARY_DIR}"
+                                               DARI_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  dari_target_defaults(${target})
+  if(NOT DARI_PCH OR target STREQUAL "dari_test_pch")
+    return()
+  endif()
+  if(NOT TARGET dari_test_pch)
+    set(stub ${PROJECT_BINARY_DIR}/dari_test_pch.cpp)
+    file(CONFIGURE OUTPUT ${stub} CONTENT "int main() { return 0; }\n")
+    add_executable(dari_test_pch ${stub})
+    dari_test_defaults(dari_test_pch)
+    target_precompile_headers(dari_test_pch PRIVATE ${DARI_TEST_PCH_HEADERS})
+  endif()
+  target_precompile_headers(${target} REUSE_FROM dari_test_pch)
+endfunction()
+
 # dari_add_test(<name> SOURCES ... DEPS ...): a GoogleTest executable registered with CTest.
 function(dari_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
-  target_compile_definitions(${name} PRIVATE DARI_TESTDATA_DIR="${DARI_TESTDATA_DIR}"
-                                             DARI_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  dari_target_defaults(${name})
+  dari_test_defaults(${name})
   # gtest_discover_tests cannot pass a list as one property value: several labels become one
   # label "a,b", which `ctest -L b` (a regular expression) still selects.
   string(REPLACE ";" "," labels "${ARG_LABELS}")

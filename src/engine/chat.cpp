@@ -37,6 +37,8 @@ std::string ChatFormatter::render_fallback(const std::vector<ChatMessage>& messa
       out += "\n\n";
     } else if (m.role == "assistant") {
       out += "Assistant: " + m.content + "\n";
+    } else if (m.role == "tool") {
+      out += "Tool: " + m.content + "\n";
     } else {
       out += "User: " + m.content + "\n";
     }
@@ -45,14 +47,19 @@ std::string ChatFormatter::render_fallback(const std::vector<ChatMessage>& messa
   return out;
 }
 
-Result<std::string> ChatFormatter::render(const std::vector<ChatMessage>& messages) const {
-  if (use_template_) return render_template(messages);
+Result<std::string> ChatFormatter::render(const std::vector<ChatMessage>& messages,
+                                          const ChatRenderOptions& opts) const {
+  if (use_template_) return render_template(messages, opts);
   return render_fallback(messages);
 }
 
-Result<std::vector<int32_t>> ChatFormatter::tokenize(
-    const std::vector<ChatMessage>& messages) const {
-  DARI_ASSIGN_OR_RETURN(std::string text, render(messages));
+Result<std::vector<int32_t>> ChatFormatter::tokenize(const std::vector<ChatMessage>& messages,
+                                                     const ChatRenderOptions& opts) const {
+  DARI_ASSIGN_OR_RETURN(std::string text, render(messages, opts));
+  return tokenize_text(text);
+}
+
+std::vector<int32_t> ChatFormatter::tokenize_text(const std::string& text) const {
   const Tokenizer& tok = tokenizer_;
   EncodeOptions eo;
   eo.add_special = true;

@@ -15,7 +15,9 @@ ChoiceState::ChoiceState(ChoiceOptions opts)
       stop_(std::move(opts.stop)) {
   if (opts.tokenizer != nullptr) {
     // A continuation: no special-token text, and leading spaces are kept.
-    decoder_.emplace(*opts.tokenizer, DecodeOptions{});
+    DecodeOptions d;
+    d.render_special = opts.render_special;
+    decoder_.emplace(*opts.tokenizer, d);
     matcher_.emplace(stop_);
   }
 }

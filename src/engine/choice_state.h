@@ -43,6 +43,7 @@ struct ChoiceOptions {
   std::vector<std::string> stop;         // stop strings, each non-empty (callers validate)
   std::span<const uint8_t> eog;          // by token id, nonzero: end of generation; borrowed
   bool ignore_eog = false;               // keep going past end-of-generation tokens
+  bool render_special = false;           // control tokens decode to their text
   int32_t max_tokens = -1;               // generated tokens; -1: no limit, else >= 0
   uint32_t prompt_tokens = 0;            // tokens of the sequence before the first generated one
   uint32_t n_ctx = 0;                    // tokens per sequence (prompt + generated); > prompt

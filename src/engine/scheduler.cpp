@@ -106,12 +106,12 @@ StepPlan Scheduler::plan(std::span<SchedSeq* const> seqs, KvCache& kv) const {
     if (budget == 0 || st.running.size() >= opts_.max_running) break;
     const auto total = static_cast<uint32_t>(s->tokens.size());
     uint32_t unreferenced = 0;
-    const uint32_t hit = kv.peek_prefix(s->tokens, total - 1, &unreferenced);
+    const uint32_t hit = s->use_prefix ? kv.peek_prefix(s->tokens, total - 1, &unreferenced) : 0;
     const uint32_t need =
         kv.blocks_for_tokens(total + 1) - hit / kv.options().block_tokens + unreferenced;
     if (need > kv.free_blocks()) break;
     s->kv_seq = kv.add_sequence();
-    s->computed = kv.match_prefix(s->kv_seq, s->tokens, total - 1);
+    s->computed = s->use_prefix ? kv.match_prefix(s->kv_seq, s->tokens, total - 1) : 0;
     s->cached_tokens = s->computed;
     st.running.push_back(s);
     plan.admitted.push_back(s);

@@ -36,6 +36,7 @@ struct SchedSeq {
   SeqId kv_seq = -1;            // -1: waiting (never admitted, or preempted)
   uint32_t cached_tokens = 0;   // prefix-cache hit at the last admission
   uint32_t preemptions = 0;
+  bool use_prefix = true;  // false: admitted without prefix-cache hits (all computed)
   uint32_t pending() const { return static_cast<uint32_t>(tokens.size()) - computed; }
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "dari/core/strings.h"
 
@@ -15,8 +16,16 @@ constexpr uint32_t kMaxChoices = 64;
 ServingCore::ServingCore(CoreOptions opts, KvCache kv, ForwardFn forward)
     : opts_(std::move(opts)),
       kv_(std::move(kv)),
-      forward_(std::move(forward)),
+      forward_([fwd = std::move(forward)](const ForwardBatch& b, KvCache& k, std::vector<float>* l,
+                                          std::vector<float>* /*hidden*/) { return fwd(b, k, l); }),
       sched_(opts_.sched) {}
+
+ServingCore::ServingCore(CoreOptions opts, KvCache kv, ForwardHiddenFn forward)
+    : opts_(std::move(opts)),
+      kv_(std::move(kv)),
+      forward_(std::move(forward)),
+      sched_(opts_.sched),
+      can_embed_(true) {}
 
 ServingCore::~ServingCore() = default;
 
@@ -41,6 +50,13 @@ SubmitError ServingCore::validate(const ServingRequest& req, std::string* messag
       return bad(SubmitError::kInvalid, "prompt",
                  str_format("prompt: token %zu has id %d, outside [0, %u)", i, t, opts_.n_vocab));
     }
+  }
+  if (req.embed && (!can_embed_ || opts_.n_embd == 0)) {
+    return bad(SubmitError::kInvalid, "embed", "embed: this engine cannot compute embeddings");
+  }
+  if (req.embed && req.n != 1) {
+    return bad(SubmitError::kInvalid, "n",
+               str_format("n: an embedding request has one choice, got %u", req.n));
   }
   if (req.prompt.size() >= opts_.n_ctx) {
     return bad(SubmitError::kTooLong, "prompt",
@@ -74,17 +90,23 @@ std::unique_ptr<ServingCore::Choice> ServingCore::make_choice(Request* r, uint32
   c->priority = r->r.priority;
   c->arrival = r->choices.empty() ? next_arrival_++ : r->choices[0]->arrival;
   c->tokens = r->r.prompt;
-  SamplingParams sp = r->r.sampling;
-  sp.seed += index;
-  auto sampler = Sampler::create(sp, opts_.n_vocab);
-  DARI_CHECK(sampler.ok());  // validated by validate()
-  c->sampler.emplace(std::move(sampler).value());
-  c->sampler->accept_prompt(r->r.prompt);
+  if (r->r.embed) {
+    // Mean and CLS pooling read rows a prefix-cache hit would skip: compute every token.
+    c->use_prefix = r->r.pooling == EmbedPooling::kLast;
+  } else {  // embedding requests sample nothing
+    SamplingParams sp = r->r.sampling;
+    sp.seed += index;
+    auto sampler = Sampler::create(sp, opts_.n_vocab);
+    DARI_CHECK(sampler.ok());  // validated by validate()
+    c->sampler.emplace(std::move(sampler).value());
+    c->sampler->accept_prompt(r->r.prompt);
+  }
   ChoiceOptions co;
   co.tokenizer = opts_.tokenizer;  // null: no text (validate() then allows no stop strings)
   co.stop = r->r.stop;
   co.eog = opts_.eog;  // opts_ outlives every request
   co.ignore_eog = r->r.ignore_eog;
+  co.render_special = r->r.render_special;
   co.max_tokens = r->r.max_tokens;
   co.prompt_tokens = static_cast<uint32_t>(r->r.prompt.size());  // c->tokens = prompt + generated
   co.n_ctx = opts_.n_ctx;
@@ -99,6 +121,10 @@ void ServingCore::add(uint64_t id, ServingRequest req, std::shared_ptr<Stream> s
   r->r = std::move(req);
   r->stream = std::move(stream);
   r->submit_ms = submit_ms;
+  if (r->r.embed && r->r.pooling == EmbedPooling::kDefault) {
+    r->r.pooling = opts_.default_pooling == EmbedPooling::kDefault ? EmbedPooling::kMean
+                                                                   : opts_.default_pooling;
+  }
   r->choices.push_back(make_choice(r.get(), 0));
   reqs_[id] = std::move(r);
 }
@@ -131,6 +157,7 @@ void ServingCore::finish_choice(Choice* c, FinishReason why, const std::string& 
   }
   t.generated_tokens = c->state->generated();
   if (c->first_token_ms >= 0) ev.ttft_ms = c->first_token_ms - r.submit_ms;
+  ev.embedding = std::move(c->embedding);
   r.stream->push(std::move(ev));
   ++r.n_done;
 }
@@ -223,6 +250,49 @@ void ServingCore::sample_one(Choice* c, std::span<const float> row) {
   if (step->finish != FinishReason::kNone) finish_choice(c, step->finish, step->stop_string);
 }
 
+bool ServingCore::embed_row(const Choice& c, uint32_t pos) {
+  switch (c.req->r.pooling) {
+    case EmbedPooling::kCls:
+      return pos == 0;
+    case EmbedPooling::kLast:
+      return pos + 1 == c.tokens.size();
+    default:
+      return true;  // mean: every prompt token
+  }
+}
+
+void ServingCore::pool_row(Choice* c, std::span<const float> row) {
+  c->embed_acc.resize(row.size(), 0.0);
+  if (c->req->r.pooling == EmbedPooling::kMean) {
+    // Summed in position order whatever the chunking, so the vector does not depend on it.
+    for (size_t j = 0; j < row.size(); ++j) c->embed_acc[j] += static_cast<double>(row[j]);
+  } else {
+    for (size_t j = 0; j < row.size(); ++j) c->embed_acc[j] = static_cast<double>(row[j]);
+  }
+  ++c->embed_rows;
+}
+
+void ServingCore::finish_embedding(Choice* c) {
+  c->prompt_done_ms = now();
+  std::vector<double> v = std::move(c->embed_acc);
+  v.resize(opts_.n_embd, 0.0);
+  if (c->req->r.pooling == EmbedPooling::kMean && c->embed_rows > 0) {
+    for (double& x : v) x /= static_cast<double>(c->embed_rows);
+  }
+  if (c->req->r.normalize) {
+    double sq = 0.0;
+    for (double x : v) sq += x * x;
+    const double norm = std::sqrt(sq);
+    if (norm > 0.0) {
+      for (double& x : v) x /= norm;
+    }
+  }
+  c->embedding.assign(v.begin(), v.end());
+  c->embed_acc.clear();
+  c->embed_rows = 0;
+  finish_choice(c, FinishReason::kStop, "");
+}
+
 void ServingCore::on_logits(Choice* c, std::span<const float> row) {
   Request& r = *c->req;
   if (c->prompt_done_ms < 0) c->prompt_done_ms = now();
@@ -255,6 +325,11 @@ Status ServingCore::step() {
   }
   StepPlan plan = sched_.plan(seqs, kv_);
   counters_.preemptions += plan.preempted.size();
+  for (SchedSeq* s : plan.preempted) {  // recomputed from the first token: pool again
+    auto* c = static_cast<Choice*>(s);
+    c->embed_acc.clear();
+    c->embed_rows = 0;
+  }
   const double t = now();
   for (SchedSeq* s : plan.admitted) {
     auto* c = static_cast<Choice*>(s);
@@ -268,34 +343,62 @@ Status ServingCore::step() {
   batch_.positions.clear();
   batch_.seq_ids.clear();
   batch_.need_logits.clear();
+  batch_.need_hidden.clear();
+  bool any_embed = false;  // need_hidden stays empty (no hidden output) without embeddings
+  size_t n_hidden = 0;
+  for (auto [s, n] : plan.run) any_embed = any_embed || static_cast<Choice*>(s)->req->r.embed;
   for (auto [s, n] : plan.run) {
+    const auto* c = static_cast<const Choice*>(s);
+    const bool embed = c->req->r.embed;
     const bool to_end = s->computed + n == s->tokens.size();
     for (uint32_t i = 0; i < n; ++i) {
       batch_.tokens.push_back(s->tokens[s->computed + i]);
       batch_.positions.push_back(static_cast<int32_t>(s->computed + i));
       batch_.seq_ids.push_back(s->kv_seq);
-      batch_.need_logits.push_back(to_end && i + 1 == n ? 1 : 0);
+      batch_.need_logits.push_back(!embed && to_end && i + 1 == n ? 1 : 0);
+      if (!any_embed) continue;
+      const bool h = embed && embed_row(*c, s->computed + i);
+      batch_.need_hidden.push_back(h ? 1 : 0);
+      n_hidden += h ? 1 : 0;
     }
   }
-  Status fr = forward_(batch_, kv_, &logits_);
+  Status fr = forward_(batch_, kv_, &logits_, &hidden_);
+  if (fr.ok() && n_hidden > 0 && hidden_.size() != n_hidden * opts_.n_embd) {
+    fr = make_error(str_format("forward: %zu hidden values for %zu rows of %u", hidden_.size(),
+                               n_hidden, opts_.n_embd));
+  }
   if (!fr.ok()) {
     for (auto [s, n] : plan.run) fail_request(static_cast<Choice*>(s)->req, fr.message());
     reap();
     return fr;
   }
   ++counters_.steps;
-  size_t row = 0;
+  size_t row = 0, hrow = 0;
+  const size_t e = opts_.n_embd;
   for (auto [s, n] : plan.run) {
     auto* c = static_cast<Choice*>(s);
-    const bool has_logits = s->computed + n == s->tokens.size();
+    const bool embed = c->req->r.embed;
+    const bool to_end = s->computed + n == s->tokens.size();
+    const bool has_logits = !embed && to_end;
+    const uint32_t start = s->computed;
     if (c->done) {  // its request failed while this step's rows were handled
       row += has_logits ? 1 : 0;
+      for (uint32_t i = 0; embed && i < n; ++i) hrow += embed_row(*c, start + i) ? 1 : 0;
       continue;
     }
     const bool decode = c->state->generated() > 0 && n == 1 && s->pending() == 1;
     if (!decode) counters_.prompt_tokens += n;
     kv_.commit_tokens(s->kv_seq, std::span<const int32_t>(s->tokens.data() + s->computed, n));
     s->computed += n;
+    if (embed) {
+      for (uint32_t i = 0; i < n; ++i) {
+        if (!embed_row(*c, start + i)) continue;
+        pool_row(c, std::span<const float>(hidden_.data() + hrow * e, e));
+        ++hrow;
+      }
+      if (to_end) finish_embedding(c);
+      continue;
+    }
     if (!has_logits) continue;
     std::span<const float> lrow(logits_.data() + row * opts_.n_vocab, opts_.n_vocab);
     ++row;

@@ -24,6 +24,9 @@
 namespace dari::serving {
 
 using ForwardFn = std::function<Status(const ForwardBatch&, KvCache&, std::vector<float>*)>;
+// With the hidden-state output (Model::forward_hidden): needed for embedding requests.
+using ForwardHiddenFn = std::function<Status(
+    const ForwardBatch&, KvCache&, std::vector<float>* logits, std::vector<float>* hidden)>;
 
 struct CoreOptions {
   uint32_t n_ctx = 0;  // max tokens per sequence (prompt + output)
@@ -32,11 +35,17 @@ struct CoreOptions {
   const Tokenizer* tokenizer = nullptr;  // null: token events carry no text
   std::vector<uint8_t> eog;              // by token id: 1 for end-of-generation tokens
   std::function<double()> now_ms;        // clock in ms; empty: steady_clock
+  // Embedding requests: the hidden-state width (0: they are refused) and the pooling used for
+  // EmbedPooling::kDefault.
+  uint32_t n_embd = 0;
+  EmbedPooling default_pooling = EmbedPooling::kMean;
 };
 
 class ServingCore {
  public:
+  // A plain ForwardFn serves no embedding requests (validate() refuses them).
   ServingCore(CoreOptions opts, KvCache kv, ForwardFn forward);
+  ServingCore(CoreOptions opts, KvCache kv, ForwardHiddenFn forward);
   ~ServingCore();
   ServingCore(const ServingCore&) = delete;
   ServingCore& operator=(const ServingCore&) = delete;
@@ -72,6 +81,11 @@ class ServingCore {
     uint32_t first_cached = 0;  // prefix hit tokens at the first admission
     bool admitted_once = false;
     double admit_ms = 0, prompt_done_ms = -1, first_token_ms = -1, last_token_ms = 0;
+    // Embedding: the pooled hidden rows so far (mean: their sum; CLS / last: the row), how many,
+    // and the finished vector (moved into the kDone event).
+    std::vector<double> embed_acc;
+    uint32_t embed_rows = 0;
+    std::vector<float> embedding;
   };
   struct Request {
     uint64_t id = 0;
@@ -91,17 +105,24 @@ class ServingCore {
   void sample_one(Choice* c, std::span<const float> row);
   void finish_choice(Choice* c, FinishReason why, const std::string& stop);
   void fail_request(Request* r, const std::string& msg);
+  // Embedding requests: whether the prompt row at `pos` feeds the pooled vector; pool one row;
+  // finish the vector and the choice once the whole prompt is computed.
+  static bool embed_row(const Choice& c, uint32_t pos);
+  void pool_row(Choice* c, std::span<const float> row);
+  void finish_embedding(Choice* c);
   void reap();
 
   CoreOptions opts_;
   KvCache kv_;
-  ForwardFn forward_;
+  ForwardHiddenFn forward_;
   Scheduler sched_;
   std::map<uint64_t, std::unique_ptr<Request>> reqs_;  // by id (= submit order)
   uint64_t next_arrival_ = 0;
   ForwardBatch batch_;
   std::vector<float> logits_;
-  ServingStats counters_;  // cumulative fields only
+  std::vector<float> hidden_;
+  bool can_embed_ = false;  // built with a ForwardHiddenFn
+  ServingStats counters_;   // cumulative fields only
 };
 
 }  // namespace dari::serving

@@ -28,6 +28,22 @@ uint64_t physical_memory() {
   return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
 }
 
+// Embedding pooling from GGUF `<arch>.pooling_type` (llama.cpp's numbering: 0 none, 1 mean,
+// 2 cls, 3 last, 4 rank). One vector per input is what the API returns, so none, rank, a missing
+// key or an unreadable value mean mean pooling.
+EmbedPooling model_pooling(const Model& m) {
+  auto t = m.gguf().get_u32_or(m.config().arch + ".pooling_type", 1);
+  if (!t.ok()) return EmbedPooling::kMean;
+  switch (*t) {
+    case 2:
+      return EmbedPooling::kCls;
+    case 3:
+      return EmbedPooling::kLast;
+    default:
+      return EmbedPooling::kMean;
+  }
+}
+
 class ServingEngineImpl final : public ServingEngine {
  public:
   ServingEngineImpl() = default;
@@ -165,10 +181,13 @@ Status ServingEngineImpl::init(const ServingOptions& opts) {
   for (uint32_t t = 0; t < cfg.n_vocab; ++t) {
     co.eog[t] = tok_->is_end_of_generation(static_cast<TokenId>(t)) ? 1 : 0;
   }
+  co.n_embd = cfg.n_embd;
+  co.default_pooling = model_pooling(*model_);
   Model* m = model_.get();
   core_ = std::make_unique<serving::ServingCore>(
-      std::move(co), std::move(kv), [m](const ForwardBatch& b, KvCache& c, std::vector<float>* l) {
-        return m->forward(b, c, l);
+      std::move(co), std::move(kv),
+      [m](const ForwardBatch& b, KvCache& c, std::vector<float>* l, std::vector<float>* h) {
+        return m->forward_hidden(b, c, l, h);
       });
   core_->fill_stats(&stats_);
   load_ms_ = now_ms() - t0;

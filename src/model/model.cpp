@@ -22,4 +22,13 @@ KvCacheOptions Model::kv_options(uint32_t n_ctx_tokens, GgmlType dtype) const {
   return o;
 }
 
+Status Model::forward_hidden(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits,
+                             std::vector<float>* hidden) {
+  for (uint8_t h : batch.need_hidden) {
+    if (h != 0) return make_error("forward: this model cannot output hidden states");
+  }
+  if (hidden != nullptr) hidden->clear();
+  return forward(batch, kv, logits);
+}
+
 }  // namespace dari

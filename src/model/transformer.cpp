@@ -146,6 +146,10 @@ Status TransformerModel::plan_batch(const ForwardBatch& batch, const KvCache& kv
       ko.head_dim != cfg_.head_dim) {
     return make_error("forward: KV cache shape does not match the model (use kv_options())");
   }
+  if (!batch.need_hidden.empty() && batch.need_hidden.size() != n) {
+    return make_error(str_format("forward: need_hidden has %zu entries for %zu tokens",
+                                 batch.need_hidden.size(), n));
+  }
   if (n > static_cast<size_t>(INT32_MAX)) return make_error("forward: batch too large");
   plan->n_rows = static_cast<int64_t>(n);
   std::map<SeqId, int32_t> seq_index;
@@ -183,6 +187,9 @@ Status TransformerModel::plan_batch(const ForwardBatch& batch, const KvCache& kv
     plan->row_seq.push_back(si);
     plan->cache_rows.push_back(plan->tables[si][pos / bt] * bt + pos % bt);
     if (batch.need_logits[i]) plan->logit_rows.push_back(static_cast<int32_t>(i));
+    if (!batch.need_hidden.empty() && batch.need_hidden[i]) {
+      plan->hidden_rows.push_back(static_cast<int32_t>(i));
+    }
   }
   fill_params(plan, batch.positions.data(), bt);
   return Status::Ok();
@@ -275,11 +282,21 @@ Status TransformerModel::cross(uint8_t from, uint8_t to, uint8_t* ScratchViews::
 
 Status TransformerModel::forward(const ForwardBatch& batch, KvCache& kv,
                                  std::vector<float>* logits) {
+  return forward_hidden(batch, kv, logits, nullptr);
+}
+
+Status TransformerModel::forward_hidden(const ForwardBatch& batch, KvCache& kv,
+                                        std::vector<float>* logits, std::vector<float>* hidden) {
   if (logits == nullptr) return make_error("forward: logits output is null");
   std::lock_guard<std::mutex> lock(forward_mu_);
   logits->clear();
+  if (hidden != nullptr) hidden->clear();
   Plan plan;
   DARI_TRY(plan_batch(batch, kv, &plan));
+  const auto n_hid = static_cast<int64_t>(plan.hidden_rows.size());
+  if (n_hid > 0 && hidden == nullptr) {
+    return make_error("forward: rows need hidden states but the hidden output is null");
+  }
   const int64_t m = plan.n_rows;
   if (m == 0) return Status::Ok();
   const auto n_out = static_cast<int64_t>(plan.logit_rows.size());
@@ -311,29 +328,55 @@ Status TransformerModel::forward(const ForwardBatch& batch, KvCache& kv,
     const TensorView vc = TensorView::contiguous(kv.v_row(il, 0, 0), ko.dtype, d.kvd, cache_rows);
     record_layer(graph_, il, plan, execs_[e]->scratch.views(), kc, vc);
   }
-  if (n_out == 0) return flush(cur);
+  if (n_out == 0 && n_hid == 0) return flush(cur);
+  // Hidden states (embeddings): the rows that want them are gathered into `cur` (free after the
+  // last layer, room for every row) and get the output norm with the same ops as the logits rows.
+  const uint64_t hid_bytes = static_cast<uint64_t>(d.e * n_hid) * sizeof(float);
+  if (n_hid > 0) {
+    graph_.get_rows(
+        TensorView::contiguous(execs_[cur]->scratch.views().x, GgmlType::F32, d.e, m),
+        plan.hidden_rows,
+        TensorView::contiguous(execs_[cur]->scratch.views().cur, GgmlType::F32, d.e, n_hid));
+  }
   // Final norm and output projection only for the rows that need logits.
   const uint64_t sel_bytes = static_cast<uint64_t>(d.e * n_out) * sizeof(float);
-  graph_.get_rows(
-      TensorView::contiguous(execs_[cur]->scratch.views().x, GgmlType::F32, d.e, m),
-      plan.logit_rows,
-      TensorView::contiguous(execs_[cur]->scratch.views().sel, GgmlType::F32, d.e, n_out));
+  if (n_out > 0) {
+    graph_.get_rows(
+        TensorView::contiguous(execs_[cur]->scratch.views().x, GgmlType::F32, d.e, m),
+        plan.logit_rows,
+        TensorView::contiguous(execs_[cur]->scratch.views().sel, GgmlType::F32, d.e, n_out));
+  }
   if (out_exec_ != cur) {
     DARI_TRY(flush(cur));
-    DARI_TRY(cross(cur, out_exec_, &ScratchViews::sel, sel_bytes));
+    if (n_out > 0) DARI_TRY(cross(cur, out_exec_, &ScratchViews::sel, sel_bytes));
+    if (n_hid > 0) DARI_TRY(cross(cur, out_exec_, &ScratchViews::cur, hid_bytes));
     cur = out_exec_;
   }
   Exec& out = *execs_[out_exec_];
-  const TensorView sv = TensorView::contiguous(out.scratch.views().sel, GgmlType::F32, d.e, n_out);
-  graph_.rms_norm(sv, w_.output_norm, cfg_.rms_eps, sv);
-  logits->resize(static_cast<size_t>(d.vocab) * static_cast<size_t>(n_out));
-  // A host-memory backend writes the logits in place; a device writes its scratch, downloaded.
-  void* dst = out.host ? static_cast<void*>(logits->data()) : out.scratch.views().logits;
-  graph_.matmul(w_.output, sv, TensorView::contiguous(dst, GgmlType::F32, d.vocab, n_out));
+  void* hdst = nullptr;
+  if (n_hid > 0) {
+    hidden->resize(static_cast<size_t>(d.e) * static_cast<size_t>(n_hid));
+    // A host-memory backend writes the hidden rows in place; a device normalises in its scratch.
+    hdst = out.host ? static_cast<void*>(hidden->data()) : out.scratch.views().cur;
+    graph_.rms_norm(TensorView::contiguous(out.scratch.views().cur, GgmlType::F32, d.e, n_hid),
+                    w_.output_norm, cfg_.rms_eps,
+                    TensorView::contiguous(hdst, GgmlType::F32, d.e, n_hid));
+  }
+  void* dst = nullptr;
+  if (n_out > 0) {
+    const TensorView sv =
+        TensorView::contiguous(out.scratch.views().sel, GgmlType::F32, d.e, n_out);
+    graph_.rms_norm(sv, w_.output_norm, cfg_.rms_eps, sv);
+    logits->resize(static_cast<size_t>(d.vocab) * static_cast<size_t>(n_out));
+    // A host-memory backend writes the logits in place; a device writes its scratch, downloaded.
+    dst = out.host ? static_cast<void*>(logits->data()) : out.scratch.views().logits;
+    graph_.matmul(w_.output, sv, TensorView::contiguous(dst, GgmlType::F32, d.vocab, n_out));
+  }
   DARI_TRY(flush(cur));
-  if (!out.host) {
+  if (!out.host && n_out > 0) {
     DARI_TRY(out.backend->download(logits->data(), dst, logits->size() * sizeof(float)));
   }
+  if (!out.host && n_hid > 0) DARI_TRY(out.backend->download(hidden->data(), hdst, hid_bytes));
   return Status::Ok();
 }
 

@@ -82,6 +82,8 @@ class TransformerModel final : public Model {
   const ModelConfig& config() const override { return cfg_; }
   const GgufFile& gguf() const override { return file_; }
   Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits) override;
+  Status forward_hidden(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits,
+                        std::vector<float>* hidden) override;
   std::vector<OpProfile> op_profile() const override;
   void reset_op_profile() override;
   std::vector<std::shared_ptr<Backend>> kv_backends() const override;
@@ -96,7 +98,8 @@ class TransformerModel final : public Model {
     std::vector<int32_t> row_seq;        // [rows] index into tables
     std::vector<const int32_t*> tables;  // per distinct sequence in the batch
     std::vector<int32_t> table_sizes;
-    std::vector<int32_t> logit_rows;  // rows needing logits, in row order
+    std::vector<int32_t> logit_rows;   // rows needing logits, in row order
+    std::vector<int32_t> hidden_rows;  // rows needing their hidden state, in row order
     DariAttentionParams attn{};
     DariRopeParams rope{};
   };

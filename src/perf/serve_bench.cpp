@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "constraint_timing.h"
 #include "dari/core/strings.h"
 #include "dari/engine/serving.h"
 #include "dari/model/model.h"
@@ -136,6 +137,12 @@ Result<std::vector<ServeBenchLevel>> run_serve_bench(
   }
   DARI_ASSIGN_OR_RETURN(auto engine, start_engine(o, max_c, n_ctx));
   const uint32_t n_vocab = engine->model_config().n_vocab;
+  MaskTimes mask_times;
+  std::shared_ptr<const TokenConstraintFactory> constraint;
+  if (!o.grammar.empty()) {
+    DARI_ASSIGN_OR_RETURN(constraint,
+                          timed_grammar_constraint(o.grammar, engine->tokenizer(), &mask_times));
+  }
   std::vector<ServeBenchLevel> levels;
   for (size_t li = 0; li < o.concurrency.size(); ++li) {
     const uint32_t c = std::max(1u, o.concurrency[li]);
@@ -167,6 +174,7 @@ Result<std::vector<ServeBenchLevel>> run_serve_bench(
           r.max_tokens = static_cast<int32_t>(out_len);
           r.ignore_eog = true;
           r.sampling.temperature = 0.0f;
+          r.sampling.constraint = constraint;
           Outcome res = run_request(*engine, r, 1);
           if (o.multi_turn) ctx.insert(ctx.end(), res.tokens.begin(), res.tokens.end());
           std::lock_guard<std::mutex> lock(mu);
@@ -198,6 +206,11 @@ Result<std::vector<ServeBenchLevel>> run_serve_bench(
     const uint64_t h = after.prefix_hit_tokens - before.prefix_hit_tokens;
     L.prefix_hit_rate = q > 0 ? static_cast<double>(h) / static_cast<double>(q) : 0;
     L.preemptions = after.preemptions - before.preemptions;
+    std::vector<double> masks = mask_times.take();
+    L.masks = masks.size();
+    L.mask_p50_us = percentile(masks, 0.5);
+    L.mask_p99_us = percentile(masks, 0.99);
+    for (double m : masks) L.mask_max_us = std::max(L.mask_max_us, m);
     if (on_level) on_level(L);
     levels.push_back(L);
   }

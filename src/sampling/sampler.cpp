@@ -39,6 +39,9 @@ Status validate_sampling_params(const SamplingParams& p, uint32_t n_vocab) {
   if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) {
     return field_error("min_p", str_format("must be in [0, 1], got %g", double(p.min_p)));
   }
+  if (!(p.typical_p > 0.0f && p.typical_p <= 1.0f)) {
+    return field_error("typical_p", str_format("must be in (0, 1], got %g", double(p.typical_p)));
+  }
   if (!(p.repetition_penalty > 0.0f) || !std::isfinite(p.repetition_penalty)) {
     return field_error("repetition_penalty",
                        str_format("must be finite and > 0, got %g", double(p.repetition_penalty)));
@@ -79,7 +82,12 @@ uint64_t random_seed() {
 }
 
 Sampler::Sampler(const SamplingParams& params, uint32_t n_vocab)
-    : params_(params), n_vocab_(n_vocab), rng_(params.seed) {}
+    : params_(params), n_vocab_(n_vocab), rng_(params.seed) {
+  if (params.constraint) {
+    constraint_ = ConstraintSlot(params.constraint->make());
+    mask_.resize((n_vocab + 63) / 64);
+  }
+}
 
 Result<Sampler> Sampler::create(const SamplingParams& params, uint32_t n_vocab) {
   DARI_TRY(validate_sampling_params(params, n_vocab));
@@ -99,6 +107,9 @@ void Sampler::accept_prompt(std::span<const int32_t> tokens) {
 
 void Sampler::accept(int32_t token) {
   if (token < 0 || static_cast<uint32_t>(token) >= n_vocab_) return;
+  if (TokenConstraint* c = constraint_.get(); c != nullptr && constraint_ok_) {
+    constraint_ok_ = c->accept(token);
+  }
   accept_prompt(std::span<const int32_t>(&token, 1));
   ++generated_counts_[token];
 }
@@ -144,6 +155,34 @@ Status Sampler::prepare(std::span<const float> logits) {
   return Status::Ok();
 }
 
+Status Sampler::apply_constraint() {
+  TokenConstraint* c = constraint_.get();
+  if (c == nullptr) return Status::Ok();
+  if (!constraint_ok_) {
+    return make_error("sampler: a token outside the grammar was accepted; cannot go on");
+  }
+  std::fill(mask_.begin(), mask_.end(), uint64_t{0});
+  c->allowed(mask_);
+  bool any = false;
+  for (size_t w = 0; w < mask_.size(); ++w) {
+    const uint64_t bits = mask_[w];
+    if (bits == ~uint64_t{0}) {
+      any = true;
+      continue;
+    }
+    const size_t end = std::min(work_.size(), (w + 1) * 64);
+    for (size_t i = w * 64; i < end; ++i) {
+      if ((bits >> (i - w * 64) & 1u) == 0) {
+        work_[i] = kNegInf;
+      } else if (work_[i] != kNegInf) {
+        any = true;
+      }
+    }
+  }
+  if (!any) return make_error("sampler: the grammar allows no token here");
+  return Status::Ok();
+}
+
 namespace {
 // Strict total order: larger logit first, then lower id.
 bool better(float la, int32_t ia, float lb, int32_t ib) {
@@ -172,6 +211,12 @@ Status Sampler::truncate() {
   }
   float max_logit = kNegInf;
   for (const auto& c : cand_) max_logit = std::max(max_logit, c.logit);
+  if (params_.typical_p < 1.0f && cand_.size() > 1) {
+    typical(max_logit);
+    reordered = true;
+    max_logit = kNegInf;  // typical sampling may drop the most likely token
+    for (const auto& c : cand_) max_logit = std::max(max_logit, c.logit);
+  }
   // 6 (bound first). min-p keeps tokens with logit >= max + ln(min_p); it only shortens the
   // sorted prefix that top-p keeps, so compute its size first and sort no further than that.
   size_t limit = cand_.size();
@@ -221,8 +266,40 @@ Status Sampler::truncate() {
   return Status::Ok();
 }
 
+// Step 4b: keeps the tokens whose surprise -log p is closest to the entropy of the distribution
+// over cand_ (temperature 1), in that order, until their mass reaches typical_p (at least one).
+void Sampler::typical(float max_logit) {
+  double z = 0.0;
+  for (const auto& c : cand_) z += std::exp(static_cast<double>(c.logit - max_logit));
+  const double log_z = std::log(z);
+  double entropy = 0.0;
+  for (const auto& c : cand_) {
+    const double lp = static_cast<double>(c.logit - max_logit) - log_z;
+    entropy -= std::exp(lp) * lp;
+  }
+  auto dist = [&](const Candidate& c) {
+    return std::fabs(-(static_cast<double>(c.logit - max_logit) - log_z) - entropy);
+  };
+  std::sort(cand_.begin(), cand_.end(), [&](const Candidate& a, const Candidate& b) {
+    const double da = dist(a);
+    const double db = dist(b);
+    return da < db || (da == db && a.id < b.id);
+  });
+  double cum = 0.0;
+  size_t keep = cand_.size();
+  for (size_t i = 0; i < cand_.size(); ++i) {
+    cum += std::exp(static_cast<double>(cand_[i].logit - max_logit) - log_z);
+    if (cum >= static_cast<double>(params_.typical_p)) {
+      keep = i + 1;
+      break;
+    }
+  }
+  cand_.resize(keep);
+}
+
 Result<std::vector<TokenProb>> Sampler::distribution(std::span<const float> logits) {
   DARI_TRY(prepare(logits));
+  DARI_TRY(apply_constraint());
   std::vector<TokenProb> out;
   if (params_.temperature <= 0.0f) {
     size_t best = 0;

@@ -5,11 +5,14 @@
 #include <set>
 #include <utility>
 
+#include "api_parse_tools.h"
+#include "api_parse_util.h"
 #include "dari/server/api.h"
 
 namespace dari::server {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
+using namespace parse;  // NOLINT: the shared field checks
 
 ApiError bad_request(std::string param, std::string message, std::string code) {
   ApiError e;
@@ -22,146 +25,20 @@ ApiError bad_request(std::string param, std::string message, std::string code) {
 
 namespace {
 
-// Deepest nesting of [ and { outside strings; the JSON parser runs only on bodies within the limit.
-uint32_t json_depth(std::string_view s) {
-  uint32_t depth = 0;
-  uint32_t max_depth = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (in_str) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_str = false;
-      }
-    } else if (c == '"') {
-      in_str = true;
-    } else if (c == '[' || c == '{') {
-      ++depth;
-      if (depth > max_depth) max_depth = depth;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
+// Fields of OpenAI's references that change nothing dari computes: read (type-checked where
+// the type is simple) and otherwise ignored; docs/API.md says why for each.
+bool is_accepted_noop(std::string_view k, bool chat) {
+  static const std::set<std::string_view> kBoth = {"store", "metadata", "service_tier",
+                                                   "cache_prompt", "prompt_cache_key",
+                                                   "safety_identifier", "id_slot", "samplers",
+                                                   "return_tokens", "timings_per_token"};
+  static const std::set<std::string_view> kChat = {"prediction", "reasoning_effort",
+                                                   "web_search_options", "verbosity"};
+  return kBoth.count(k) != 0 || (chat && kChat.count(k) != 0);
 }
 
-const char* type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "an integer";
-    case json::value_t::number_float:
-      return "a number";
-    default:
-      return "an unsupported value";
-  }
-}
-
-ApiError wrong_type(const std::string& param, const char* expected, const json& v) {
-  return bad_request(param, "'" + param + "' must be " + expected + ", got " + type_name(v),
-                     "invalid_type");
-}
-
-std::string fmt_num(double d) {
-  std::string s = json(d).dump();
-  return s;
-}
-
-// Reads a number in [lo, hi] (both inclusive unless lo_open).
-std::optional<ApiError> get_number(const json& v, const std::string& param, double lo, double hi,
-                                   bool lo_open, float* out) {
-  if (!v.is_number()) return wrong_type(param, "a number", v);
-  const double d = v.get<double>();
-  if (!std::isfinite(d) || d > hi || d < lo || (lo_open && d <= lo)) {
-    return bad_request(param,
-                       "'" + param + "' must be in " + (lo_open ? "(" : "[") + fmt_num(lo) + ", " +
-                           fmt_num(hi) + "], got " + fmt_num(d),
-                       "invalid_value");
-  }
-  *out = static_cast<float>(d);
-  return std::nullopt;
-}
-
-std::optional<ApiError> get_int(const json& v, const std::string& param, int64_t lo, int64_t hi,
-                                int64_t* out) {
-  if (v.is_number_unsigned()) {
-    const uint64_t u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(hi)) {
-      return bad_request(param, "'" + param + "' must be at most " + std::to_string(hi),
-                         "invalid_value");
-    }
-    *out = static_cast<int64_t>(u);
-  } else if (v.is_number_integer()) {
-    *out = v.get<int64_t>();
-  } else {
-    return wrong_type(param, "an integer", v);
-  }
-  if (*out < lo || *out > hi) {
-    return bad_request(param,
-                       "'" + param + "' must be in [" + std::to_string(lo) + ", " +
-                           std::to_string(hi) + "], got " + std::to_string(*out),
-                       "invalid_value");
-  }
-  return std::nullopt;
-}
-
-std::optional<ApiError> get_bool(const json& v, const std::string& param, bool* out) {
-  if (!v.is_boolean()) return wrong_type(param, "a boolean", v);
-  *out = v.get<bool>();
-  return std::nullopt;
-}
-
-std::optional<ApiError> get_string(const json& v, const std::string& param, size_t max_bytes,
-                                   std::string* out) {
-  if (!v.is_string()) return wrong_type(param, "a string", v);
-  const auto& s = v.get_ref<const std::string&>();
-  if (s.size() > max_bytes) {
-    return bad_request(param,
-                       "'" + param + "' is longer than " + std::to_string(max_bytes) + " bytes",
-                       "invalid_value");
-  }
-  *out = s;
-  return std::nullopt;
-}
-
-// Fields known to OpenAI's API that dari does not implement.
-bool is_unsupported_field(std::string_view k) {
-  static const std::set<std::string_view> kFields = {"tools",
-                                                     "tool_choice",
-                                                     "functions",
-                                                     "function_call",
-                                                     "parallel_tool_calls",
-                                                     "response_format",
-                                                     "audio",
-                                                     "modalities",
-                                                     "prediction",
-                                                     "store",
-                                                     "metadata",
-                                                     "reasoning_effort",
-                                                     "service_tier",
-                                                     "web_search_options",
-                                                     "suffix",
-                                                     "best_of",
-                                                     "echo",
-                                                     "logprobs_offset",
-                                                     "verbosity",
-                                                     "prompt_cache_key",
-                                                     "safety_identifier"};
-  return kFields.count(k) != 0;
-}
-
+// A message's content: a string, or an array of parts of which dari reads the text ones
+// ("text", and "refusal" in assistant turns); `null` only where the caller allows it.
 std::optional<ApiError> parse_content(const json& v, const std::string& param, std::string* out) {
   if (v.is_string()) {
     *out = v.get<std::string>();
@@ -173,26 +50,67 @@ std::optional<ApiError> parse_content(const json& v, const std::string& param, s
     const std::string p = param + "[" + std::to_string(i) + "]";
     const json& part = v[i];
     if (!part.is_object()) return wrong_type(p, "an object", part);
-    std::string text;
     auto type_it = part.find("type");
     if (type_it == part.end()) return bad_request(p + ".type", "'" + p + ".type' is required");
-    if (!type_it->is_string() || type_it->get<std::string>() != "text") {
-      return bad_request(p + ".type", "only content parts of type 'text' are supported",
-                         "unsupported_value");
+    if (!type_it->is_string()) return wrong_type(p + ".type", "a string", *type_it);
+    const std::string type = type_it->get<std::string>();
+    const char* field = type == "text" ? "text" : type == "refusal" ? "refusal" : nullptr;
+    if (field == nullptr) {
+      return unsupported_value(p + ".type", "content parts of type '" + type.substr(0, 32) +
+                                                "' are not supported: this model reads text only");
     }
-    for (const auto& [k, pv] : part.items()) {
-      if (k == "type") {
-        continue;
-      } else if (k == "text") {
-        if (!pv.is_string()) return wrong_type(p + ".text", "a string", pv);
-        text = pv.get<std::string>();
-      } else {
-        return bad_request(p + "." + k, "unknown field '" + p + "." + k + "'", "unknown_field");
-      }
+    auto text = part.find(field);
+    if (text == part.end()) {
+      return bad_request(p + "." + field, "'" + p + "." + field + "' is required");
     }
-    if (!part.contains("text")) return bad_request(p + ".text", "'" + p + ".text' is required");
+    if (!text->is_string()) return wrong_type(p + "." + field, "a string", *text);
     if (i > 0) *out += "\n";
-    *out += text;
+    *out += text->get<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> parse_role(const json& v, const std::string& p, ChatMessage* msg) {
+  if (!v.is_string()) return wrong_type(p, "a string", v);
+  msg->role = v.get<std::string>();
+  if (msg->role == "developer") msg->role = "system";
+  if (msg->role == "function") msg->role = "tool";  // the legacy name of a tool result
+  if (msg->role != "system" && msg->role != "user" && msg->role != "assistant" &&
+      msg->role != "tool") {
+    return bad_request(p, "'" + p + "' must be one of system, developer, user, assistant, tool",
+                       "invalid_value");
+  }
+  return std::nullopt;
+}
+
+// One message's field `k`; unknown ones are ignored (or rejected when strict).
+std::optional<ApiError> parse_message_field(const std::string& k, const json& mv,
+                                            const std::string& p, const ApiLimits& lim,
+                                            ChatMessage* msg, bool* have_content) {
+  if (k == "role") return parse_role(mv, p + ".role", msg);
+  if (k == "content") {
+    *have_content = true;
+    if (mv.is_null()) {
+      msg->content_null = true;
+      return std::nullopt;
+    }
+    return parse_content(mv, p + ".content", &msg->content);
+  }
+  if (mv.is_null()) return std::nullopt;
+  if (k == "name") return get_string(mv, p + ".name", 256, &msg->name);
+  if (k == "tool_call_id") return get_string(mv, p + ".tool_call_id", 256, &msg->tool_call_id);
+  if (k == "tool_calls") return parse_message_tool_calls(mv, p + ".tool_calls", lim, msg);
+  if (k == "reasoning_content") {
+    return get_string(mv, p + ".reasoning_content", SIZE_MAX, &msg->reasoning_content);
+  }
+  if (k == "function_call") {  // legacy: one call without an id
+    json calls = json::array({{{"id", ""}, {"type", "function"}, {"function", mv}}});
+    return parse_message_tool_calls(calls, p + ".function_call", lim, msg);
+  }
+  if (k == "refusal" || k == "audio" || k == "annotations") return std::nullopt;
+  if (lim.strict) {
+    return bad_request(p + "." + k, "unknown field '" + p + "." + k.substr(0, 64) + "'",
+                       "unknown_field");
   }
   return std::nullopt;
 }
@@ -211,30 +129,20 @@ std::optional<ApiError> parse_messages(const json& v, const ApiLimits& lim, ApiR
     ChatMessage msg;
     bool have_content = false;
     for (const auto& [k, mv] : m.items()) {
-      if (k == "role") {
-        if (!mv.is_string()) return wrong_type(p + ".role", "a string", mv);
-        msg.role = mv.get<std::string>();
-        if (msg.role == "developer") msg.role = "system";
-        if (msg.role != "system" && msg.role != "user" && msg.role != "assistant") {
-          return bad_request(p + ".role",
-                             "'" + p +
-                                 ".role' must be one of system, developer, user, "
-                                 "assistant (tool messages are not supported)",
-                             "invalid_value");
-        }
-      } else if (k == "content") {
-        if (auto e = parse_content(mv, p + ".content", &msg.content)) return e;
-        have_content = true;
-      } else if (k == "name" || k == "tool_calls" || k == "tool_call_id" || k == "function_call" ||
-                 k == "refusal" || k == "audio") {
-        return bad_request(p + "." + k, "'" + p + "." + k + "' is not supported",
-                           "unsupported_parameter");
-      } else {
-        return bad_request(p + "." + k, "unknown field '" + p + "." + k + "'", "unknown_field");
-      }
+      if (auto e = parse_message_field(k, mv, p, lim, &msg, &have_content)) return e;
     }
     if (msg.role.empty()) return bad_request(p + ".role", "'" + p + ".role' is required");
-    if (!have_content) return bad_request(p + ".content", "'" + p + ".content' is required");
+    // An assistant turn may carry tool calls instead of content (content absent or null).
+    const bool may_omit = msg.role == "assistant" && !msg.tool_calls.empty();
+    if (!have_content && msg.role == "assistant" && !msg.tool_calls.empty()) {
+      msg.content_null = true;
+    } else if (!have_content || (msg.content_null && !may_omit)) {
+      return bad_request(p + ".content", "'" + p + ".content' is required");
+    }
+    if (!msg.tool_calls.empty() && msg.role != "assistant") {
+      return bad_request(p + ".tool_calls", "only assistant messages carry 'tool_calls'",
+                         "invalid_value");
+    }
     r->messages.push_back(std::move(msg));
   }
   return std::nullopt;
@@ -334,12 +242,17 @@ std::optional<ApiError> parse_logit_bias(const json& v, const ApiLimits& lim, Ap
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_stream_options(const json& v, ApiRequest* r) {
+std::optional<ApiError> parse_stream_options(const json& v, const ApiLimits& lim,
+                                             ApiRequest* r) {
   if (!v.is_object()) return wrong_type("stream_options", "an object", v);
   for (const auto& [k, sv] : v.items()) {
+    if (sv.is_null()) continue;
     if (k == "include_usage") {
       if (auto e = get_bool(sv, "stream_options.include_usage", &r->include_usage)) return e;
-    } else {
+    } else if (k == "include_obfuscation" || k == "continuous_usage_stats") {
+      bool ignored = false;
+      if (auto e = get_bool(sv, "stream_options." + k, &ignored)) return e;
+    } else if (lim.strict) {
       return bad_request("stream_options." + k, "unknown field 'stream_options." + k + "'",
                          "unknown_field");
     }
@@ -347,58 +260,125 @@ std::optional<ApiError> parse_stream_options(const json& v, ApiRequest* r) {
   return std::nullopt;
 }
 
-// One top-level field; `seen_logprobs_bool`: the chat `logprobs` flag.
-std::optional<ApiError> parse_field(const std::string& k, const json& v, const ApiLimits& lim,
-                                    ApiRequest* r, bool* chat_logprobs, int64_t* top_logprobs,
-                                    bool* have_stream_options) {
-  const bool chat = r->endpoint == Endpoint::kChat;
+struct FieldState {
+  bool chat_logprobs = false;
+  int64_t top_logprobs = -1;
+  bool have_stream_options = false;
+  int64_t best_of = -1;
+};
+
+// The sampling knobs shared by both endpoints, OpenAI's and the common extensions.
+std::optional<std::optional<ApiError>> parse_sampling_field(const std::string& k, const json& v,
+                                                            ApiRequest* r) {
   int64_t i = 0;
-  if (k == "model") return get_string(v, k, lim.max_model_bytes, &r->model);
-  if (k == "messages" && chat) return parse_messages(v, lim, r);
-  if (k == "prompt" && !chat) return parse_prompt(v, lim, r);
-  if (k == "max_tokens" || (k == "max_completion_tokens" && chat)) {
-    if (auto e = get_int(v, k, 1, std::numeric_limits<int32_t>::max(), &i)) return e;
-    r->max_tokens = static_cast<int32_t>(i);
-    return std::nullopt;
-  }
   if (k == "temperature") return get_number(v, k, 0.0, 2.0, false, &r->temperature);
   if (k == "top_p") return get_number(v, k, 0.0, 1.0, true, &r->top_p);
   if (k == "presence_penalty") return get_number(v, k, -2.0, 2.0, false, &r->presence_penalty);
   if (k == "frequency_penalty") return get_number(v, k, -2.0, 2.0, false, &r->frequency_penalty);
-  if (k == "stop") return parse_stop(v, lim, r);
+  if (k == "min_p") return get_number(v, k, 0.0, 1.0, false, &r->min_p);
+  if (k == "typical_p") return get_number(v, k, 0.0, 1.0, true, &r->typical_p);
+  if (k == "repetition_penalty" || k == "repeat_penalty") {
+    return get_number(v, k, 0.0, 10.0, true, &r->repetition_penalty);
+  }
+  if (k == "top_k") {
+    if (auto e = get_int(v, k, -1, 1 << 30, &i)) return e;
+    r->top_k = i < 0 ? 0 : static_cast<int32_t>(i);  // vLLM's -1 and llama.cpp's 0: disabled
+    return std::optional<ApiError>();
+  }
+  if (k == "repeat_last_n") {
+    if (auto e = get_int(v, k, -1, 1 << 30, &i)) return e;
+    r->repeat_last_n = static_cast<int32_t>(i);
+    return std::optional<ApiError>();
+  }
+  if (k == "ignore_eos") return get_bool(v, k, &r->ignore_eos);
   if (k == "seed") {
     if (auto e = get_int(v, k, std::numeric_limits<int64_t>::min(),
                          std::numeric_limits<int64_t>::max(), &i)) {
       return e;
     }
     r->seed = i;
+    return std::optional<ApiError>();
+  }
+  return std::nullopt;
+}
+
+// Fields of one endpoint only.
+std::optional<std::optional<ApiError>> parse_endpoint_field(const std::string& k, const json& v,
+                                                            const ApiLimits& lim, ApiRequest* r,
+                                                            FieldState* st) {
+  int64_t i = 0;
+  if (r->endpoint == Endpoint::kChat) {
+    if (k == "messages") return parse_messages(v, lim, r);
+    if (k == "logprobs") return get_bool(v, k, &st->chat_logprobs);
+    if (k == "top_logprobs") return get_int(v, k, 0, 20, &st->top_logprobs);
+    if (k == "tools") return parse_tools(v, lim, r);
+    if (k == "functions") return parse_functions(v, lim, r);
+    if (k == "tool_choice") return parse_tool_choice(v, false, r);
+    if (k == "function_call") return parse_tool_choice(v, true, r);
+    if (k == "parallel_tool_calls") return get_bool(v, k, &r->parallel_tool_calls);
+    if (k == "response_format") return parse_response_format(v, lim, r);
+    if (k == "chat_template_kwargs") return parse_template_kwargs(v, lim, r);
+    if (k == "modalities") {
+      if (!v.is_array()) return wrong_type(k, "an array", v);
+      for (const auto& m : v) {
+        if (m != "text") return unsupported_value(k, "only the \"text\" modality is supported");
+      }
+      return std::optional<ApiError>();
+    }
+    if (k == "audio") return unsupported_value(k, "audio output is not supported");
     return std::nullopt;
   }
+  if (k == "prompt") return parse_prompt(v, lim, r);
+  if (k == "logprobs") {
+    if (auto e = get_int(v, k, 0, 5, &i)) return e;
+    r->logprobs = static_cast<int32_t>(i);
+    return std::optional<ApiError>();
+  }
+  if (k == "echo") return get_bool(v, k, &r->echo);
+  if (k == "best_of") return get_int(v, k, 1, lim.max_n, &st->best_of);
+  if (k == "suffix") {
+    std::string suffix;
+    if (auto e = get_string(v, k, 1u << 20, &suffix)) return e;
+    if (!suffix.empty()) return unsupported_value(k, "'suffix' (insertion) is not supported");
+    return std::optional<ApiError>();
+  }
+  return std::nullopt;
+}
+
+// One top-level field.
+std::optional<ApiError> parse_field(const std::string& k, const json& v, const ApiLimits& lim,
+                                    ApiRequest* r, FieldState* st) {
+  int64_t i = 0;
+  if (k == "model") return get_string(v, k, lim.max_model_bytes, &r->model);
+  if (auto handled = parse_endpoint_field(k, v, lim, r, st)) return *handled;
+  if (auto handled = parse_sampling_field(k, v, r)) return *handled;
+  if (k == "max_tokens" || k == "max_completion_tokens" || k == "n_predict") {
+    if (auto e = get_int(v, k, 1, std::numeric_limits<int32_t>::max(), &i)) return e;
+    r->max_tokens = static_cast<int32_t>(i);
+    return std::nullopt;
+  }
+  if (k == "stop") return parse_stop(v, lim, r);
   if (k == "n") {
     if (auto e = get_int(v, k, 1, lim.max_n, &i)) return e;
     r->n = static_cast<uint32_t>(i);
     return std::nullopt;
   }
   if (k == "logit_bias") return parse_logit_bias(v, lim, r);
-  if (k == "logprobs" && chat) return get_bool(v, k, chat_logprobs);
-  if (k == "top_logprobs" && chat) return get_int(v, k, 0, 20, top_logprobs);
-  if (k == "logprobs" && !chat) {
-    if (auto e = get_int(v, k, 0, 5, &i)) return e;
-    r->logprobs = static_cast<int32_t>(i);
-    return std::nullopt;
-  }
   if (k == "user") return get_string(v, k, lim.max_user_bytes, &r->user);
   if (k == "stream") return get_bool(v, k, &r->stream);
   if (k == "stream_options") {
-    *have_stream_options = true;
-    return parse_stream_options(v, r);
+    st->have_stream_options = true;
+    return parse_stream_options(v, lim, r);
   }
-  if (is_unsupported_field(k) || (!chat && (k == "messages" || k == "top_logprobs")) ||
-      (chat && k == "prompt")) {
-    return bad_request(k, "'" + k + "' is not supported by this server/endpoint",
-                       "unsupported_parameter");
+  if (k == "grammar") return parse_grammar_field(v, lim, r);
+  if (k == "json_schema") return parse_json_schema_field(v, lim, r);
+  if (is_accepted_noop(k, r->endpoint == Endpoint::kChat)) return std::nullopt;
+  if (lim.strict) {
+    return bad_request(k.substr(0, 64), "unknown field '" + k.substr(0, 64) + "'",
+                       "unknown_field");
   }
-  return bad_request(k, "unknown field '" + k.substr(0, 64) + "'", "unknown_field");
+  if (r->ignored_fields.size() < lim.max_ignored_fields) r->ignored_fields.push_back(k.substr(0, 64));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -416,27 +396,32 @@ std::variant<ApiRequest, ApiError> parse_request(Endpoint endpoint, std::string_
   if (!doc.is_object()) return bad_request("", "request body must be a JSON object");
   ApiRequest r;
   r.endpoint = endpoint;
-  bool chat_logprobs = false;
-  int64_t top_logprobs = -1;
-  bool have_stream_options = false;
+  FieldState st;
   for (const auto& [k, v] : doc.items()) {
     if (v.is_null() && k != "messages" && k != "prompt" && k != "model") continue;  // as absent
-    if (auto e =
-            parse_field(k, v, limits, &r, &chat_logprobs, &top_logprobs, &have_stream_options)) {
-      return *e;
-    }
+    if (auto e = parse_field(k, v, limits, &r, &st)) return *e;
   }
   if (!doc.contains("model")) return bad_request("model", "'model' is required");
   if (endpoint == Endpoint::kChat) {
     if (!doc.contains("messages")) return bad_request("messages", "'messages' is required");
-    if (top_logprobs >= 0 && !chat_logprobs) {
+    if (st.top_logprobs >= 0 && !st.chat_logprobs) {
       return bad_request("top_logprobs", "'top_logprobs' requires 'logprobs': true");
     }
-    if (chat_logprobs) r.logprobs = static_cast<int32_t>(top_logprobs < 0 ? 0 : top_logprobs);
-  } else if (!doc.contains("prompt")) {
-    return bad_request("prompt", "'prompt' is required");
+    if (st.chat_logprobs) r.logprobs = static_cast<int32_t>(st.top_logprobs < 0 ? 0 : st.top_logprobs);
+    if (auto e = finish_tools(&r)) return *e;
+  } else {
+    if (!doc.contains("prompt")) return bad_request("prompt", "'prompt' is required");
+    if (st.best_of >= 0 && st.best_of < static_cast<int64_t>(r.n)) {
+      return bad_request("best_of", "'best_of' must be at least 'n'", "invalid_value");
+    }
+    if (st.best_of > static_cast<int64_t>(r.n)) {
+      return unsupported_value("best_of", "'best_of' greater than 'n' is not supported");
+    }
+    if (r.echo && r.logprobs >= 0) {
+      return unsupported_value("echo", "'echo' with 'logprobs' is not supported");
+    }
   }
-  if (have_stream_options && !r.stream) {
+  if (st.have_stream_options && !r.stream) {
     return bad_request("stream_options", "'stream_options' is only allowed when 'stream' is true");
   }
   const uint64_t choices = static_cast<uint64_t>(r.n) * std::max<size_t>(1, r.prompts.size());

@@ -1,6 +1,8 @@
 // Connection: HTTP/1.x keep-alive session (see connection.h).
 #include "connection.h"
 
+#include "anthropic.h"
+#include "embeddings_route.h"
 #include "responses.h"
 
 namespace dari::server {
@@ -223,7 +225,9 @@ void Connection::error_response(const ApiError& e) {
   HeaderList extra;
   if (e.retry_after_s > 0) extra.emplace_back("Retry-After", std::to_string(e.retry_after_s));
   if (e.status == 401) extra.emplace_back("WWW-Authenticate", "Bearer");
-  send_response(e.status, "application/json", error_body(e), extra);
+  // Anthropic's clients read their own error shape.
+  send_response(e.status, "application/json",
+                info_.path == "/v1/messages" ? anthropic_error_body(e) : error_body(e), extra);
 }
 
 void Connection::simple_response(int status, std::string body, const HeaderList& extra) {
@@ -316,6 +320,7 @@ void Connection::on_write(boost::system::error_code ec) {
 
 void Connection::on_response_done() {
   exchange_.reset();
+  embeddings_.reset();
   session_.reset();
   if (!keep_alive_ || server_.draining.load()) return linger();
   wait_for_request();
@@ -336,6 +341,7 @@ void Connection::close() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   if (exchange_) exchange_->abort();
+  if (embeddings_) embeddings_->abort();
   read_timer_.cancel();
   write_timer_.cancel();
   transport_->close();

@@ -37,6 +37,8 @@ namespace dari::server {
 
 namespace http = boost::beast::http;
 
+class EmbeddingsExchange;  // embeddings_route.h
+
 class Connection : public std::enable_shared_from_this<Connection>, public ResponseSink {
  public:
   Connection(Server::Impl& server, std::unique_ptr<Transport> transport, Executor ex);
@@ -65,6 +67,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public Respo
   void on_deadline(Deadline which);
   void route();
   void route_api();
+  void route_tokenize(bool detokenize);
+  void route_embeddings();
   void on_prepared(std::variant<PreparedRequest, ApiError> prepared);
   void refuse(const ApiError& e);  // answers and closes after the response (body unread)
   void simple_response(int status, std::string body, const HeaderList& extra = {});
@@ -103,6 +107,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Respo
   RequestInfo info_;
   std::shared_ptr<RequestSession> session_;  // from ServerHooks::open; null when not governed
   std::shared_ptr<Exchange> exchange_;
+  std::shared_ptr<EmbeddingsExchange> embeddings_;  // a /v1/embeddings request's exchange
 };
 
 }  // namespace dari::server

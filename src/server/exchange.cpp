@@ -44,8 +44,12 @@ Exchange::Exchange(Server::Impl& server, Executor ex, Params p)
       pending_runs_(std::move(p.prepared.runs)),
       req_(std::move(p.prepared.req)),
       arrival_(p.arrival),
-      strip_leading_space_(p.prepared.strip_leading_space) {
-  id_ = random_id(req_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
+      strip_leading_space_(p.prepared.strip_leading_space),
+      parse_output_(p.prepared.parse_output),
+      output_options_(p.prepared.output_options) {
+  id_ = random_id(req_.endpoint == Endpoint::kChat       ? "chatcmpl-"
+                  : req_.endpoint == Endpoint::kMessages ? "msg_"
+                                                         : "cmpl-");
   created_ = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
@@ -73,7 +77,9 @@ void Exchange::fail(const ApiError& e) {
   HeaderList extra;
   if (e.retry_after_s > 0) extra.emplace_back("Retry-After", std::to_string(e.retry_after_s));
   complete(e.status, false,
-           [status = e.status, body = error_body(e), extra = std::move(extra)](ResponseSink& s) {
+           [status = e.status,
+            body = req_.endpoint == Endpoint::kMessages ? anthropic_error_body(e) : error_body(e),
+            extra = std::move(extra)](ResponseSink& s) {
              s.send_response(status, "application/json", body, extra);
            });
 }
@@ -101,11 +107,24 @@ void Exchange::start() {
     session_->label_parts(&label_prefix_, &label_suffix_);
   }
   if (auto e = submit_all()) return fail(*e);
-  for (auto& c : choices_) c.text = label_prefix_;
+  for (uint32_t i = 0; i < choices_.size(); ++i) {
+    Choice& c = choices_[i];
+    c.text = label_prefix_ + echo_text(i);
+    if (parse_output_) {
+      ParseOptions po = output_options_;
+      po.id_seed = output_options_.id_seed + 7919u * i;  // distinct ids per choice
+      c.parser = std::make_unique<StreamingOutputParser>(po);
+    }
+  }
   if (req_.stream) {
     HeaderList extra;
     if (session_) session_->response_headers(info_, &extra);
     sink_->start_stream(extra);
+    if (req_.endpoint == Endpoint::kMessages) {
+      uint64_t prompt_tokens = 0;
+      for (const auto& r : runs_) prompt_tokens += r.prompt_tokens;
+      sink_->send_chunk(anthropic_.start(id_, server_.opts.model_name, prompt_tokens));
+    }
     if (req_.endpoint == Endpoint::kChat) {
       for (uint32_t i = 0; i < choices_.size(); ++i) {
         json c = chunk_base();
@@ -116,8 +135,9 @@ void Exchange::start() {
         send_chunk_json(c);
       }
     }
-    if (!label_prefix_.empty()) {
-      for (uint32_t i = 0; i < choices_.size(); ++i) send_text_delta(i, label_prefix_);
+    for (uint32_t i = 0; i < choices_.size(); ++i) {
+      const std::string head = label_prefix_ + echo_text(i);
+      if (!head.empty()) send_text_delta(i, head);
     }
   }
   // Notifications start only now, so events never race the response head.
@@ -130,6 +150,17 @@ void Exchange::start() {
     std::shared_ptr<Mailbox> mb = mailbox_;
     run.stream->set_notify([mb] { mb->notify(); });
   }
+}
+
+// Completions with `echo`: the prompt of choice i's run, as text.
+std::string Exchange::echo_text(uint32_t choice) const {
+  if (!req_.echo || req_.endpoint != Endpoint::kCompletions || req_.n == 0) return "";
+  const size_t run = choice / req_.n;
+  if (run >= req_.prompts.size()) return "";
+  if (const auto* text = std::get_if<std::string>(&req_.prompts[run])) return *text;
+  DecodeOptions d;
+  auto t = engine_->tokenizer().decode(std::get<std::vector<int32_t>>(req_.prompts[run]), d);
+  return t.ok() ? as_delivered(*t) : std::string();
 }
 
 // Submits the prepared engine requests; the engine validates each (token ids, context length,
@@ -183,6 +214,12 @@ ApiError Exchange::submit_error(const SubmitResult& res, const ServingRequest& s
 }
 
 void Exchange::send_text_delta(uint32_t ci, const std::string& text) {
+  if (req_.endpoint == Endpoint::kMessages) {
+    StreamDelta d;
+    d.content = text;
+    if (sink_ != nullptr) sink_->send_chunk(anthropic_.feed(d));
+    return;
+  }
   json ch = chunk_base();
   json choice = req_.endpoint == Endpoint::kChat
                     ? json{{"index", ci}, {"delta", {{"content", text}}}}
@@ -203,6 +240,11 @@ void Exchange::stop_revoked(const ApiError& e) {
   if (!req_.stream) return fail(e);
   done_ = true;
   if (sink_ == nullptr) return;
+  if (req_.endpoint == Endpoint::kMessages) {
+    sink_->send_chunk(AnthropicStreamWriter::error_event(e));
+    complete(e.status, false, [](ResponseSink& s) { s.end_stream(); });
+    return;
+  }
   json j = {{"error",
              {{"message", e.message},
               {"type", e.type},
@@ -242,6 +284,11 @@ void Exchange::on_events() {
     e.message = "generation failed: " + error_;
     if (!req_.stream) return fail(e);
     done_ = true;
+    if (req_.endpoint == Endpoint::kMessages) {
+      if (sink_ != nullptr) sink_->send_chunk(AnthropicStreamWriter::error_event(e));
+      complete(500, false, [](ResponseSink& s) { s.end_stream(); });
+      return;
+    }
     json j = {{"error",
                {{"message", e.message}, {"type", e.type}, {"param", nullptr}, {"code", nullptr}}}};
     send_chunk_json(j);
@@ -272,6 +319,19 @@ void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
     if (req_.stream && session_) piece = as_delivered(piece);
     json delta_lp;
     if (req_.logprobs >= 0) add_logprobs(c, ev.token, &delta_lp);
+    if (c.parser) {
+      c.raw += piece;
+      const StreamDelta d = c.parser->feed(piece);
+      if (req_.stream && !delta_lp.is_null()) {
+        json ch = chunk_base();
+        ch["choices"] = json::array(
+            {{{"index", ci}, {"delta", json::object()}, {"logprobs", delta_lp},
+              {"finish_reason", nullptr}}});
+        send_chunk_json(ch);
+      }
+      emit_parsed(ci, d);
+      return;
+    }
     const size_t offset = c.text.size();
     c.text += piece;
     if (req_.stream && (!piece.empty() || !delta_lp.is_null())) {
@@ -291,6 +351,11 @@ void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
   }
   // kDone
   c.finish = ev.finish == FinishReason::kLength ? "length" : "stop";
+  c.stop_string = ev.stop_string;
+  if (c.parser) {
+    emit_parsed(ci, c.parser->finish());
+    if (!c.tool_calls.empty()) c.finish = req_.legacy_functions ? "function_call" : "tool_calls";
+  }
   if (!label_suffix_.empty()) {
     c.text += label_suffix_;
     if (req_.stream) send_text_delta(ci, label_suffix_);
@@ -299,7 +364,7 @@ void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
   if (ev.timings.generated_tokens > 1) {
     tpot_s_ = ev.timings.generation_ms / 1000.0 / (ev.timings.generated_tokens - 1);
   }
-  if (req_.stream) {
+  if (req_.stream && req_.endpoint != Endpoint::kMessages) {
     json ch = chunk_base();
     json choice = req_.endpoint == Endpoint::kChat ? json{{"index", ci}, {"delta", json::object()}}
                                                    : json{{"index", ci}, {"text", ""}};
@@ -308,6 +373,77 @@ void Exchange::handle_event(const StreamEvent& ev, const Run& run) {
     ch["choices"] = json::array({choice});
     send_chunk_json(ch);
   }
+}
+
+void Exchange::emit_parsed(uint32_t ci, const StreamDelta& d) {
+  Choice& c = choices_[ci];
+  c.text += d.content;
+  c.reasoning += d.reasoning_content;
+  for (const auto& t : d.tool_calls) {
+    if (!t.name.empty() || !t.id.empty()) {
+      c.tool_calls.push_back({t.id, t.name, ""});
+    }
+    if (!c.tool_calls.empty()) c.tool_calls.back().arguments += t.arguments;
+  }
+  if (!req_.stream || d.empty()) return;
+  if (req_.endpoint == Endpoint::kMessages) {
+    if (sink_ != nullptr) sink_->send_chunk(anthropic_.feed(d));
+    return;
+  }
+  if (!d.reasoning_content.empty()) {
+    json ch = chunk_base();
+    ch["choices"] = json::array({{{"index", ci},
+                                  {"delta", {{"reasoning_content", d.reasoning_content}}},
+                                  {"logprobs", nullptr},
+                                  {"finish_reason", nullptr}}});
+    send_chunk_json(ch);
+  }
+  if (!d.content.empty()) send_text_delta(ci, d.content);
+  for (const auto& t : d.tool_calls) {
+    // OpenAI's shape: the first delta of a call carries its index, id, type and name with empty
+    // arguments; later ones carry only the index and an arguments fragment.
+    json call = {{"index", t.index}};
+    if (!t.name.empty() || !t.id.empty()) {
+      call["id"] = t.id;
+      call["type"] = "function";
+      call["function"] = {{"name", t.name}, {"arguments", t.arguments}};
+    } else {
+      call["function"] = {{"arguments", t.arguments}};
+    }
+    json delta = {{"tool_calls", json::array({call})}};
+    if (req_.legacy_functions) {
+      delta = {{"function_call", call["function"]}};
+    }
+    json ch = chunk_base();
+    ch["choices"] = json::array({{{"index", ci},
+                                  {"delta", delta},
+                                  {"logprobs", nullptr},
+                                  {"finish_reason", nullptr}}});
+    send_chunk_json(ch);
+  }
+}
+
+json Exchange::message_json(const Choice& c) const {
+  json m = {{"role", "assistant"}};
+  const bool calls = !c.tool_calls.empty();
+  // OpenAI sends content null next to tool calls when the model wrote no text.
+  m["content"] = calls && c.text == label_prefix_ + label_suffix_ ? json(nullptr) : json(c.text);
+  if (!c.reasoning.empty()) m["reasoning_content"] = c.reasoning;
+  if (calls) {
+    json arr = json::array();
+    for (const auto& t : c.tool_calls) {
+      arr.push_back({{"id", t.id},
+                     {"type", "function"},
+                     {"function", {{"name", t.name}, {"arguments", t.arguments}}}});
+    }
+    if (req_.legacy_functions) {
+      m["function_call"] = arr[0]["function"];
+    } else {
+      m["tool_calls"] = arr;
+    }
+  }
+  m["refusal"] = nullptr;
+  return m;
 }
 
 void Exchange::add_logprobs(Choice& c, const TokenEvent& t, json* delta_lp) {
@@ -366,6 +502,14 @@ void Exchange::finish() {
                       {"completion_tokens", completion_tokens},
                       {"total_tokens", prompt_tokens + completion_tokens}};
   if (sink_ == nullptr) return;
+  if (req_.endpoint == Endpoint::kMessages) {
+    json prov;
+    if (req_.stream && session_ && !choices_.empty()) {
+      const std::string p = session_->sign_output(info_, choices_[0].text, nullptr);
+      if (!p.empty()) prov = json::parse(p, nullptr, false);
+    }
+    return finish_messages(prov);
+  }
   if (req_.stream) {
     if (session_ && !choices_.empty()) {
       const std::string prov = session_->sign_output(info_, choices_[0].text, nullptr);
@@ -395,7 +539,7 @@ void Exchange::finish() {
     const Choice& c = choices_[i];
     json ch = {{"index", i}};
     if (req_.endpoint == Endpoint::kChat) {
-      ch["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+      ch["message"] = message_json(c);
     } else {
       ch["text"] = c.text;
     }
@@ -419,6 +563,41 @@ void Exchange::finish() {
   });
 }
 
+// /v1/messages: the last events of a stream (with the provenance signed over the streamed text)
+// or the whole message body (signed here).
+void Exchange::finish_messages(const json& provenance) {
+  uint64_t prompt_tokens = 0;
+  for (const auto& r : runs_) prompt_tokens += r.prompt_tokens;
+  const Choice empty;
+  const Choice& c = choices_.empty() ? empty : choices_[0];
+  std::string stop_reason = anthropic_stop_reason(c.finish);
+  if (!c.stop_string.empty() && c.tool_calls.empty()) stop_reason = "stop_sequence";
+  if (req_.stream) {
+    sink_->send_chunk(anthropic_.finish(stop_reason, c.stop_string, c.tokens, provenance));
+    complete(200, false, [](ResponseSink& s) { s.end_stream(); });
+    return;
+  }
+  AnthropicResult r;
+  r.id = id_;
+  r.model = server_.opts.model_name;
+  r.text = c.text;
+  r.thinking = c.reasoning;
+  r.tool_calls = c.tool_calls;
+  r.stop_reason = stop_reason;
+  r.stop_sequence = stop_reason == "stop_sequence" ? c.stop_string : "";
+  r.input_tokens = prompt_tokens;
+  r.output_tokens = c.tokens;
+  HeaderList extra;
+  if (session_) {
+    session_->response_headers(info_, &extra);
+    const std::string prov = session_->sign_output(info_, as_delivered(c.text), &extra);
+    if (!prov.empty()) r.extra = json{{"provenance", json::parse(prov, nullptr, false)}};
+  }
+  complete(200, false, [text = anthropic_message_body(r), extra = std::move(extra)](ResponseSink& s) {
+    s.send_response(200, "application/json", text, extra);
+  });
+}
+
 // The single completion point: metrics and the session's finish (audit row, quota), exactly
 // once; detaches the sink. `final` (if any) goes out now or once the record is durable.
 void Exchange::complete(int status, bool disconnected, FinalSend final) {
@@ -436,7 +615,9 @@ void Exchange::complete(int status, bool disconnected, FinalSend final) {
   for (const auto& c : choices_) {
     rec.completion_tokens += c.tokens;
     rec.finish_reasons.push_back(c.finish);
-    rec.texts.push_back(c.text);
+    // Tool calls and reasoning are part of what the model produced: the audit keeps the raw
+    // text behind the delivered content.
+    rec.texts.push_back(c.parser ? c.raw : c.text);
   }
   rec.ttft_ms = have_first_token_ ? ms_between(arrival_, first_token_) : 0.0;
   rec.e2e_ms = ms_between(arrival_, now);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "anthropic.h"
 #include "prepare.h"
 #include "server_impl.h"
 
@@ -56,12 +57,19 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
  private:
   struct Choice {
-    std::string text;
+    std::string text;  // delivered content (label included): what provenance signs
     uint32_t tokens = 0;
     std::string finish;       // "" until done
     nlohmann::json logprobs;  // chat: array of content entries; completions: object of arrays
     size_t text_bytes = 0;    // completions text_offset
     bool any_text = false;    // some text was emitted (fallback leading-space strip)
+    // With output parsing (tool calls, reasoning): the raw generated text, the stream parser,
+    // and what was read out of the text besides content.
+    std::string raw;
+    std::unique_ptr<StreamingOutputParser> parser;
+    std::string reasoning;
+    std::vector<ToolCall> tool_calls;
+    std::string stop_string;  // the stop string that ended it, if any
   };
   struct Run {
     std::shared_ptr<Stream> stream;
@@ -80,6 +88,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   using FinalSend = std::function<void(ResponseSink&)>;
 
   void finish();
+  void finish_messages(const nlohmann::json& provenance);  // /v1/messages
   nlohmann::json chunk_base() const;
   void send_chunk_json(const nlohmann::json& j);
   // The single completion point; `final` (if any) goes out now or once the hook's record is
@@ -90,6 +99,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void abort_runs();  // cancels the engine work still running
   void stop_revoked(const ApiError& e);
   void send_text_delta(uint32_t ci, const std::string& text);
+  // Output parsing: one parser step's content, reasoning and tool-call deltas (streams send them).
+  void emit_parsed(uint32_t ci, const StreamDelta& d);
+  // The non-streaming message of choice `c` (content, reasoning_content, tool_calls).
+  nlohmann::json message_json(const Choice& c) const;
+  std::string echo_text(uint32_t choice) const;
 
   Server::Impl& server_;
   ResponseSink* sink_;
@@ -113,6 +127,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool done_ = false;
   bool completed_ = false;  // complete() ran
   bool strip_leading_space_ = false;
+  bool parse_output_ = false;
+  AnthropicStreamWriter anthropic_;  // /v1/messages streams
+  ParseOptions output_options_;
   double tpot_s_ = 0.0;
   std::string label_prefix_, label_suffix_;  // visible label (hooks), around each choice
   // While the completion record becomes durable: the sink and the bytes held back, and the

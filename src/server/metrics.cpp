@@ -79,6 +79,34 @@ uint64_t Metrics::requests(const std::string& endpoint, int status) const {
   return it == requests_.end() ? 0 : it->second;
 }
 
+std::vector<std::string> Metrics::count_ignored_fields(const std::vector<std::string>& names) {
+  std::vector<std::string> fresh;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& raw : names) {
+    std::string name = raw.substr(0, 64);
+    for (char& c : name) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+      if (!ok) c = '_';
+    }
+    auto it = ignored_fields_.find(name);
+    if (it == ignored_fields_.end()) {
+      if (ignored_fields_.size() >= kMaxIgnoredNames) name = "(other)";
+      auto [pos, added] = ignored_fields_.try_emplace(name, 0);
+      if (added && name != "(other)") fresh.push_back(name);
+      it = pos;
+    }
+    ++it->second;
+  }
+  return fresh;
+}
+
+uint64_t Metrics::ignored_field_count(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ignored_fields_.find(name);
+  return it == ignored_fields_.end() ? 0 : it->second;
+}
+
 void Metrics::observe_request(double ttft_s, double tpot_s, double e2e_s, bool have_tokens) {
   std::lock_guard<std::mutex> lock(mu_);
   if (have_tokens) {
@@ -138,6 +166,11 @@ std::string Metrics::render(const ServingStats* s, uint64_t http_in_flight, bool
             static_cast<double>(s->requests_cancelled));
     counter(&out, "dari_preemptions_total", "Sequences preempted under KV pressure",
             static_cast<double>(s->preemptions));
+  }
+  header(&out, "dari_api_ignored_fields_total", "counter",
+         "Request fields the server did not know and ignored, by name (--strict-api rejects)");
+  for (const auto& [name, n] : ignored_fields_) {
+    out += "dari_api_ignored_fields_total{field=\"" + name + "\"} " + std::to_string(n) + "\n";
   }
   header(&out, "gen_ai_server_time_to_first_token_seconds", "histogram",
          "Time from request arrival to the first generated token");

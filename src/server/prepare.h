@@ -18,6 +18,7 @@
 
 #include "dari/engine/serving.h"
 #include "dari/server/api.h"
+#include "dari/template/tool_calls.h"
 
 namespace dari::server {
 
@@ -26,13 +27,20 @@ struct PreparedRequest {
   // One engine request per prompt (n choices each); sampling, stops and max_tokens filled in.
   std::vector<ServingRequest> runs;
   bool strip_leading_space = false;  // the plain chat fallback's "Assistant:" space
+  std::string rendered_prompt;       // chat: the conversation as the template rendered it
+  // Chat: read tool calls and reasoning out of each choice's text (tool_calls.h).
+  bool parse_output = false;
+  ParseOptions output_options;
 };
+
+class ConstraintBuilder;
 
 struct PrepareInput {
   Endpoint endpoint = Endpoint::kChat;
   std::string_view body;             // the raw JSON body
   const ApiLimits* limits = nullptr;  // not null
   const ServingEngine* engine = nullptr;  // not null: tokenizer, template, vocabulary size
+  ConstraintBuilder* constraints = nullptr;  // null: requests with output constraints get 400
 };
 
 std::variant<PreparedRequest, ApiError> prepare_request(const PrepareInput& in);

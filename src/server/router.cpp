@@ -1,16 +1,19 @@
 // Connection::on_header and Connection::route: what a request may do, and who handles it.
 #include <boost/asio/post.hpp>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "connection.h"
+#include "embeddings_route.h"
 #include "origin.h"
 #include "responses.h"
+#include "tokenize_routes.h"
 
 namespace dari::server {
 
 namespace {
 
-enum class Kind { kHealth, kModels, kMetrics, kApi, kHook };
+enum class Kind { kHealth, kModels, kMetrics, kApi, kHook, kTokenize, kDetokenize, kEmbeddings };
 
 struct Route {
   const char* path;
@@ -21,9 +24,13 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"/v1/chat/completions", http::verb::post, Kind::kApi},
     {"/v1/completions", http::verb::post, Kind::kApi},
+    {"/v1/messages", http::verb::post, Kind::kApi},
     {"/v1/models", http::verb::get, Kind::kModels},
     {"/health", http::verb::get, Kind::kHealth},
     {"/metrics", http::verb::get, Kind::kMetrics},
+    {"/tokenize", http::verb::post, Kind::kTokenize},
+    {"/detokenize", http::verb::post, Kind::kDetokenize},
+    {"/v1/embeddings", http::verb::post, Kind::kEmbeddings},
 };
 
 const Route* find_route(const std::string& path) {
@@ -87,7 +94,8 @@ bool Connection::on_header() {
   }
   const Route* r = find_route(info_.path);
   endpoint_label_ = r ? r->path : "other";
-  info_.api = r != nullptr && r->kind == Kind::kApi;
+  // API routes are audited and charged (keys, quota: trust_hooks.cpp).
+  info_.api = r != nullptr && (r->kind == Kind::kApi || r->kind == Kind::kEmbeddings);
   if (info_.target.size() > kUrlLimit) {
     ApiError e = bad_request("", "the request URL is longer than " + std::to_string(kUrlLimit) +
                                      " bytes", "uri_too_long");
@@ -116,7 +124,9 @@ bool Connection::on_header() {
     return false;
   }
   const bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
-  if (req.method() == http::verb::post && (r == nullptr || r->kind == Kind::kApi) && has_body &&
+  const bool json_route = r == nullptr || r->kind == Kind::kApi || r->kind == Kind::kTokenize ||
+                          r->kind == Kind::kDetokenize || r->kind == Kind::kEmbeddings;
+  if (req.method() == http::verb::post && json_route && has_body &&
       !is_json_type(field(*parser_, http::field::content_type))) {
     ApiError e = bad_request("", "the request body must be JSON (Content-Type: application/json)",
                              "unsupported_media_type");
@@ -182,9 +192,58 @@ void Connection::route() {
       // This request is counted after rendering; it appears in the next scrape.
       return send_response(200, "text/plain; version=0.0.4; charset=utf-8", std::move(text), {});
     }
+    case Kind::kTokenize:
+    case Kind::kDetokenize:
+      return route_tokenize(found->kind == Kind::kDetokenize);
+    case Kind::kEmbeddings:
+      return route_embeddings();
     default:
       return route_api();
   }
+}
+
+// /tokenize, /detokenize: on the worker pool (a large text takes a while to tokenize).
+void Connection::route_tokenize(bool detokenize) {
+  ServingEngine* engine = server_.engine.load();
+  if (engine == nullptr) return error_response(service_unavailable("the model is loading"));
+  auto body = std::make_shared<std::string>(std::move(parser_->get().body()));
+  net::post(*server_.workers, [self = shared_from_this(), body, engine, detokenize] {
+    const ApiLimits& lim = self->server_.opts.limits;
+    auto reply = std::make_shared<TokenizeReply>(detokenize ? detokenize_route(*engine, *body, lim)
+                                                            : tokenize_route(*engine, *body, lim));
+    net::post(self->ex_, [self, reply] {
+      if (self->phase_ == Phase::kClosed) return;
+      self->send_response(reply->status, "application/json", std::move(reply->body), {});
+    });
+  });
+}
+
+// /v1/embeddings: parsed and tokenized on the worker pool, then admitted and run here by an
+// EmbeddingsExchange (embeddings_route.h).
+void Connection::route_embeddings() {
+  ServingEngine* engine = server_.engine.load();
+  if (server_.draining.load()) {
+    return error_response(service_unavailable("the server is shutting down"));
+  }
+  if (engine == nullptr) return error_response(service_unavailable("the model is loading"));
+  auto body = std::make_shared<std::string>(std::move(parser_->get().body()));
+  net::post(*server_.workers, [self = shared_from_this(), body, engine] {
+    auto prepared = std::make_shared<std::variant<EmbeddingsRequest, ApiError>>(
+        prepare_embeddings(*engine, *body, self->server_.opts.limits));
+    net::post(self->ex_, [self, prepared] {
+      if (self->phase_ == Phase::kClosed) return;  // the client left meanwhile
+      if (auto* err = std::get_if<ApiError>(prepared.get())) return self->error_response(*err);
+      EmbeddingsExchange::Params p;
+      p.sink = self.get();
+      p.info = self->info_;
+      p.session = self->session_;
+      p.req = std::move(std::get<EmbeddingsRequest>(*prepared));
+      p.arrival = self->arrival_;
+      self->embeddings_ =
+          std::make_shared<EmbeddingsExchange>(self->server_, self->ex_, std::move(p));
+      self->embeddings_->start();
+    });
+  });
 }
 
 // A completions request: parsed and tokenized on the worker pool, then admitted and run here.
@@ -192,7 +251,9 @@ void Connection::route_api() {
   ServingEngine* engine = server_.engine.load();
   if (server_.draining.load()) return error_response(service_unavailable("the server is shutting down"));
   if (engine == nullptr) return error_response(service_unavailable("the model is loading"));
-  const Endpoint ep = info_.path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletions;
+  const Endpoint ep = info_.path == "/v1/chat/completions" ? Endpoint::kChat
+                      : info_.path == "/v1/messages"       ? Endpoint::kMessages
+                                                           : Endpoint::kCompletions;
   // The body moves to the worker; the parser is not used again for this request.
   auto body = std::make_shared<std::string>(std::move(parser_->get().body()));
   net::post(*server_.workers, [self = shared_from_this(), body, ep, engine] {
@@ -201,6 +262,7 @@ void Connection::route_api() {
     in.body = *body;
     in.limits = &self->server_.opts.limits;
     in.engine = engine;
+    in.constraints = &self->server_.constraints;
     auto prepared = std::make_shared<std::variant<PreparedRequest, ApiError>>(prepare_request(in));
     net::post(self->ex_, [self, prepared] { self->on_prepared(std::move(*prepared)); });
   });
@@ -209,6 +271,15 @@ void Connection::route_api() {
 void Connection::on_prepared(std::variant<PreparedRequest, ApiError> prepared) {
   if (phase_ == Phase::kClosed) return;  // the client left while its request was prepared
   if (auto* err = std::get_if<ApiError>(&prepared)) return error_response(*err);
+  const auto& ignored = std::get<PreparedRequest>(prepared).req.ignored_fields;
+  if (!ignored.empty()) {
+    for (const auto& name : server_.metrics.count_ignored_fields(ignored)) {
+      std::fprintf(stderr,
+                   "dari serve: ignoring request field '%s' (unknown; counted in /metrics, "
+                   "rejected with --strict-api); logged once\n",
+                   name.c_str());
+    }
+  }
   Exchange::Params p;
   p.sink = this;
   p.info = info_;

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "constraints.h"
 #include "dari/server/server.h"
 
 namespace dari::server {
@@ -70,6 +71,7 @@ struct Server::Impl {
   std::unique_ptr<net::thread_pool> workers;
   std::shared_ptr<TlsContext> tls;  // null: plain HTTP
   Metrics metrics;
+  ConstraintBuilder constraints;  // grammars of response_format / tools, shared by requests
   std::atomic<ServingEngine*> engine{nullptr};
   std::atomic<bool> draining{false};
   std::atomic<bool> stopped{false};

@@ -250,6 +250,15 @@ class TrustHooks : public ServerHooks {
   SessionOrError open(const RequestInfo& info) override {
     trust::RequestMeta meta;
     meta.authorization = header(info.headers, "Authorization");
+    // Anthropic's clients send the key as x-api-key.
+    std::string from_x_api_key;
+    if (meta.authorization.empty()) {
+      const std::string_view k = header(info.headers, "x-api-key");
+      if (!k.empty()) {
+        from_x_api_key = "Bearer " + std::string(k);
+        meta.authorization = from_x_api_key;
+      }
+    }
     meta.client = info.remote;
     meta.scope = scope_for(info);
     meta.endpoint = info.path;

@@ -141,6 +141,13 @@ Result<std::vector<KeyInfo>> KeyStore::list() {
   return out;
 }
 
+Result<bool> KeyStore::empty() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt st(impl_->db, "SELECT 1 FROM api_keys LIMIT 1");
+  if (!st.ok()) return make_error(impl_->path + ": " + sqlite3_errmsg(impl_->db));
+  return st.step() != SQLITE_ROW;
+}
+
 Result<std::optional<KeyInfo>> KeyStore::lookup(std::string_view token) {
   // dari_<16 hex>_<43 base64url>
   if (token.size() != 5 + 16 + 1 + 43 || token.substr(0, 5) != "dari_" || token[21] != '_') {

@@ -277,6 +277,14 @@ AuthDecision TrustLayer::authenticate(const RequestMeta& meta) {
   }
   auto found = m.keys->lookup(token);
   if (!found.ok()) return m.deny(500, "server_error", "key store: " + found.message());
+  if (!found->has_value() && !required) {
+    // No key configured yet: clients that insist on sending some token (the OpenAI SDKs need
+    // one; "sk-no-key-required" is the usual placeholder) are served like keyless ones. Once a
+    // key exists, every token is checked.
+    auto none = m.keys->empty();
+    if (!none.ok()) return m.deny(500, "server_error", "key store: " + none.message());
+    if (*none) return ok;
+  }
   if (!found->has_value()) {
     m.auth_failure(this, meta.client, token);
     return m.deny(401, "invalid_request_error", "invalid API key");

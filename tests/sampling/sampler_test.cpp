@@ -317,3 +317,124 @@ TEST(Sampler, LargeVocabTopKFast) {
 
 }  // namespace
 }  // namespace dari
+
+namespace dari {
+namespace {
+
+// A constraint that allows only even token ids until it has accepted `limit` tokens, then only
+// token 1 (a stand-in for a grammar that must end).
+class EvenThenOne final : public TokenConstraint {
+ public:
+  explicit EvenThenOne(int limit) : limit_(limit) {}
+  std::unique_ptr<TokenConstraint> clone() const override {
+    return std::make_unique<EvenThenOne>(*this);
+  }
+  void allowed(std::span<uint64_t> words) override {
+    for (size_t t = 0; t < words.size() * 64; ++t) {
+      const bool ok = accepted_ < limit_ ? t % 2 == 0 : t == 1;
+      if (ok) words[t / 64] |= uint64_t{1} << (t % 64);
+    }
+  }
+  bool accept(int32_t token) override {
+    const bool ok = accepted_ < limit_ ? token % 2 == 0 : token == 1;
+    if (ok) ++accepted_;
+    return ok;
+  }
+
+ private:
+  int limit_;
+  int accepted_ = 0;
+};
+
+class EvenThenOneFactory final : public TokenConstraintFactory {
+ public:
+  std::unique_ptr<TokenConstraint> make() const override {
+    return std::make_unique<EvenThenOne>(2);
+  }
+};
+
+TEST(SamplerConstraint, BansWhatTheConstraintForbidsAndFollowsItsState) {
+  SamplingParams p;
+  p.temperature = 0.0f;  // greedy: the best allowed token
+  p.constraint = std::make_shared<EvenThenOneFactory>();
+  auto s = Sampler::create(p, 70);  // two mask words, the second partly used
+  ASSERT_TRUE(s.ok());
+  std::vector<float> logits(70, 0.0f);
+  logits[3] = 9.0f;   // odd: banned
+  logits[66] = 5.0f;  // even, in the second word
+  auto t = s->sample(logits);
+  ASSERT_TRUE(t.ok()) << t.message();
+  EXPECT_EQ(t->token, 66);
+  s->accept(t->token);
+  s->accept(4);
+  // Now only token 1 is allowed, whatever the logits say.
+  auto end = s->sample(logits);
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(end->token, 1);
+  // Sampling (not greedy) never leaves the allowed set either.
+  SamplingParams q = p;
+  q.temperature = 1.5f;
+  q.seed = 7;
+  auto r = Sampler::create(q, 70);
+  ASSERT_TRUE(r.ok());
+  for (int i = 0; i < 200; ++i) {
+    auto x = r->sample(logits);
+    ASSERT_TRUE(x.ok());
+    EXPECT_EQ(x->token % 2, 0);
+  }
+}
+
+TEST(SamplerConstraint, CopiesHaveTheirOwnStateAndAForbiddenTokenStopsSampling) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.constraint = std::make_shared<EvenThenOneFactory>();
+  auto s = Sampler::create(p, 8);
+  ASSERT_TRUE(s.ok());
+  s->accept(2);
+  Sampler copy = *s;
+  copy.accept(2);  // the copy reaches the "only 1" state, the original does not
+  std::vector<float> logits(8, 0.0f);
+  logits[6] = 3.0f;
+  EXPECT_EQ(copy.sample(logits)->token, 1);
+  EXPECT_EQ(s->sample(logits)->token, 6);
+  s->accept(3);  // not allowed
+  EXPECT_FALSE(s->constraint_ok());
+  EXPECT_FALSE(s->sample(logits).ok());
+}
+
+TEST(SamplerConstraint, EveryTokenBannedIsAnError) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.constraint = std::make_shared<EvenThenOneFactory>();
+  std::vector<float> logits(8, 0.0f);
+  for (int t = 0; t < 8; t += 2) p.logit_bias[t] = -std::numeric_limits<float>::infinity();
+  auto b = Sampler::create(p, 8);
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->sample(logits).ok());
+}
+
+TEST(SamplerTypical, KeepsTokensNearTheEntropyUntilTheMassIsReached) {
+  // Probabilities 0.5, 0.3, 0.15, 0.05: entropy H ~ 1.142 nats; surprises -log p ~ 0.693, 1.204,
+  // 1.897, 2.996; distances to H ~ 0.449, 0.062, 0.755, 1.854, so the order is token 1, token 0,
+  // token 2, token 3.
+  const std::vector<float> logits = logits_from_probs({0.5, 0.3, 0.15, 0.05});
+  SamplingParams p;
+  p.typical_p = 0.2f;  // token 1 alone (0.3) reaches it
+  auto s = Sampler::create(p, 4);
+  ASSERT_TRUE(s.ok());
+  auto d = s->distribution(logits);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_EQ((*d)[0].token, 1);
+  p.typical_p = 0.7f;  // tokens 1 and 0 (0.8)
+  auto s2 = Sampler::create(p, 4);
+  auto d2 = s2->distribution(logits);
+  ASSERT_EQ(d2->size(), 2u);
+  EXPECT_EQ((*d2)[0].token, 0);
+  EXPECT_EQ((*d2)[1].token, 1);
+  p.typical_p = 0.0f;
+  EXPECT_FALSE(Sampler::create(p, 4).ok());
+}
+
+}  // namespace
+}  // namespace dari

@@ -179,3 +179,141 @@ TEST_F(E2E, DisconnectMidStreamFreesTheSequence) {
 
 }  // namespace
 }  // namespace dari::server::test
+
+namespace dari::server::test {
+namespace {
+
+// Structured output through HTTP with the real engine: every answer parses as JSON of the
+// requested shape (the grammar engine constrains each token), streamed or not, with n > 1.
+TEST_F(E2E, JsonSchemaAnswersParseAndHaveTheShape) {
+  HttpClient c(port());
+  const json schema = {{"type", "object"},
+                       {"properties",
+                        {{"name", {{"type", "string"}, {"maxLength", 10}}},
+                         {"age", {{"type", "integer"}}},
+                         {"tags",
+                          {{"type", "array"},
+                           {"items", {{"type", "string"}, {"enum", {"a", "b"}}}},
+                           {"maxItems", 3}}}}},
+                       {"required", {"name", "age", "tags"}},
+                       {"additionalProperties", false}};
+  json b = chat(false);
+  b["max_tokens"] = 200;
+  b["temperature"] = 1.0;
+  b["seed"] = 11;
+  b["n"] = 3;
+  b["response_format"] = {{"type", "json_schema"},
+                          {"json_schema", {{"name", "person"}, {"strict", true}, {"schema", schema}}}};
+  auto r = c.post("/v1/chat/completions", b);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json j = r.json();
+  ASSERT_EQ(j["choices"].size(), 3u);
+  for (const auto& ch : j["choices"]) {
+    ASSERT_EQ(ch["finish_reason"], "stop") << ch.dump();
+    const json v = json::parse(ch["message"]["content"].get<std::string>(), nullptr, false);
+    ASSERT_TRUE(v.is_object()) << ch["message"]["content"];
+    EXPECT_EQ(v.size(), 3u);
+    EXPECT_TRUE(v["name"].is_string() && v["name"].get<std::string>().size() <= 10);
+    EXPECT_TRUE(v["age"].is_number_integer());
+    ASSERT_TRUE(v["tags"].is_array());
+    EXPECT_LE(v["tags"].size(), 3u);
+    for (const auto& t : v["tags"]) EXPECT_TRUE(t == "a" || t == "b");
+  }
+  // Streamed with the same seed: the same first answer.
+  b["stream"] = true;
+  b["n"] = 1;
+  auto s = c.post("/v1/chat/completions", b);
+  ASSERT_EQ(s.status, 200);
+  bool done = false;
+  EXPECT_EQ(stream_text(sse_events(s.body, &done), "delta"),
+            j["choices"][0]["message"]["content"].get<std::string>());
+  // A GBNF grammar on completions.
+  auto g = c.post("/v1/completions", {{"model", "dari-tiny"},
+                                      {"prompt", "The answer is"},
+                                      {"max_tokens", 20},
+                                      {"grammar", "root ::= (\" yes\" | \" no\") \".\""}});
+  ASSERT_EQ(g.status, 200) << g.body;
+  const std::string text = g.json()["choices"][0]["text"];
+  EXPECT_TRUE(text == " yes." || text == " no.") << text;
+  // A left-recursive grammar is a 400 naming the field.
+  auto bad = c.post("/v1/completions", {{"model", "dari-tiny"},
+                                        {"prompt", "x"},
+                                        {"grammar", "root ::= root \"a\" | \"a\""}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"]["param"], "grammar");
+}
+
+TEST_F(E2E, ForcedToolCallValidatesAndStreamsInOpenAIShape) {
+  HttpClient c(port());
+  json b = chat(false);
+  b["max_tokens"] = 200;
+  b["tools"] = json::array(
+      {{{"type", "function"},
+        {"function",
+         {{"name", "add"},
+          {"parameters",
+           {{"type", "object"},
+            {"properties", {{"a", {{"type", "integer"}}}, {"b", {{"type", "integer"}}}}},
+            {"required", {"a", "b"}}}}}}}});
+  b["tool_choice"] = {{"type", "function"}, {"function", {{"name", "add"}}}};
+  auto r = c.post("/v1/chat/completions", b);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json ch = r.json()["choices"][0];
+  EXPECT_EQ(ch["finish_reason"], "tool_calls");
+  ASSERT_EQ(ch["message"]["tool_calls"].size(), 1u);
+  const json call = ch["message"]["tool_calls"][0];
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "add");
+  const json args = json::parse(call["function"]["arguments"].get<std::string>(), nullptr, false);
+  ASSERT_TRUE(args.is_object()) << call.dump();
+  EXPECT_TRUE(args["a"].is_number_integer() && args["b"].is_number_integer());
+  EXPECT_TRUE(ch["message"]["content"].is_null());
+  b["stream"] = true;
+  auto s = c.post("/v1/chat/completions", b);
+  ASSERT_EQ(s.status, 200);
+  bool done = false;
+  std::string streamed_args;
+  std::string name;
+  std::string finish;
+  for (const auto& ev : sse_events(s.body, &done)) {
+    if (ev["choices"].empty()) continue;
+    const json& d = ev["choices"][0]["delta"];
+    if (ev["choices"][0]["finish_reason"].is_string()) finish = ev["choices"][0]["finish_reason"];
+    if (!d.contains("tool_calls")) continue;
+    const json& tc = d["tool_calls"][0];
+    EXPECT_EQ(tc["index"], 0);
+    if (tc.contains("id")) {
+      EXPECT_EQ(tc["type"], "function");
+      name = tc["function"]["name"];
+    }
+    streamed_args += tc["function"]["arguments"].get<std::string>();
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(finish, "tool_calls");
+  EXPECT_EQ(name, "add");
+  EXPECT_EQ(streamed_args, call["function"]["arguments"].get<std::string>());
+}
+
+TEST_F(E2E, TokenizeAndDetokenizeRoundTrip) {
+  HttpClient c(port());
+  auto t = c.post("/tokenize", {{"content", "Hello world"}, {"with_pieces", true}});
+  ASSERT_EQ(t.status, 200) << t.body;
+  const json toks = t.json()["tokens"];
+  ASSERT_FALSE(toks.empty());
+  json ids = json::array();
+  std::string joined;
+  for (const auto& p : toks) {
+    ids.push_back(p["id"]);
+    if (p["piece"].is_string()) joined += p["piece"].get<std::string>();
+  }
+  EXPECT_NE(joined.find("world"), std::string::npos);
+  auto d = c.post("/detokenize", {{"tokens", ids}});
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_NE(d.json()["content"].get<std::string>().find("Hello world"), std::string::npos);
+  auto bad = c.post("/detokenize", {{"tokens", {1, 99999999}}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"]["param"], "tokens[1]");
+}
+
+}  // namespace
+}  // namespace dari::server::test

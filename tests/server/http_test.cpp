@@ -3,6 +3,9 @@
 
 #include <sys/socket.h>
 
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <mutex>
 #include <thread>
 
@@ -254,7 +257,7 @@ TEST_F(ServerTest, HttpErrors) {
               e.contains("code"));
   auto unk = c.post("/v1/chat/completions", [&] {
     json b = chat_body();
-    b["tools"] = json::array();
+    b["tools"] = json::object();
     return b;
   }());
   EXPECT_EQ(unk.status, 400);

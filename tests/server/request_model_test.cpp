@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/write.hpp>
 #include <filesystem>
 #include <fstream>
 #include <random>

@@ -8,6 +8,8 @@
 #include <openssl/x509.h>
 
 #include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cstdio>
 #include <filesystem>

@@ -240,7 +240,13 @@ TEST_F(TrustWiringTest, CompletedRequestsAreAuditedInAnIntactChain) {
     ASSERT_EQ(r.status, 200);
     if (i != 1) ids.push_back(r.json()["id"]);
   }
-  EXPECT_EQ(chat(false, "dari_0000000000000000_unknown").status, 401);  // not audited
+  // No key exists yet: a loopback client's placeholder token (the OpenAI SDKs need one) is
+  // served as keyless; once a key exists the same token is refused (and not audited).
+  EXPECT_EQ(chat(false, "sk-no-key-required").status, 200);
+  ids.push_back(chat(false, "dari_0000000000000000_unknown").json()["id"]);
+  new_key(trust::kScopeInfer);
+  EXPECT_EQ(chat(false, "dari_0000000000000000_unknown").status, 401);
+  EXPECT_EQ(chat(false, "sk-no-key-required").status, 401);
   auto fb = admin("/v1/feedback", {{"request_id", ids[0]}, {"rating", 1}, {"text", "good"}});
   EXPECT_EQ(fb.status, 200) << fb.body;
   ASSERT_TRUE(trust_->flush().ok());
@@ -249,7 +255,7 @@ TEST_F(TrustWiringTest, CompletedRequestsAreAuditedInAnIntactChain) {
   ASSERT_TRUE(log.ok()) << log.message();
   trust::ChainReport rep = (*log)->verify();
   EXPECT_TRUE(rep.ok) << rep.message;
-  EXPECT_EQ(rep.rows, 4);  // three requests and the feedback
+  EXPECT_EQ(rep.rows, 7);  // five served requests, the key creation and the feedback
   const fs::path out = dir_ / "export.jsonl";
   std::FILE* f = std::fopen(out.string().c_str(), "w");
   ASSERT_NE(f, nullptr);

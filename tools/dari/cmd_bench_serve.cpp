@@ -18,6 +18,7 @@ struct BenchServeArgs {
   perf::ServeBenchOptions o;
   std::string prompt_tokens = "32-128";
   std::string output_tokens = "32-64";
+  std::string grammar_file;
   BackendCliOptions backend;
 };
 
@@ -81,6 +82,14 @@ int run_bench_serve(BenchServeArgs& a) {
     std::fprintf(stderr, "dari: using the default model %s\n", o.model_path.c_str());
   }
   if (o.soak_seconds > 0) return run_soak_cmd(o);
+  if (!a.grammar_file.empty()) {
+    auto text = read_text_file(a.grammar_file);
+    if (!text.ok()) {
+      std::fprintf(stderr, "dari: error: %s\n", text.message().c_str());
+      return 1;
+    }
+    o.grammar = std::move(text).value();
+  }
   std::printf("%5s %6s %8s %10s %9s %9s %9s %9s %7s %6s", "conc", "reqs", "out_tok", "tok/s",
               "ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99", "hit%", "preem");
   std::printf(o.multi_turn ? " %11s %11s\n" : "\n", "ttft1_p50", "ttftN_p50");
@@ -96,6 +105,11 @@ int run_bench_serve(BenchServeArgs& a) {
           std::printf(" %11.1f %11.1f", L.ttft_first_turn_p50_ms, L.ttft_later_turns_p50_ms);
         }
         std::printf("\n");
+        if (L.masks > 0) {
+          std::printf("      grammar masks: %llu, p50 %.1f us, p99 %.1f us, max %.1f us\n",
+                      static_cast<unsigned long long>(L.masks), L.mask_p50_us, L.mask_p99_us,
+                      L.mask_max_us);
+        }
         std::fflush(stdout);
       },
       &profile);
@@ -146,6 +160,9 @@ DARI_COMMAND(
           "--profile", [a](int64_t) { a->o.profile = true; },
           "Time every op and print where the run's time went (all levels together)");
       sub.add_option("--seed", a->o.seed, "Workload seed");
+      sub.add_option("--grammar-file", a->grammar_file,
+                     "Constrain every request by this GBNF grammar (one that never ends, e.g. "
+                     "bench/grammar/json_stream.gbnf) and report the token mask times");
       sub.add_option("--soak", a->o.soak_seconds,
                      "Soak test: random submits and cancels for SECONDS, leak checks");
       sub.add_option("--soak-check", a->o.soak_check_s, "Soak: seconds between idle checks");

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "dari/backend/backend.h"
@@ -298,6 +300,15 @@ void print_timings(double load_ms, const GenerationResult& r) {
   std::fprintf(stderr, "dari: generation time   = %10.2f ms / %5u tokens (%8.2f tokens/s)\n",
                t.generation_ms, t.generated_tokens, rate(t.generated_tokens, t.generation_ms));
   std::fprintf(stderr, "dari: finish reason     = %s\n", finish_reason_name(r.finish));
+}
+
+Result<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(path + ": cannot open the file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return make_error(path + ": read error");
+  return ss.str();
 }
 
 }  // namespace dari::cli

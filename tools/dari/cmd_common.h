@@ -108,5 +108,7 @@ std::unique_ptr<Engine> load_engine(const GenerationCliOptions& o, uint32_t max_
 // Sampling and stop settings from the options; resolves the random seed (printed to stderr).
 GenerateOptions make_generate_options(const GenerationCliOptions& o);
 void print_timings(double load_ms, const GenerationResult& r);
+// The whole file as bytes; the error names the path.
+Result<std::string> read_text_file(const std::string& path);
 
 }  // namespace dari::cli

@@ -44,6 +44,7 @@ struct ServeOptions {
   std::string ssl_key_file;
   uint32_t drain_timeout_s = 30;
   std::string policy;
+  bool strict_api = false;
   BackendCliOptions backend;
 };
 
@@ -124,6 +125,7 @@ int serve_main(const ServeOptions& o) {
   so.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
   so.drain_timeout = std::chrono::seconds(o.drain_timeout_s);
   so.handle_signals = true;
+  so.limits.strict = o.strict_api;
   auto server = server::Server::create(so);
   if (!server.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", server.message().c_str());
@@ -206,6 +208,9 @@ std::function<int()> setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--policy", o->policy,
                  "trust policy TOML (disclosure, audit, keys; default: the built-in policy)");
+  app.add_flag("--strict-api", o->strict_api,
+               "reject request fields the server does not know (400 unknown_field) instead of "
+               "ignoring them (ignored names are counted in /metrics)");
   add_backend_options(app, &o->backend);
   return [o] { return serve_main(*o); };
 }

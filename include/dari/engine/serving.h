@@ -59,14 +59,30 @@ struct ServingOptions {
   bool prefix_cache = true;  // automatic prefix caching of full KV blocks
 };
 
+// How an embedding request turns its prompt's hidden states into one vector: the mean over every
+// prompt token, the first token's (CLS), or the last token's. kDefault: the model's GGUF
+// `<arch>.pooling_type` (1 mean, 2 cls, 3 last; absent or anything else: mean).
+enum class EmbedPooling { kDefault, kMean, kCls, kLast };
+
 struct ServingRequest {
   std::vector<int32_t> prompt;    // token ids (special tokens already resolved), non-empty
   SamplingParams sampling;        // validated by submit(); choice i samples with seed + i
   int32_t max_tokens = -1;        // per choice; -1: until a stop or the context is full
   std::vector<std::string> stop;  // stop strings (non-empty each)
   bool ignore_eog = false;
+  // Show control tokens in the text (tool-call markers such as [TOOL_CALLS]); the end of
+  // generation token is never shown.
+  bool render_special = false;
   uint32_t n = 1;        // choices; n > 1 forks the prompt's KV (shared, copy-on-write)
   int32_t priority = 0;  // higher runs first; FCFS within one priority
+  // Embedding request: the prompt is run (prefill only: no sampling, no generated tokens) and its
+  // one kDone (kStop) carries StreamEvent::embedding, the final hidden states after the output norm
+  // (n_embd floats per token) pooled over the prompt. n must be 1; sampling, stop and max_tokens
+  // are not used. Mean and CLS pooling skip the prefix cache (every token is computed), so the
+  // vector never depends on what was cached.
+  bool embed = false;
+  EmbedPooling pooling = EmbedPooling::kDefault;
+  bool normalize = true;  // embed: divide the pooled vector by its L2 norm
 };
 
 enum class SubmitError { kNone, kInvalid, kTooLong, kQueueFull, kShuttingDown };
@@ -85,6 +101,7 @@ struct StreamEvent {
   GenerationTimings timings;  // kDone: prompt/cached/generated counts and times (ms)
   double ttft_ms = 0.0;       // kDone: submit → first token
   std::string error;          // kError: message
+  std::vector<float> embedding = {};  // kDone of an embedding request (not cancelled): n_embd
 };
 
 // Events of one request, produced by the engine thread, consumed by the caller. Never blocks the

@@ -89,6 +89,9 @@ struct ForwardBatch {
   std::vector<int32_t> positions;
   std::vector<SeqId> seq_ids;
   std::vector<uint8_t> need_logits;  // 1 where a logits row is wanted
+  // Optional (empty: no row): 1 where the row's final hidden state is wanted, the n_embd vector
+  // after the output norm that the output projection reads (embeddings; Model::forward_hidden).
+  std::vector<uint8_t> need_hidden = {};
 };
 
 class Model {
@@ -114,14 +117,21 @@ class Model {
   virtual ModelPlacement placement() const { return {}; }
   // Host <-> device bytes moved by the model's backends since load (weights uploaded at load
   // included): per decode step, only the logits come down, plus the activation rows that cross
-  // between the CPU and the device once with partial offload. Same thread as forward() (or while
-  // no forward() runs).
+  // between the CPU and the device once with partial offload (and hidden rows when asked). Same
+  // thread as forward() (or while no forward() runs).
   virtual Backend::Transfers transfers() const { return {}; }
 
   // Runs the batch. Writes logits rows (n_vocab floats each) for the rows with need_logits, in row
   // order, into *logits (resized). Reserves nothing: the caller reserve()s KV space beforehand and
   // commit()s afterwards.
   virtual Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits) = 0;
+  // Like forward(), and also writes the final hidden state (after the output norm, n_embd floats:
+  // what the output projection reads) of each row with batch.need_hidden, in row order, into
+  // *hidden (resized; may be null when no row needs it). A row may want both, either or neither.
+  // Computed with the logits path's own ops, so it does not depend on the rest of the batch. The
+  // default serves batches without need_hidden rows only (error otherwise).
+  virtual Status forward_hidden(const ForwardBatch& batch, KvCache& kv, std::vector<float>* logits,
+                                std::vector<float>* hidden);
 
   // The backend's time per op since the last reset (ModelLoadOptions::profile; empty otherwise).
   // Same thread as forward().

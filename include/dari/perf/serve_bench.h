@@ -44,6 +44,9 @@ struct ServeBenchOptions {
   uint64_t seed = 1;
   double soak_seconds = 0;   // run_soak: duration
   double soak_check_s = 10;  // run_soak: drain-and-check interval
+  // GBNF text: every request is constrained by this grammar (its mask times are reported). It
+  // should never let the output end (requests ignore end-of-generation), e.g. an open JSON array.
+  std::string grammar;
 };
 
 struct ServeBenchLevel {
@@ -59,6 +62,9 @@ struct ServeBenchLevel {
   double ttft_first_turn_p50_ms = 0;        // multi-turn: TTFT of first turns vs later turns
   double ttft_later_turns_p50_ms = 0;
   uint64_t preemptions = 0;
+  // With a grammar: microseconds per token mask.
+  uint64_t masks = 0;
+  double mask_p50_us = 0, mask_p99_us = 0, mask_max_us = 0;
 };
 
 // Runs every concurrency level (one engine, loaded once); on_level is called after each. With

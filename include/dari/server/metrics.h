@@ -43,6 +43,12 @@ class Metrics {
   void observe_request(double ttft_s, double tpot_s, double e2e_s, bool have_tokens);
   void add_tokens(uint64_t prompt, uint64_t generated);
   uint64_t requests(const std::string& endpoint, int status) const;
+  // Request fields the server ignored (unknown names). Names are reduced to [A-Za-z0-9_.-]
+  // (others become '_'); after kMaxIgnoredNames distinct names the rest count as "(other)".
+  // Returns the names seen for the first time (the caller logs each once).
+  std::vector<std::string> count_ignored_fields(const std::vector<std::string>& names);
+  uint64_t ignored_field_count(const std::string& name) const;
+  static constexpr size_t kMaxIgnoredNames = 100;
 
   // stats: null while the model is loading (engine gauges omitted).
   std::string render(const ServingStats* stats, uint64_t http_in_flight, bool ready) const;
@@ -55,6 +61,7 @@ class Metrics {
   Histogram e2e_;
   uint64_t prompt_tokens_ = 0;
   uint64_t generated_tokens_ = 0;
+  std::map<std::string, uint64_t> ignored_fields_;
 };
 
 }  // namespace dari::server

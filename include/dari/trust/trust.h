@@ -296,6 +296,8 @@ class KeyStore {
   Result<std::vector<KeyInfo>> list();
   // Constant-time check of the secret; nullopt when unknown, malformed or wrong.
   Result<std::optional<KeyInfo>> lookup(std::string_view token);
+  // True when the store holds no key at all (revoked ones count as keys).
+  Result<bool> empty();
 
  private:
   struct Impl;

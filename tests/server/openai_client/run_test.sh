@@ -9,8 +9,9 @@ if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
   echo "SKIP: node/npm not installed"; exit 77
 fi
 mkdir -p "$work"
-cp "$src/package.json" "$src/package-lock.json" "$src/test.mjs" "$work/"
-if [ ! -f "$work/node_modules/openai/package.json" ]; then
+cp "$src/package.json" "$src/package-lock.json" "$src/"*.mjs "$work/"
+if ! (cd "$work" && node -e 'for (const p of ["openai", "ajv", "@anthropic-ai/sdk"]) require.resolve(p)') \
+    2>/dev/null; then
   if ! (cd "$work" && timeout 300 npm ci --no-audit --no-fund >npm.log 2>&1); then
     echo "SKIP: npm ci failed (registry unreachable?):"; tail -5 "$work/npm.log"; exit 77
   fi
@@ -20,8 +21,6 @@ log="$work/server.log"
 # names in a policy are resolved against the policy file's folder.
 printf '[operator]\nname = "openai client test"\n' >"$work/policy.toml"
 rm -f "$work"/dari-keys.db*
-api_key=$("$dari" keys --policy "$work/policy.toml" add openai-test 2>/dev/null) ||
-  { echo "dari keys add failed"; exit 1; }
 "$dari" serve -m "$model" --port 0 --alias tiny --parallel 4 -c 512 --policy "$work/policy.toml" \
   >"$log" 2>&1 &
 pid=$!
@@ -33,8 +32,17 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 echo "dari serve on port $port"
-DARI_BASE_URL="http://127.0.0.1:$port/v1" DARI_MODEL=tiny DARI_API_KEY="$api_key" timeout 120 node "$work/test.mjs"
+export DARI_BASE_URL="http://127.0.0.1:$port/v1" DARI_MODEL=tiny
+# No key exists yet: the SDK's placeholder key is served. Then a key is added (the running
+# server sees it at once) and everything else runs with it.
+timeout 60 node "$work/test.mjs" placeholder
 rc=$?
+if [ $rc -eq 0 ]; then
+  api_key=$("$dari" keys --policy "$work/policy.toml" add openai-test 2>/dev/null) ||
+    { echo "dari keys add failed"; kill -TERM $pid; exit 1; }
+  DARI_API_KEY="$api_key" timeout 400 node "$work/test.mjs"
+  rc=$?
+fi
 kill -TERM $pid
 wait $pid
 src_rc=$?

@@ -1,9 +1,15 @@
 // The official `openai` npm client against `dari serve`: models.list, chat (plain and streaming
-// with include_usage), completions (plain and streaming). Exits non-zero on the first failure.
+// with include_usage), completions (plain and streaming), the extension fields clients written
+// for llama.cpp and vLLM send, and (agents.mjs) structured output and tool calls. Exits non-zero
+// on the first failure.
 // Env: DARI_BASE_URL (e.g. http://127.0.0.1:PORT/v1), DARI_MODEL (the served model id),
-// DARI_API_KEY (a key from `dari keys add`: the trust layer rejects unknown keys).
+// DARI_API_KEY (a key from `dari keys add`: once a key exists the trust layer rejects unknown
+// keys). With the argument "placeholder" it checks only that a server without keys serves a
+// client whose key is the usual placeholder.
 import OpenAI from "openai";
 import assert from "node:assert/strict";
+import { runAgentTests } from "./agents.mjs";
+import { runAnthropicTests } from "./anthropic.mjs";
 
 const client = new OpenAI({
   baseURL: process.env.DARI_BASE_URL,
@@ -13,7 +19,25 @@ const client = new OpenAI({
 });
 const model = process.env.DARI_MODEL;
 
+async function placeholder() {
+  const anon = new OpenAI({ baseURL: process.env.DARI_BASE_URL, apiKey: "sk-no-key-required",
+                            maxRetries: 0, timeout: 60000 });
+  const r = await anon.chat.completions.create({
+    model, messages: [{ role: "user", content: "Hi" }], max_tokens: 4 });
+  assert.equal(r.object, "chat.completion");
+  console.log("placeholder key served while no key exists: OK");
+}
+
 async function main() {
+  if (process.argv[2] === "placeholder") return placeholder();
+  // Once a key exists, the placeholder is an unknown key.
+  try {
+    await new OpenAI({ baseURL: process.env.DARI_BASE_URL, apiKey: "sk-no-key-required", maxRetries: 0 })
+      .chat.completions.create({ model, messages: [{ role: "user", content: "Hi" }], max_tokens: 4 });
+    assert.fail("placeholder key accepted although a key exists");
+  } catch (e) {
+    assert.equal(e.status, 401);
+  }
   const models = [];
   for await (const m of client.models.list()) models.push(m);
   assert.ok(models.some((m) => m.id === model), `models.list lacks ${model}`);
@@ -78,6 +102,20 @@ async function main() {
   }
   assert.ok(cusage && cusage.completion_tokens > 0);
   console.log(`completions stream: ${JSON.stringify(ctext)}`);
+
+  // What LangChain, LlamaIndex and Open WebUI add: sampling extensions, fields of newer API
+  // versions and fields the server has never heard of (ignored, counted in /metrics).
+  const ext = await client.chat.completions.create({
+    model, messages: [{ role: "user", content: "Hi" }], max_completion_tokens: 4,
+    top_k: 40, min_p: 0.05, typical_p: 0.95, repetition_penalty: 1.1, store: false,
+    metadata: { app: "test" }, service_tier: "auto", user: "u1", parallel_tool_calls: true,
+    some_future_field: { x: 1 },
+  });
+  assert.equal(ext.object, "chat.completion");
+  console.log("extension and unknown fields: OK");
+
+  await runAgentTests(client, model);
+  await runAnthropicTests(process.env.DARI_BASE_URL.replace(/\/v1$/, ""), process.env.DARI_API_KEY, model);
 
   // Errors surface as the SDK's typed errors with the server's message.
   try {

@@ -1,0 +1,366 @@
+// Matcher: per-request recogniser state, masks through the shared cache (see matcher.h).
+#include "dari/grammar/matcher.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <unordered_map>
+
+#include "grammar/grammar_impl.h"
+#include "grammar/mask_cache.h"
+#include "grammar/stacks.h"
+#include "grammar/walker.h"
+
+namespace dari::grammar {
+namespace detail {
+
+// Top frames reaching more states than this are cached per grammar only.
+constexpr uint32_t kMaxSharedStates = 4096;
+
+class MatcherState {
+ public:
+  MatcherState(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab)
+      : grammar_(std::move(grammar)),
+        vocab_(std::move(vocab)),
+        g_(&grammar_->impl()),
+        cache_(g_->cache_for(vocab_)) {}
+
+  Status init() {
+    nodes_.clear();
+    terminated_ = false;
+    status_ = Status::Ok();
+    Workspace& ws = workspace();
+    Recogniser rec(g_->a, g_->limits, &nodes_, nullptr, ws.rbuf);
+    const uint32_t seed[1] = {nodes_.intern(g_->a.rule_start[g_->a.root], kEmpty)};
+    if (!rec.closure(seed, ws.step)) {
+      fail(rec.failure());
+      return status_;
+    }
+    leaves_ = ws.step.leaves;
+    accept_ = ws.step.accept;
+    return Status::Ok();
+  }
+
+  Status fill_mask(std::span<uint64_t> out) {
+    const size_t words = vocab_->mask_words();
+    DARI_CHECK(out.size() >= words);
+    std::fill(out.begin(), out.end(), 0);
+    last_cached_ = false;
+    if (!status_.ok()) {
+      set_eog(out);
+      return status_;
+    }
+    if (terminated_) return Status::Ok();
+    if (!leaves_.empty()) {
+      Workspace& ws = workspace();
+      const bool ok = (cache_ && make_key(ws)) ? mask_from_frames(ws, out) : mask_full(ws, out);
+      if (!ok) {
+        std::fill(out.begin(), out.end(), 0);
+        set_eog(out);
+        return status_;
+      }
+    }
+    if (accept_) set_eog(out);
+    return Status::Ok();
+  }
+
+  bool accept_token(int32_t token) {
+    if (!status_.ok() || terminated_) return false;
+    if (token < 0 || static_cast<size_t>(token) >= vocab_->size()) return false;
+    if (vocab_->is_eog(token)) {
+      if (!accept_) return false;
+      terminated_ = true;
+      return true;
+    }
+    const std::string_view bytes = vocab_->token(token);
+    if (bytes.empty() || bytes.size() > 0xFFFF) return false;
+    return advance(bytes);
+  }
+
+  bool accept_bytes(std::string_view bytes) {
+    if (!status_.ok() || terminated_) return false;
+    return advance(bytes);
+  }
+
+  bool can_end() const { return status_.ok() && !terminated_ && accept_; }
+  bool must_end() const { return can_end() && leaves_.empty(); }
+  bool terminated() const { return terminated_; }
+  const Status& status() const { return status_; }
+  bool last_cached() const { return last_cached_; }
+  size_t stack_count() const { return leaves_.size(); }
+
+ private:
+  void fail(const std::string& why) { status_ = make_error("grammar matcher: " + why); }
+
+  void set_eog(std::span<uint64_t> out) const {
+    for (int32_t id : vocab_->eog_ids()) {
+      out[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
+    }
+  }
+
+  bool advance(std::string_view bytes) {
+    Workspace& ws = workspace();
+    Recogniser rec(g_->a, g_->limits, &nodes_, nullptr, ws.rbuf);
+    std::vector<uint32_t>& cur = ws.tmp;
+    cur = leaves_;
+    bool acc = accept_;
+    for (char c : bytes) {
+      if (cur.empty()) return false;
+      if (!rec.step(cur, static_cast<uint8_t>(c), ws.step)) {
+        fail(rec.failure());
+        return false;
+      }
+      if (ws.step.leaves.empty() && !ws.step.accept) return false;
+      cur.swap(ws.step.leaves);
+      acc = ws.step.accept;
+    }
+    leaves_ = cur;
+    accept_ = acc;
+    if (nodes_.size() >= compact_at_) compact();
+    return true;
+  }
+
+  // Copies the live stacks into a fresh store (the old one holds every node ever made).
+  void compact() {
+    NodeStore fresh;
+    std::unordered_map<uint32_t, uint32_t> remap;
+    std::vector<uint32_t> chain;
+    for (uint32_t& leaf : leaves_) {
+      chain.clear();
+      uint32_t id = leaf;
+      while (id >= kFirstNode && remap.find(id) == remap.end()) {
+        chain.push_back(id);
+        id = nodes_.get(id).parent;
+      }
+      uint32_t base = id >= kFirstNode ? remap[id] : id;
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        base = fresh.intern(nodes_.get(*it).q, base);
+        remap.emplace(*it, base);
+      }
+      leaf = remap[leaf];
+    }
+    std::sort(leaves_.begin(), leaves_.end());
+    nodes_ = std::move(fresh);
+    compact_at_ = std::max<size_t>(size_t{1} << 16, nodes_.size() * 4);
+  }
+
+  // The cache key of the current top frames; false if there are more callers than holes.
+  bool make_key(Workspace& ws) {
+    struct Top {
+      uint32_t q;
+      uint32_t parent;
+    };
+    std::vector<uint32_t>& key = ws.key;
+    std::vector<uint32_t>& parents = ws.hole_parent;
+    key.clear();
+    parents.clear();
+    thread_local std::vector<Top> tops;
+    tops.clear();
+    for (uint32_t id : leaves_) {
+      const Node& n = nodes_.get(id);
+      tops.push_back(Top{n.q, n.parent});
+    }
+    std::sort(tops.begin(), tops.end(), [](const Top& a, const Top& b) {
+      return a.q != b.q ? a.q < b.q : a.parent < b.parent;
+    });
+    for (const Top& t : tops) {
+      uint32_t hole = kRootHole;
+      if (t.parent != kEmpty) {
+        auto it = std::find(parents.begin(), parents.end(), t.parent);
+        if (it == parents.end()) {
+          if (parents.size() >= kMaxHoles) return false;
+          parents.push_back(t.parent);
+          it = parents.end() - 1;
+        }
+        hole = static_cast<uint32_t>(it - parents.begin());
+      }
+      key.push_back(t.q);
+      key.push_back(hole);
+    }
+    return true;
+  }
+
+  // Everything from the real stacks (no cache).
+  bool mask_full(Workspace& ws, std::span<uint64_t> out) {
+    Walk walk(*g_, *vocab_, nodes_, ws);
+    ws.depth_state[0] = walk.state(leaves_, false);
+    if (!walk.run(0, static_cast<uint32_t>(vocab_->trie().size()), false, out)) {
+      fail(walk.recogniser().failure());
+      return false;
+    }
+    return true;
+  }
+
+  std::shared_ptr<const MaskEntry> compute_entry(Workspace& ws) {
+    Walk walk(*g_, *vocab_, nodes_, ws);
+    std::vector<uint32_t>& local = ws.tmp2;
+    local.clear();
+    for (size_t k = 0; k < ws.key.size(); k += 2) {
+      const uint32_t hole = ws.key[k + 1];
+      const uint32_t parent = hole == kRootHole ? kEmpty : hole + 1;
+      local.push_back(walk.recogniser().intern(ws.key[k], parent));
+    }
+    std::sort(local.begin(), local.end());
+    local.erase(std::unique(local.begin(), local.end()), local.end());
+    ws.depth_state[0] = walk.state(local, false);
+    const size_t words = vocab_->mask_words();
+    ws.bits.assign(words, 0);
+    ws.returns.clear();
+    if (!walk.run(0, static_cast<uint32_t>(vocab_->trie().size()), true, ws.bits)) {
+      fail(walk.recogniser().failure());
+      return nullptr;
+    }
+    auto entry = std::make_shared<MaskEntry>();
+    size_t count = 0;
+    for (uint64_t w : ws.bits) count += static_cast<size_t>(std::popcount(w));
+    if (count < words * 2) {  // a token list is smaller than the mask
+      entry->dense = false;
+      entry->tokens.reserve(count);
+      for (size_t w = 0; w < words; ++w) {
+        uint64_t bitsw = ws.bits[w];
+        while (bitsw != 0) {
+          const int b = std::countr_zero(bitsw);
+          entry->tokens.push_back(static_cast<int32_t>(w * 64 + static_cast<size_t>(b)));
+          bitsw &= bitsw - 1;
+        }
+      }
+    } else {
+      entry->bits = ws.bits;
+    }
+    entry->returns = ws.returns;
+    return entry;
+  }
+
+  // Top frames through the caches (this grammar's, then the vocabulary's, keyed by structure),
+  // then the subtrees where a frame returns to its caller.
+  bool mask_from_frames(Workspace& ws, std::span<uint64_t> out) {
+    std::shared_ptr<const MaskEntry> entry = cache_->find(ws.key);
+    if (!entry) {
+      MaskCache* shared = vocab_->shared_mask_cache();
+      const bool keyed =
+          shared != nullptr && structural_key(g_->a, ws.key, kMaxSharedStates, &ws.skey);
+      if (keyed) entry = shared->find(ws.skey);
+      if (entry) {
+        last_cached_ = true;
+      } else {
+        entry = compute_entry(ws);
+        if (!entry) return false;
+        if (keyed) shared->insert(ws.skey, entry);
+      }
+      cache_->insert(ws.key, entry);
+    } else {
+      last_cached_ = true;
+    }
+    if (entry->dense) {
+      std::memcpy(out.data(), entry->bits.data(), entry->bits.size() * sizeof(uint64_t));
+    } else {
+      for (int32_t id : entry->tokens) {
+        out[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
+      }
+    }
+    if (entry->returns.empty()) return true;
+
+    Walk walk(*g_, *vocab_, nodes_, ws);
+    const size_t n_holes = ws.hole_parent.size();
+    uint32_t cont[kMaxHoles];
+    for (size_t h = 0; h < n_holes; ++h) {
+      if (!walk.closure_state(ws.hole_parent[h], &cont[h])) {
+        fail(walk.recogniser().failure());
+        return false;
+      }
+    }
+    const std::span<const TrieNode> trie = vocab_->trie();
+    std::vector<uint32_t>& merged = ws.tmp2;
+    for (const ReturnEvent& ev : entry->returns) {
+      uint32_t state;
+      if (std::has_single_bit(ev.holes)) {
+        state = cont[std::countr_zero(ev.holes)];
+      } else {
+        merged.clear();
+        bool acc = false;
+        for (uint64_t m = ev.holes; m != 0; m &= m - 1) {
+          const uint32_t s = cont[std::countr_zero(m)];
+          const auto lv = ws.states.leaves(s);
+          merged.insert(merged.end(), lv.begin(), lv.end());
+          acc = acc || ws.states.accept(s);
+        }
+        std::sort(merged.begin(), merged.end());
+        merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
+        state = walk.state(merged, acc);
+      }
+      if (state == kDead) continue;
+      walk.set_tokens(ev.node, out);
+      ws.depth_state[trie[ev.node].depth] = state;
+      if (!walk.run(ev.node + 1, trie[ev.node].next, false, out)) {
+        fail(walk.recogniser().failure());
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::shared_ptr<const Grammar> grammar_;
+  std::shared_ptr<const Vocabulary> vocab_;
+  const GrammarImpl* g_;
+  std::shared_ptr<MaskCache> cache_;
+  NodeStore nodes_;
+  std::vector<uint32_t> leaves_;
+  bool accept_ = false;
+  bool terminated_ = false;
+  bool last_cached_ = false;
+  Status status_;
+  size_t compact_at_ = size_t{1} << 16;
+};
+
+}  // namespace detail
+
+Result<Matcher> Matcher::create(std::shared_ptr<const Grammar> grammar,
+                                std::shared_ptr<const Vocabulary> vocabulary) {
+  if (!grammar || !vocabulary) return make_error("grammar matcher: null grammar or vocabulary");
+  auto s = std::make_unique<detail::MatcherState>(std::move(grammar), std::move(vocabulary));
+  DARI_TRY(s->init());
+  return Matcher(std::move(s));
+}
+
+Matcher::Matcher(std::unique_ptr<detail::MatcherState> state) : s_(std::move(state)) {}
+Matcher::Matcher(const Matcher& other) : s_(std::make_unique<detail::MatcherState>(*other.s_)) {}
+Matcher& Matcher::operator=(const Matcher& other) {
+  if (this != &other) s_ = std::make_unique<detail::MatcherState>(*other.s_);
+  return *this;
+}
+Matcher::Matcher(Matcher&&) noexcept = default;
+Matcher& Matcher::operator=(Matcher&&) noexcept = default;
+Matcher::~Matcher() = default;
+
+Status Matcher::fill_mask(std::span<uint64_t> allowed) {
+  return s_->fill_mask(allowed);
+}
+bool Matcher::accept(int32_t token) {
+  return s_->accept_token(token);
+}
+bool Matcher::accept_bytes(std::string_view bytes) {
+  return s_->accept_bytes(bytes);
+}
+bool Matcher::can_end() const {
+  return s_->can_end();
+}
+bool Matcher::must_end() const {
+  return s_->must_end();
+}
+bool Matcher::terminated() const {
+  return s_->terminated();
+}
+const Status& Matcher::status() const {
+  return s_->status();
+}
+void Matcher::reset() {
+  (void)s_->init();
+}
+bool Matcher::last_mask_cached() const {
+  return s_->last_cached();
+}
+size_t Matcher::stack_count() const {
+  return s_->stack_count();
+}
+
+}  // namespace dari::grammar
