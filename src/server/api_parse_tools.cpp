@@ -70,6 +70,11 @@ std::optional<ApiError> add_tool(ToolDef t, const std::string& p, ApiRequest* r)
 
 std::optional<ApiError> parse_tools(const json& v, const ApiLimits& lim, ApiRequest* r) {
   if (!v.is_array()) return wrong_type("tools", "an array", v);
+  if (v.empty()) {  // OpenAI refuses an empty list rather than treating it as "no tools"
+    return bad_request("tools", "Invalid 'tools': empty array. Expected an array with minimum "
+                                "length 1, but got an empty array instead.",
+                       "empty_array");
+  }
   if (v.size() > lim.max_tools) {
     return bad_request("tools", "'tools' has more than " + std::to_string(lim.max_tools) +
                                     " entries");

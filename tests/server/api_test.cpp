@@ -230,9 +230,14 @@ TEST(ApiParse, ToolsAndToolMessagesAreParsed) {
   EXPECT_FALSE(q.parallel_tool_calls);
   ASSERT_TRUE(q.tools_json.is_array());
   EXPECT_EQ(q.tools_json[0]["function"]["name"], "get_weather");
-  // No tools: the choice falls back to none.
-  auto n = parse_request(Endpoint::kChat, "{" M R"(,"tools":[],"tool_choice":"auto"})");
-  ASSERT_TRUE(std::holds_alternative<ApiRequest>(n));
+  // An empty list is refused, as OpenAI does, naming the field.
+  auto e = parse_request(Endpoint::kChat, "{" M R"(,"tools":[],"tool_choice":"auto"})");
+  ASSERT_TRUE(std::holds_alternative<ApiError>(e));
+  EXPECT_EQ(std::get<ApiError>(e).param, "tools");
+  EXPECT_EQ(std::get<ApiError>(e).status, 400);
+  // No tools at all: the choice falls back to none.
+  auto n = parse_request(Endpoint::kChat, "{" M R"(,"tool_choice":"auto"})");
+  ASSERT_TRUE(std::holds_alternative<ApiRequest>(n)) << std::get<ApiError>(n).message;
   EXPECT_EQ(std::get<ApiRequest>(n).tool_choice, ToolChoice::kNone);
 }
 

@@ -56,8 +56,14 @@ TEST(TrustLayer, LoopbackNeedsNoKeyByDefaultButRemoteDoes) {
   AuthDecision d = f.ask("", "203.0.113.5");
   EXPECT_EQ(d.http_status, 401);
   EXPECT_NE(d.error_json().find("\"code\":\"invalid_api_key\""), std::string::npos);
-  EXPECT_EQ(f.ask("Bearer dari_nonsense", "127.0.0.1").http_status, 401);  // a bad key is bad
+  // With no key in the database, a placeholder token where none is required is served (SDKs
+  // insist on sending one); away from loopback it is still refused.
+  EXPECT_EQ(f.ask("Bearer sk-no-key-required", "127.0.0.1").http_status, 200);
+  EXPECT_EQ(f.ask("Bearer sk-no-key-required", "203.0.113.5").http_status, 401);
   std::string k = f.key("infer");
+  // Once a key exists, every token is checked, even on loopback: a bad key is bad.
+  EXPECT_EQ(f.ask("Bearer dari_nonsense", "127.0.0.1").http_status, 401);
+  EXPECT_EQ(f.ask("Bearer sk-no-key-required", "127.0.0.1").http_status, 401);
   EXPECT_EQ(f.ask(k).http_status, 200);
   EXPECT_EQ(f.ask(k).grant.key_id(), k.substr(12, 16));
   std::string wrong = k;
