@@ -1,5 +1,20 @@
+# Code off the inference hot path (the CLI, the server, the trust layer, templates, conversion,
+# file reading, the benchmark drivers and every test) may be built at a lower optimisation level
+# than the kernels and the forward pass, in builds whose point is checking rather than speed:
+# CI's presets set DARI_COLD_OPT (-O1 for the warnings-as-errors release build, -O0 under the
+# sanitizers), which roughly halves their build time. Empty (the default, and the release
+# preset): the build type's flags everywhere. The hot targets always keep the build type's level.
+set(DARI_COLD_OPT "" CACHE STRING
+    "Optimisation flag for targets off the hot path, e.g. -O1 (empty: the build type's)")
+set(DARI_HOT_TARGETS dari_core dari_tensor dari_simd dari_backend dari_backend_conformance
+                     dari-backend-vulkan dari_kv dari_model dari_sampling dari_grammar dari_engine
+                     dari_tokenizer)
+
 # dari_target_defaults(<target>): warnings, sanitizers and the include layout every target shares.
 function(dari_target_defaults target)
+  if(DARI_COLD_OPT AND NOT target IN_LIST DARI_HOT_TARGETS)
+    target_compile_options(${target} PRIVATE ${DARI_COLD_OPT})
+  endif()
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
                                            -Wcast-align -Wunused -Wimplicit-fallthrough)
   if(DARI_WERROR)
@@ -14,17 +29,21 @@ function(dari_target_defaults target)
   endif()
 endfunction()
 
+# Debug information comes from the build type (the sanitizer preset's -gline-tables-only is
+# enough for symbolised reports with file:line).
 if(DARI_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
-                      -fno-omit-frame-pointer -g)
+                      -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# libFuzzer's coverage instrumentation goes only where it guides the fuzzers: the libraries
+# (dari_add_library) and the harnesses (fuzz/CMakeLists.txt), not the tests or the CLI.
 if(DARI_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR "DARI_FUZZ needs clang (libFuzzer)")
   endif()
-  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -g)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
@@ -36,6 +55,9 @@ function(dari_add_library name)
                                      PRIVATE ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   dari_target_defaults(${name})
+  if(DARI_FUZZ)
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
 endfunction()
 
 # Precompiled headers: the heavy third-party headers (and the standard ones around them) that
