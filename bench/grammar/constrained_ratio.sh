@@ -32,7 +32,7 @@ awk '
     for (c = 1; c <= 8; c *= 8) {
       fm = median(v["free " c]); gm = median(v["grammar " c])
       printf "concurrency %d: unconstrained %.1f, constrained %.1f tokens/s (medians): %.1f%%\n",
-             c, fm, gm, fm > 0 ? 100 * gm / fm : 0
+             c, fm, gm, (fm > 0 ? 100 * gm / fm : 0)
     }
   }
   function median(s,   a, n, i, j, t) {

@@ -3,7 +3,10 @@
 // Each rule is first built Thompson-style (states linked by epsilon, byte-range and call edges;
 // literals are byte chains, classes are UTF-8 byte-range paths with shared suffixes, x{m,n} is m
 // copies followed by n-m optional copies). Repetition bodies that would be copied into a large
-// automaton become rules of their own, so copies are single call edges. Then, per rule, each
+// automaton become rules of their own, so copies are single call edges. Small rules that call no
+// other rule (character rules, whitespace) are copied into their callers instead of being called:
+// a call returns after every character it matches, and each return is a point where a cached mask
+// must be completed by walking the vocabulary again with the real caller. Then, per rule, each
 // state that can be entered by a byte or call edge (and the start) takes over the non-epsilon
 // edges of its epsilon closure; the other states disappear.
 //
@@ -33,6 +36,8 @@ struct RawEdge {
 
 // Bodies estimated above this size are not copied more than once.
 constexpr uint64_t kInlineBudget = uint64_t{1} << 17;
+// Rules without references estimated at most this size are copied into their callers.
+constexpr uint64_t kLeafRuleBudget = 256;
 
 uint64_t sat_add(uint64_t a, uint64_t b) {
   return a + b < a ? UINT64_MAX : a + b;
@@ -42,24 +47,29 @@ uint64_t sat_mul(uint64_t a, uint64_t b) {
   return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
-// Rough automaton size of an expression (states + edges), saturating.
-uint64_t estimate(const Expr& e) {
+// Rough automaton size of an expression (states + edges), saturating. `ref_size[r]` (when given
+// and non-zero) is the size of a reference to rule r that is copied in place of a call.
+uint64_t estimate(const Expr& e, const std::vector<uint64_t>* ref_size = nullptr) {
   switch (e.kind) {
     case ExprKind::kLiteral:
       return 2 * e.bytes.size() + 1;
     case ExprKind::kClass:
       return 8 * e.ranges.size() + 2;
     case ExprKind::kRef:
+      if (ref_size != nullptr && e.rule < ref_size->size() && (*ref_size)[e.rule] != 0) {
+        return (*ref_size)[e.rule];
+      }
       return 2;
     case ExprKind::kSeq:
     case ExprKind::kAlt: {
       uint64_t n = 3;
-      for (const Expr& c : e.children) n = sat_add(n, sat_add(estimate(c), 3));
+      for (const Expr& c : e.children) n = sat_add(n, sat_add(estimate(c, ref_size), 3));
       return n;
     }
     case ExprKind::kRepeat: {
       const uint64_t copies = e.max == kUnbounded ? uint64_t{e.min} + 1 : e.max;
-      return sat_add(sat_mul(estimate(e.children[0]), std::max<uint64_t>(copies, 1)), 4);
+      return sat_add(sat_mul(estimate(e.children[0], ref_size), std::max<uint64_t>(copies, 1)),
+                     4);
     }
   }
   return 1;
@@ -72,6 +82,11 @@ class Builder {
       bodies_.push_back(&r.body);
       names_.push_back(r.name);
       pos_.push_back(r.def_pos);
+    }
+    leaf_size_.assign(ast.rules.size(), 0);
+    for (size_t r = 0; r < ast.rules.size(); ++r) {
+      const uint64_t size = estimate(ast.rules[r].body);
+      if (!has_ref(ast.rules[r].body) && size <= kLeafRuleBudget) leaf_size_[r] = size;
     }
   }
 
@@ -92,6 +107,19 @@ class Builder {
   }
 
  private:
+  static bool has_ref(const Expr& e) {
+    if (e.kind == ExprKind::kRef) return true;
+    return std::any_of(e.children.begin(), e.children.end(), has_ref);
+  }
+  bool is_leaf_rule(uint32_t rule) const {
+    return rule < leaf_size_.size() && leaf_size_[rule] != 0;
+  }
+  uint32_t call(uint32_t from, uint32_t rule) {
+    const uint32_t end = new_state();
+    edge(from, end, kCall, rule);
+    return end;
+  }
+
   uint32_t new_state() { return n_states_++; }
   void edge(uint32_t from, uint32_t to, uint8_t kind, uint32_t rule = 0, uint8_t lo = 0,
             uint8_t hi = 0) {
@@ -121,11 +149,9 @@ class Builder {
       }
       case ExprKind::kClass:
         return build_class(e, from);
-      case ExprKind::kRef: {
-        const uint32_t end = new_state();
-        edge(from, end, kCall, e.rule);
-        return end;
-      }
+      case ExprKind::kRef:
+        if (is_leaf_rule(e.rule)) return build(*bodies_[e.rule], from);
+        return call(from, e.rule);
       case ExprKind::kSeq: {
         uint32_t cur = from;
         for (const Expr& c : e.children) {
@@ -155,8 +181,10 @@ class Builder {
     const Expr* body = &e.children[0];
     Expr ref;
     const uint64_t copies = e.max == kUnbounded ? uint64_t{e.min} + 1 : e.max;
-    if (copies > 1 && body->kind != ExprKind::kRef &&
-        sat_mul(estimate(*body), copies) > kInlineBudget) {
+    // Too large to copy: a reference stays a call in every copy, anything else becomes a rule.
+    const bool as_call =
+        copies > 1 && sat_mul(estimate(*body, &leaf_size_), copies) > kInlineBudget;
+    if (as_call && body->kind != ExprKind::kRef) {
       if (bodies_.size() >= lim_.max_rules) {
         return make_error(str_format("gbnf %s: more than %u rules after expanding repetitions",
                                      format_pos(e.pos).c_str(), lim_.max_rules));
@@ -170,22 +198,26 @@ class Builder {
       pos_.push_back(e.pos);
       body = &ref;
     }
+    auto copy = [&](uint32_t at) -> Result<uint32_t> {
+      if (as_call) return call(at, body->rule);
+      return build(*body, at);
+    };
     uint32_t cur = from;
     for (uint32_t i = 0; i < e.min; ++i) {
-      DARI_ASSIGN_OR_RETURN(cur, build(*body, cur));
+      DARI_ASSIGN_OR_RETURN(cur, copy(cur));
     }
     uint32_t end;
     if (e.max == kUnbounded) {
       const uint32_t loop = new_state();
       edge(cur, loop, kEps);
-      DARI_ASSIGN_OR_RETURN(uint32_t t, build(*body, loop));
+      DARI_ASSIGN_OR_RETURN(uint32_t t, copy(loop));
       edge(t, loop, kEps);
       end = loop;
     } else {
       end = new_state();
       for (uint32_t i = e.min; i < e.max; ++i) {
         edge(cur, end, kEps);
-        DARI_ASSIGN_OR_RETURN(cur, build(*body, cur));
+        DARI_ASSIGN_OR_RETURN(cur, copy(cur));
       }
       edge(cur, end, kEps);
     }
@@ -341,6 +373,7 @@ class Builder {
   const Ast& ast_;
   const GrammarLimits& lim_;
   std::vector<const Expr*> bodies_;
+  std::vector<uint64_t> leaf_size_;  // per AST rule: its size if it is copied into callers, else 0
   std::vector<std::string> names_;
   std::vector<SourcePos> pos_;
   std::vector<uint32_t> rule_begin_, rule_start_, rule_end_;

@@ -251,11 +251,29 @@ TEST(Gbnf, Limits) {
 }
 
 TEST(Gbnf, DescribeListsRules) {
-  auto g = must_compile("root ::= \"a\" x\nx ::= [b-c]");
+  auto g = must_compile("root ::= \"a\" x\nx ::= [b-c] y\ny ::= \"d\"");
   const std::string d = g->describe();
   EXPECT_NE(d.find("rule root"), std::string::npos);
   EXPECT_NE(d.find("rule x"), std::string::npos);
   EXPECT_NE(d.find("[62-63]"), std::string::npos) << d;
+  // y calls nothing and is small: copied into x, never called.
+  EXPECT_EQ(d.find("call y"), std::string::npos) << d;
+  EXPECT_TRUE(prefix_match(g, "abd"));
+}
+
+TEST(Gbnf, LeafRulesAreCopiedButLargeRepetitionsOfThemStayCalls) {
+  // A character rule of 28 ranges copied 1000 times would hold about 30000 edges: the copies
+  // call it instead.
+  auto g = must_compile("root ::= ch{1000}\nch ::= [acegikmoqsuwy02468ACEGIKMOQ]");
+  ASSERT_TRUE(g);
+  EXPECT_NE(g->describe().find("call ch"), std::string::npos);
+  EXPECT_LT(g->state_count() + g->edge_count(), 5000u);
+  EXPECT_TRUE(prefix_match(g, "ac2Q"));
+  EXPECT_FALSE(prefix_match(g, "ab"));
+  // The same rule repeated a few times is copied.
+  auto small = must_compile("root ::= ch{3}\nch ::= [a-z]");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->describe().find("call"), std::string::npos) << small->describe();
 }
 
 }  // namespace
