@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 
@@ -191,14 +192,14 @@ class MatcherState {
     return true;
   }
 
-  std::shared_ptr<const MaskEntry> compute_entry(Workspace& ws) {
+  std::shared_ptr<const MaskEntry> compute_entry(Workspace& ws, const std::vector<uint32_t>& key) {
     Walk walk(*g_, *vocab_, nodes_, ws);
     std::vector<uint32_t>& local = ws.tmp2;
     local.clear();
-    for (size_t k = 0; k < ws.key.size(); k += 2) {
-      const uint32_t hole = ws.key[k + 1];
+    for (size_t k = 0; k < key.size(); k += 2) {
+      const uint32_t hole = key[k + 1];
       const uint32_t parent = hole == kRootHole ? kEmpty : hole + 1;
-      local.push_back(walk.recogniser().intern(ws.key[k], parent));
+      local.push_back(walk.recogniser().intern(key[k], parent));
     }
     std::sort(local.begin(), local.end());
     local.erase(std::unique(local.begin(), local.end()), local.end());
@@ -231,34 +232,92 @@ class MatcherState {
     return entry;
   }
 
-  // Top frames through the caches (this grammar's, then the vocabulary's, keyed by structure),
-  // then the subtrees where a frame returns to its caller.
+  // The entry of one frame key {state, hole} through the caches (this grammar's, then the
+  // vocabulary's, keyed by structure), computed on a miss. Null on a recogniser failure.
+  std::shared_ptr<const MaskEntry> frame_entry(Workspace& ws, const std::vector<uint32_t>& key,
+                                               bool* cached) {
+    std::shared_ptr<const MaskEntry> entry = cache_->find(key);
+    *cached = entry != nullptr;
+    if (entry) return entry;
+    MaskCache* shared = vocab_->shared_mask_cache();
+    const bool keyed = shared != nullptr && structural_key(g_->a, key, kMaxSharedStates, &ws.skey);
+    if (keyed) entry = shared->find(ws.skey);
+    if (entry) {
+      *cached = true;
+    } else {
+      entry = compute_entry(ws, key);
+      if (!entry) return nullptr;
+      if (keyed) shared->insert(ws.skey, entry);
+    }
+    cache_->insert(key, entry);
+    return entry;
+  }
+
+  static void add_tokens(const MaskEntry& e, std::span<uint64_t> out) {
+    if (e.dense) {
+      for (size_t w = 0; w < e.bits.size(); ++w) out[w] |= e.bits[w];
+    } else {
+      for (int32_t id : e.tokens) out[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
+    }
+  }
+
+ public:
+  // Computes and caches the entry of every automaton state with byte edges as a lone top frame
+  // (its caller a hole; for the root rule's states, also the bottom), until `deadline`. Returns
+  // the number of entries that were not cached yet; false in *complete if the deadline came
+  // first or a walk failed.
+  size_t precompute(std::chrono::steady_clock::time_point deadline, bool* complete) {
+    *complete = false;
+    if (!cache_) return 0;
+    Workspace& ws = workspace();
+    const Automaton& a = g_->a;
+    size_t computed = 0;
+    std::vector<uint32_t> key(2);
+    for (uint32_t q = 0; q < a.n_states(); ++q) {
+      if (!a.has_bytes(q)) continue;
+      const bool in_root = a.state_rule[q] == a.root;
+      for (int variant = 0; variant < (in_root ? 2 : 1); ++variant) {
+        if (std::chrono::steady_clock::now() >= deadline) return computed;
+        key[0] = q;
+        key[1] = variant == 0 ? 0 : kRootHole;
+        bool cached = false;
+        if (!frame_entry(ws, key, &cached)) return computed;
+        computed += cached ? 0 : 1;
+      }
+    }
+    *complete = true;
+    return computed;
+  }
+
+ private:
+  // The mask from the top frames: the union of each frame's cached entry (the tokens a set of
+  // stacks accepts is the union of what each stack accepts), so that every entry is keyed by one
+  // frame and can be computed ahead of time. Then the subtrees where a frame returns into its
+  // caller are walked with the real callers.
   bool mask_from_frames(Workspace& ws, std::span<uint64_t> out) {
-    std::shared_ptr<const MaskEntry> entry = cache_->find(ws.key);
-    if (!entry) {
-      MaskCache* shared = vocab_->shared_mask_cache();
-      const bool keyed =
-          shared != nullptr && structural_key(g_->a, ws.key, kMaxSharedStates, &ws.skey);
-      if (keyed) entry = shared->find(ws.skey);
-      if (entry) {
-        last_cached_ = true;
-      } else {
-        entry = compute_entry(ws);
-        if (!entry) return false;
-        if (keyed) shared->insert(ws.skey, entry);
-      }
-      cache_->insert(ws.key, entry);
-    } else {
-      last_cached_ = true;
-    }
-    if (entry->dense) {
-      std::memcpy(out.data(), entry->bits.data(), entry->bits.size() * sizeof(uint64_t));
-    } else {
-      for (int32_t id : entry->tokens) {
-        out[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
+    const size_t frames = ws.key.size() / 2;
+    std::vector<uint32_t>& one = ws.frame_key;
+    std::vector<ReturnEvent>& returns = ws.frame_returns;
+    returns.clear();
+    std::shared_ptr<const MaskEntry> entry;
+    bool all_cached = true;
+    for (size_t f = 0; f < frames; ++f) {
+      const uint32_t hole = ws.key[2 * f + 1];
+      one.assign({ws.key[2 * f], hole == kRootHole ? kRootHole : 0});
+      bool cached = false;
+      entry = frame_entry(ws, one, &cached);
+      if (!entry) return false;
+      all_cached = all_cached && cached;
+      add_tokens(*entry, out);
+      if (frames == 1) break;
+      if (hole == kRootHole) continue;  // the bottom frame returns into no caller
+      for (const ReturnEvent& ev : entry->returns) {  // bit 0 (the entry's hole) is this caller
+        returns.push_back(ReturnEvent{ev.node, uint64_t{1} << hole});
       }
     }
-    if (entry->returns.empty()) return true;
+    last_cached_ = all_cached;
+    const std::vector<ReturnEvent>& events = frames == 1 ? entry->returns : returns;
+    if (events.empty()) return true;
 
     Walk walk(*g_, *vocab_, nodes_, ws);
     const size_t n_holes = ws.hole_parent.size();
@@ -271,7 +330,7 @@ class MatcherState {
     }
     const std::span<const TrieNode> trie = vocab_->trie();
     std::vector<uint32_t>& merged = ws.tmp2;
-    for (const ReturnEvent& ev : entry->returns) {
+    for (const ReturnEvent& ev : events) {
       uint32_t state;
       if (std::has_single_bit(ev.holes)) {
         state = cont[std::countr_zero(ev.holes)];
@@ -353,6 +412,19 @@ bool Matcher::terminated() const {
 const Status& Matcher::status() const {
   return s_->status();
 }
+bool precompute_masks(const std::shared_ptr<const Grammar>& grammar,
+                      const std::shared_ptr<const Vocabulary>& vocabulary,
+                      std::chrono::milliseconds budget, size_t* computed) {
+  if (computed != nullptr) *computed = 0;
+  if (!grammar || !vocabulary) return false;
+  detail::MatcherState s(grammar, vocabulary);
+  if (!s.init().ok()) return false;
+  bool complete = false;
+  const size_t n = s.precompute(std::chrono::steady_clock::now() + budget, &complete);
+  if (computed != nullptr) *computed = n;
+  return complete;
+}
+
 void Matcher::reset() {
   (void)s_->init();
 }

@@ -95,6 +95,8 @@ struct Workspace {
   std::vector<uint32_t> hole_parent;
   std::vector<uint32_t> tmp;
   std::vector<uint32_t> tmp2;
+  std::vector<uint32_t> frame_key;         // one frame's cache key
+  std::vector<ReturnEvent> frame_returns;  // returns of several frames, holes renumbered
 };
 
 // The calling thread's workspace.

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "dari/engine/grammar_constraint.h"
+#include "dari/grammar/matcher.h"
 
 namespace dari::perf {
 
@@ -57,9 +58,18 @@ class TimedFactory final : public TokenConstraintFactory {
 }  // namespace
 
 Result<std::shared_ptr<const TokenConstraintFactory>> timed_grammar_constraint(
-    const std::string& gbnf, const Tokenizer& tok, MaskTimes* times) {
+    const std::string& gbnf, const Tokenizer& tok, MaskTimes* times, PrecomputeCost* precompute) {
   DARI_ASSIGN_OR_RETURN(auto grammar, grammar::compile_gbnf(gbnf));
   DARI_ASSIGN_OR_RETURN(auto vocab, grammar_vocabulary(tok));
+  if (precompute != nullptr) {
+    // The server's budget (server/constraints.h, kPrecomputeBudget).
+    const auto t0 = std::chrono::steady_clock::now();
+    size_t n = 0;
+    grammar::precompute_masks(grammar, vocab, std::chrono::milliseconds(1000), &n);
+    precompute->entries = static_cast<int64_t>(n);
+    precompute->ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
   DARI_ASSIGN_OR_RETURN(auto factory, grammar_constraint(std::move(grammar), std::move(vocab)));
   return std::shared_ptr<const TokenConstraintFactory>(
       std::make_shared<TimedFactory>(std::move(factory), times));

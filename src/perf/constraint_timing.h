@@ -30,9 +30,16 @@ class MaskTimes {
   std::vector<double> us_;
 };
 
+// What precomputing a grammar's masks cost (entries computed, wall milliseconds).
+struct PrecomputeCost {
+  int64_t entries = -1;  // -1: not done
+  double ms = 0;
+};
+
 // Compiles `gbnf` against the tokenizer's vocabulary; each constraint made by the returned factory
-// records its mask times into *times (which must outlive the factory's constraints).
+// records its mask times into *times (which must outlive the factory's constraints). With
+// `precompute` (non-null), the masks are precomputed first, within `dari serve`'s budget.
 Result<std::shared_ptr<const TokenConstraintFactory>> timed_grammar_constraint(
-    const std::string& gbnf, const Tokenizer& tok, MaskTimes* times);
+    const std::string& gbnf, const Tokenizer& tok, MaskTimes* times, PrecomputeCost* precompute);
 
 }  // namespace dari::perf

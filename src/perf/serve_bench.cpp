@@ -138,10 +138,12 @@ Result<std::vector<ServeBenchLevel>> run_serve_bench(
   DARI_ASSIGN_OR_RETURN(auto engine, start_engine(o, max_c, n_ctx));
   const uint32_t n_vocab = engine->model_config().n_vocab;
   MaskTimes mask_times;
+  PrecomputeCost precompute;
   std::shared_ptr<const TokenConstraintFactory> constraint;
   if (!o.grammar.empty()) {
-    DARI_ASSIGN_OR_RETURN(constraint,
-                          timed_grammar_constraint(o.grammar, engine->tokenizer(), &mask_times));
+    DARI_ASSIGN_OR_RETURN(constraint, timed_grammar_constraint(
+                                          o.grammar, engine->tokenizer(), &mask_times,
+                                          o.grammar_precompute ? &precompute : nullptr));
   }
   std::vector<ServeBenchLevel> levels;
   for (size_t li = 0; li < o.concurrency.size(); ++li) {
@@ -211,6 +213,8 @@ Result<std::vector<ServeBenchLevel>> run_serve_bench(
     L.mask_p50_us = percentile(masks, 0.5);
     L.mask_p99_us = percentile(masks, 0.99);
     for (double m : masks) L.mask_max_us = std::max(L.mask_max_us, m);
+    L.masks_precomputed = precompute.entries;
+    L.mask_precompute_ms = precompute.ms;
     if (on_level) on_level(L);
     levels.push_back(L);
   }

@@ -3,6 +3,7 @@
 
 #include "dari/engine/grammar_constraint.h"
 #include "dari/grammar/json_schema.h"
+#include "dari/grammar/matcher.h"
 #include "dari/tokenizer/tokenizer.h"
 
 namespace dari::server {
@@ -73,7 +74,9 @@ Result<std::shared_ptr<const grammar::Vocabulary>> ConstraintBuilder::vocabulary
 }
 
 Result<std::shared_ptr<const grammar::Grammar>> ConstraintBuilder::compile(const std::string& gbnf,
-                                                                          bool generated) {
+                                                                          bool generated,
+                                                                          bool* fresh) {
+  *fresh = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(gbnf);
@@ -89,6 +92,7 @@ Result<std::shared_ptr<const grammar::Grammar>> ConstraintBuilder::compile(const
   DARI_ASSIGN_OR_RETURN(std::shared_ptr<const grammar::Grammar> g,
                         grammar::compile_gbnf(gbnf, limits));
   std::lock_guard<std::mutex> lock(mu_);
+  *fresh = true;
   if (cache_.count(gbnf) == 0) {
     lru_.push_front(gbnf);
     cache_[gbnf] = {g, lru_.begin()};
@@ -136,7 +140,8 @@ std::variant<std::shared_ptr<const TokenConstraintFactory>, ApiError> Constraint
   if (!gbnf.ok()) return grammar_error(param, gbnf.message());
   const bool generated =
       forces_tool_call(req) || req.output.kind != OutputConstraint::Kind::kGrammar;
-  auto g = compile(*gbnf, generated);
+  bool fresh = false;
+  auto g = compile(*gbnf, generated, &fresh);
   if (!g.ok()) return grammar_error(param, g.message());
   auto v = vocabulary(tok);
   if (!v.ok()) {
@@ -148,6 +153,7 @@ std::variant<std::shared_ptr<const TokenConstraintFactory>, ApiError> Constraint
   }
   auto f = grammar_constraint(*g, *v);
   if (!f.ok()) return grammar_error(param, f.message());
+  if (fresh) grammar::precompute_masks(*g, *v, kPrecomputeBudget);
   return *f;
 }
 

@@ -187,6 +187,34 @@ TEST(Matcher, VocabularyCacheIsSharedBetweenGrammars) {
   EXPECT_TRUE(bit(first, 2));
 }
 
+TEST(Matcher, PrecomputedMasksServeEveryStateFromTheCache) {
+  auto g = must_compile(R"(
+root ::= "[" str ("," str)* "]"
+str  ::= "\"" ch* "\""
+ch   ::= [a-z] | "\\" "n" | ws
+ws   ::= " " ws?
+)");
+  auto v = make_vocab({"[", "\"", "ab", "\",", "\"]", ",", "]", "ab\",", "c\\n", " ", "<eos>"},
+                      {10});
+  size_t computed = 0;
+  ASSERT_TRUE(precompute_masks(g, v, std::chrono::seconds(30), &computed));
+  EXPECT_GT(computed, 3u);
+  size_t again = 0;
+  ASSERT_TRUE(precompute_masks(g, v, std::chrono::seconds(30), &again));
+  EXPECT_EQ(again, 0u);  // everything was cached the first time
+  auto m = *Matcher::create(g, v);
+  for (int32_t t : {0, 1, 2, 9, 3, 1, 8, 9, 4}) {
+    auto mask = mask_of(m, *v);
+    EXPECT_TRUE(m.last_mask_cached()) << "before token " << t;
+    EXPECT_EQ(mask, brute_force_mask(m, *v)) << mask_diff(mask, brute_force_mask(m, *v), *v);
+    ASSERT_TRUE(m.accept(t)) << t;
+  }
+  EXPECT_TRUE(m.can_end());
+  // A budget already spent computes nothing and says so.
+  auto g2 = must_compile("root ::= \"x\" [a-z]*");
+  EXPECT_FALSE(precompute_masks(g2, v, std::chrono::milliseconds(0)));
+}
+
 TEST(Matcher, ContextDependentTokensUseTheRealStack) {
   // The same string rule is used in two places; what may follow the closing quote differs.
   // (str calls a rule, so it is called rather than copied into root.)

@@ -94,6 +94,7 @@ int run_bench_serve(BenchServeArgs& a) {
               "ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99", "hit%", "preem");
   std::printf(o.multi_turn ? " %11s %11s\n" : "\n", "ttft1_p50", "ttftN_p50");
   std::vector<OpProfile> profile;
+  bool precompute_shown = false;
   auto r = perf::run_serve_bench(
       o,
       [&](const perf::ServeBenchLevel& L) {
@@ -109,6 +110,11 @@ int run_bench_serve(BenchServeArgs& a) {
           std::printf("      grammar masks: %llu, p50 %.1f us, p99 %.1f us, max %.1f us\n",
                       static_cast<unsigned long long>(L.masks), L.mask_p50_us, L.mask_p99_us,
                       L.mask_max_us);
+          if (L.masks_precomputed >= 0 && !precompute_shown) {
+            precompute_shown = true;
+            std::printf("      (before the run: %lld masks precomputed in %.0f ms)\n",
+                        static_cast<long long>(L.masks_precomputed), L.mask_precompute_ms);
+          }
         }
         std::fflush(stdout);
       },
@@ -163,6 +169,9 @@ DARI_COMMAND(
       sub.add_option("--grammar-file", a->grammar_file,
                      "Constrain every request by this GBNF grammar (one that never ends, e.g. "
                      "bench/grammar/json_stream.gbnf) and report the token mask times");
+      sub.add_flag_function(
+          "--grammar-no-precompute", [a](int64_t) { a->o.grammar_precompute = false; },
+          "Do not precompute the grammar's masks before the run (first masks on the token path)");
       sub.add_option("--soak", a->o.soak_seconds,
                      "Soak test: random submits and cancels for SECONDS, leak checks");
       sub.add_option("--soak-check", a->o.soak_check_s, "Soak: seconds between idle checks");

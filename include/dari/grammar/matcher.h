@@ -7,8 +7,10 @@
 // Mask cache: the state's top frames (each stack's innermost rule position, with the rest of the
 // stack abstracted) key a cache shared by every Matcher of the same Grammar and Vocabulary. An
 // entry holds the tokens decided inside those frames plus the trie nodes where a frame returns
-// into its caller; only those subtrees are walked again with the real stacks. So the text of a
-// JSON string, a number or whitespace costs one full walk per grammar, then a lookup.
+// into its caller; only those subtrees are walked again with the real stacks. Entries are kept
+// per frame (a state of several stacks takes the union of its frames' entries), so they can be
+// computed before generation (precompute_masks). The text of a JSON string, a number or
+// whitespace costs one full walk per grammar, then a lookup.
 //
 // Ownership/threads: a Matcher owns its state and holds shared_ptrs to its Grammar and
 // Vocabulary. It is not thread-safe, but different Matchers may run on different threads at once
@@ -20,6 +22,7 @@
 // allows nothing but end-of-generation ids), accept returns false, status() holds the error.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -75,5 +78,14 @@ class Matcher {
   explicit Matcher(std::unique_ptr<detail::MatcherState> state);
   std::unique_ptr<detail::MatcherState> s_;
 };
+
+// Computes ahead of generation the cache entries that first masks would otherwise compute on
+// the token path: one per grammar state with byte edges (masks are unions of per-frame entries),
+// until `budget` has passed; entries land in the cache every Matcher of this grammar and
+// vocabulary shares. Any thread, concurrently with running Matchers. True if every state was
+// done; *computed (optional) counts the entries that were not cached yet.
+bool precompute_masks(const std::shared_ptr<const Grammar>& grammar,
+                      const std::shared_ptr<const Vocabulary>& vocabulary,
+                      std::chrono::milliseconds budget, size_t* computed = nullptr);
 
 }  // namespace dari::grammar

@@ -47,6 +47,9 @@ struct ServeBenchOptions {
   // GBNF text: every request is constrained by this grammar (its mask times are reported). It
   // should never let the output end (requests ignore end-of-generation), e.g. an open JSON array.
   std::string grammar;
+  // Precompute the grammar's masks before the first level, as `dari serve` does for a new
+  // grammar (same budget); false: every first mask is computed on the token path.
+  bool grammar_precompute = true;
 };
 
 struct ServeBenchLevel {
@@ -65,6 +68,9 @@ struct ServeBenchLevel {
   // With a grammar: microseconds per token mask.
   uint64_t masks = 0;
   double mask_p50_us = 0, mask_p99_us = 0, mask_max_us = 0;
+  // Masks precomputed before the run (entries, milliseconds; -1: not precomputed).
+  int64_t masks_precomputed = -1;
+  double mask_precompute_ms = 0;
 };
 
 // Runs every concurrency level (one engine, loaded once); on_level is called after each. With
