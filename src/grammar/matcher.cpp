@@ -316,6 +316,20 @@ class MatcherState {
       }
     }
     last_cached_ = all_cached;
+    // Frames returning at the same trie node share one walk from their callers' merged state.
+    if (frames > 1 && !returns.empty()) {
+      std::sort(returns.begin(), returns.end(),
+                [](const ReturnEvent& x, const ReturnEvent& y) { return x.node < y.node; });
+      size_t kept = 0;
+      for (const ReturnEvent& ev : returns) {
+        if (kept > 0 && returns[kept - 1].node == ev.node) {
+          returns[kept - 1].holes |= ev.holes;
+        } else {
+          returns[kept++] = ev;
+        }
+      }
+      returns.resize(kept);
+    }
     const std::vector<ReturnEvent>& events = frames == 1 ? entry->returns : returns;
     if (events.empty()) return true;
 

@@ -62,10 +62,9 @@ Result<std::shared_ptr<const TokenConstraintFactory>> timed_grammar_constraint(
   DARI_ASSIGN_OR_RETURN(auto grammar, grammar::compile_gbnf(gbnf));
   DARI_ASSIGN_OR_RETURN(auto vocab, grammar_vocabulary(tok));
   if (precompute != nullptr) {
-    // The server's budget (server/constraints.h, kPrecomputeBudget).
     const auto t0 = std::chrono::steady_clock::now();
     size_t n = 0;
-    grammar::precompute_masks(grammar, vocab, std::chrono::milliseconds(1000), &n);
+    grammar::precompute_masks(grammar, vocab, grammar::kPrecomputeBudget, &n);
     precompute->entries = static_cast<int64_t>(n);
     precompute->ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

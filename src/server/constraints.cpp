@@ -153,7 +153,7 @@ std::variant<std::shared_ptr<const TokenConstraintFactory>, ApiError> Constraint
   }
   auto f = grammar_constraint(*g, *v);
   if (!f.ok()) return grammar_error(param, f.message());
-  if (fresh) grammar::precompute_masks(*g, *v, kPrecomputeBudget);
+  if (fresh) grammar::precompute_masks(*g, *v, grammar::kPrecomputeBudget);
   return *f;
 }
 

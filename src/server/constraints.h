@@ -11,14 +11,14 @@
 //
 // Grammars are cached by their GBNF text (the last kMaxCached), so requests that repeat a schema
 // share one compiled grammar and its token-mask cache. The model's grammar vocabulary is built on
-// first use. A newly compiled grammar's masks are precomputed here (up to kPrecomputeBudget, on
-// the calling thread, before the request reaches the engine), so that first masks do not walk
-// the vocabulary on the token path; what the budget leaves is computed when first needed.
+// first use. A newly compiled grammar's masks are precomputed here (up to
+// grammar::kPrecomputeBudget, on the calling thread, before the request reaches the engine), so
+// that first masks do not walk the vocabulary on the token path; what the budget leaves is
+// computed when first needed.
 //
 // Thread safety: build() may be called from any thread (the server's prepare workers).
 #pragma once
 
-#include <chrono>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -40,7 +40,6 @@ namespace dari::server {
 class ConstraintBuilder {
  public:
   static constexpr size_t kMaxCached = 64;
-  static constexpr std::chrono::milliseconds kPrecomputeBudget{1000};
 
   // The sampler constraint for `req` (null: unconstrained), or the 400 naming the field.
   std::variant<std::shared_ptr<const TokenConstraintFactory>, ApiError> build(

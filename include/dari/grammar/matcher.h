@@ -84,6 +84,9 @@ class Matcher {
 // until `budget` has passed; entries land in the cache every Matcher of this grammar and
 // vocabulary shares. Any thread, concurrently with running Matchers. True if every state was
 // done; *computed (optional) counts the entries that were not cached yet.
+// The budget `dari serve` gives a grammar it has not seen before (bench-serve uses the same).
+inline constexpr std::chrono::milliseconds kPrecomputeBudget{1000};
+
 bool precompute_masks(const std::shared_ptr<const Grammar>& grammar,
                       const std::shared_ptr<const Vocabulary>& vocabulary,
                       std::chrono::milliseconds budget, size_t* computed = nullptr);
