@@ -67,6 +67,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Respo
   void on_deadline(Deadline which);
   void route();
   void route_api();
+  void route_web();
   void route_tokenize(bool detokenize);
   void route_embeddings();
   void on_prepared(std::variant<PreparedRequest, ApiError> prepared);
@@ -103,6 +104,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public Respo
   std::deque<std::string> writes_;
   uint64_t pending_bytes_ = 0;
   std::string endpoint_label_;
+  std::string web_name_;  // the web page file this request asks for ("" when not one)
   std::chrono::steady_clock::time_point arrival_;
   RequestInfo info_;
   std::shared_ptr<RequestSession> session_;  // from ServerHooks::open; null when not governed

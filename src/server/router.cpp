@@ -8,6 +8,7 @@
 #include "origin.h"
 #include "responses.h"
 #include "tokenize_routes.h"
+#include "web_routes.h"
 
 namespace dari::server {
 
@@ -94,6 +95,11 @@ bool Connection::on_header() {
   }
   const Route* r = find_route(info_.path);
   endpoint_label_ = r ? r->path : "other";
+  web_name_.clear();
+  if (r == nullptr && server_.opts.web_ui && req.method() == http::verb::get) {
+    web_name_ = web_file_name(info_.path);
+    if (!web_name_.empty()) endpoint_label_ = "web";
+  }
   // API routes are audited and charged (keys, quota: trust_hooks.cpp).
   info_.api = r != nullptr && (r->kind == Kind::kApi || r->kind == Kind::kEmbeddings);
   if (info_.target.size() > kUrlLimit) {
@@ -134,7 +140,8 @@ bool Connection::on_header() {
     refuse(e);
     return false;
   }
-  if (server_.opts.hooks && (r == nullptr || r->kind != Kind::kHealth)) {
+  // The pages' files hold no data: they are served without a key (their API calls need one).
+  if (server_.opts.hooks && web_name_.empty() && (r == nullptr || r->kind != Kind::kHealth)) {
     SessionOrError s = server_.opts.hooks->open(info_);
     if (auto* e = std::get_if<ApiError>(&s)) {
       refuse(*e);
@@ -150,6 +157,7 @@ bool Connection::on_header() {
 }
 
 void Connection::route() {
+  if (!web_name_.empty()) return route_web();
   const auto& req = parser_->get();
   const Route* found = find_route(info_.path);
   if (found == nullptr && server_.opts.hooks) {
@@ -200,6 +208,22 @@ void Connection::route() {
     default:
       return route_api();
   }
+}
+
+// "/", "/dashboard", "/web/<name>": a page file (web_routes.h).
+void Connection::route_web() {
+  std::optional<WebFile> f = load_web_file(server_.opts.web_dir, web_name_);
+  if (!f) {
+    ApiError e;
+    e.status = 404;
+    e.message = "no web page file " + web_name_;
+    e.code = "not_found";
+    return error_response(e);
+  }
+  if (web_not_modified(*f, field(*parser_, http::field::if_none_match))) {
+    return send_response(304, f->content_type, std::string(), f->headers);
+  }
+  send_response(200, f->content_type, std::move(f->body), f->headers);
 }
 
 // /tokenize, /detokenize: on the worker pool (a large text takes a while to tokenize).

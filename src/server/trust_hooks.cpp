@@ -7,12 +7,17 @@
 #include "exchange.h"
 #include "origin.h"
 #include "responses.h"
+#include "trust_status.h"
 
 namespace dari::server {
 
 namespace {
 
 using json = nlohmann::json;
+
+// The signer's public key and the disclosure label: public (every signed response carries the
+// key), so no key is needed to read it.
+constexpr const char* kProvenancePath = "/v1/provenance";
 
 std::string_view header(const HeaderList& h, std::string_view name) {
   for (const auto& [k, v] : h) {
@@ -28,7 +33,13 @@ std::string_view header(const HeaderList& h, std::string_view name) {
 }
 
 bool is_admin_path(const std::string& path) {
-  return path == "/admin/pause" || path == "/admin/resume" || path == "/admin/keys/revoke";
+  return path == "/admin/pause" || path == "/admin/resume" || path == "/admin/keys/revoke" ||
+         path == "/admin/status";
+}
+
+// Read-only routes (GET); the others of this file take a POST body.
+bool is_get_path(const std::string& path) {
+  return path == "/admin/status" || path == kProvenancePath;
 }
 
 // The scopes a key may hold to use a path (any one of them).
@@ -242,12 +253,13 @@ class TrustSession : public RequestSession {
 class TrustHooks : public ServerHooks {
  public:
   TrustHooks(std::shared_ptr<trust::TrustLayer> t, std::string sha)
-      : trust_(std::move(t)), model_sha_(std::move(sha)) {}
+      : trust_(std::move(t)), model_sha_(std::move(sha)), status_(trust_) {}
 
   // Header time: the caller's key (401 unknown/missing/revoked, 403 wrong scope). 401s leave no
   // audit row (the trust layer counts them as incidents): anonymous callers must not be able
   // to grow the audit trail.
   SessionOrError open(const RequestInfo& info) override {
+    if (info.path == kProvenancePath) return std::shared_ptr<RequestSession>();
     trust::RequestMeta meta;
     meta.authorization = header(info.headers, "Authorization");
     // Anthropic's clients send the key as x-api-key.
@@ -271,16 +283,18 @@ class TrustHooks : public ServerHooks {
                                            const std::string& body) override {
     const std::string& path = info.path;
     const bool admin = is_admin_path(path);
-    if (!admin && path != "/v1/feedback") return std::nullopt;
-    if (info.method != "POST") {
+    if (!admin && path != "/v1/feedback" && path != kProvenancePath) return std::nullopt;
+    const char* verb = is_get_path(path) ? "GET" : "POST";
+    if (info.method != verb) {
       ApiError e;
       e.status = 405;
-      e.message = "use POST for " + path;
+      e.message = std::string("use ") + verb + " for " + path;
       e.code = "method_not_allowed";
       HookResponse r = error_response(e);
-      r.headers.emplace_back("Allow", "POST");
+      r.headers.emplace_back("Allow", verb);
       return r;
     }
+    if (path == kProvenancePath) return json_response(provenance_info_json(*trust_));
     auto* st = static_cast<TrustSession*>(session);  // open() made every session of this hook
     const std::string key_id = st != nullptr ? st->grant().key_id() : std::string();
     if (admin && key_id.empty() && !is_loopback_peer(info.remote)) {
@@ -291,6 +305,7 @@ class TrustHooks : public ServerHooks {
       e.message = path + " needs a key with the admin scope or a loopback client";
       return error_response(e);
     }
+    if (path == "/admin/status") return json_response(status_.json_body());
     json j = body.empty() ? json::object() : json::parse(body, nullptr, false);
     if (!j.is_object()) return bad_body(path + ": the body must be a JSON object");
     const std::string actor = key_id.empty() ? "loopback" : "key:" + key_id;
@@ -328,8 +343,16 @@ class TrustHooks : public ServerHooks {
     return r;
   }
 
+  static HookResponse json_response(std::string body) {
+    HookResponse r;
+    r.body = std::move(body);
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+  }
+
   std::shared_ptr<trust::TrustLayer> trust_;
   std::string model_sha_;
+  StatusView status_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Hash-chained audit trail, backend-neutral part: opening the store the policy names, request
 // records, retention, incidents. The storage is in audit_sqlite.cpp and audit_postgres.cpp.
+#include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -163,6 +164,22 @@ Result<std::vector<std::string>> AuditLog::incidents(int64_t since_ms) {
     return true;
   }));
   return out;
+}
+
+Result<std::vector<AuditEntry>> AuditLog::recent(std::string_view kind, int64_t since_ms,
+                                                 size_t limit) {
+  RowQuery q;
+  q.since_ms = since_ms;
+  q.kind = std::string(kind);
+  std::deque<AuditEntry> last;  // the newest `limit` rows seen so far, oldest first
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  DARI_TRY(impl_->store->scan(q, nullptr, [&](const AuditRow& r) {
+    if (limit == 0) return false;
+    if (last.size() == limit) last.pop_front();
+    last.push_back(AuditEntry{r.seq, r.time_ms, r.body});
+    return true;
+  }));
+  return std::vector<AuditEntry>(last.rbegin(), last.rend());
 }
 
 }  // namespace dari::trust

@@ -107,6 +107,7 @@ bool ChainWalker::visit(const AuditRow& row) {
   expect_seq_ = seq + 1;
   last_seq_ = seq;
   last_hash_ = row.hash;
+  r_.last_good_seq = seq;
   return true;
 }
 

@@ -57,7 +57,8 @@ struct KeyState {
   std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
   bool limit_requests = false, limit_tokens = false;
   Bucket requests, tokens;
-  int64_t charged = 0;  // tokens charged since the layer opened
+  int64_t charged = 0;   // tokens charged since the layer opened
+  int64_t admitted = 0;  // requests admitted since the layer opened
 };
 
 // The key id of a token shaped like an API key ("dari_<16 hex>_..."), else "".
@@ -223,6 +224,11 @@ bool TrustLayer::paused() const {
   return impl_->paused.load();
 }
 
+std::string TrustLayer::pause_reason() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->paused.load() ? impl_->pause_reason : std::string();
+}
+
 Result<std::unique_ptr<TrustLayer>> TrustLayer::open(Policy policy, TrustOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->policy = std::move(policy);
@@ -365,6 +371,7 @@ AuthDecision TrustLayer::admit(const Grant& grant, Scope scope) {
     return d;
   }
   if (s.limit_requests) s.requests.level -= 1;
+  ++s.admitted;
   return ok;
 }
 
@@ -389,6 +396,24 @@ int64_t TrustLayer::tokens_charged(const std::string& key_id) const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->states.find(key_id);
   return it == impl_->states.end() ? 0 : it->second.charged;
+}
+
+std::map<std::string, TrustLayer::KeyUsage> TrustLayer::key_usage() const {
+  std::map<std::string, KeyUsage> out;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const int64_t t = impl_->now();
+  for (auto& [id, s] : impl_->states) {
+    KeyUsage u;
+    u.requests = s.admitted;
+    u.tokens_charged = s.charged;
+    if (s.limit_tokens) {
+      Bucket b = s.tokens;  // a copy: looking must not move the bucket's clock
+      b.refill(t);
+      u.tokens_left_today = std::max<int64_t>(0, static_cast<int64_t>(b.level));
+    }
+    out.emplace(id, u);
+  }
+  return out;
 }
 
 Provenance TrustLayer::sign(const ProvenanceFacts& facts, std::string_view delivered_text) const {

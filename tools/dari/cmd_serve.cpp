@@ -45,6 +45,8 @@ struct ServeOptions {
   uint32_t drain_timeout_s = 30;
   std::string policy;
   bool strict_api = false;
+  bool no_webui = false;
+  std::string web_path;
   BackendCliOptions backend;
 };
 
@@ -126,6 +128,8 @@ int serve_main(const ServeOptions& o) {
   so.drain_timeout = std::chrono::seconds(o.drain_timeout_s);
   so.handle_signals = true;
   so.limits.strict = o.strict_api;
+  so.web_ui = !o.no_webui;
+  so.web_dir = o.web_path;
   auto server = server::Server::create(so);
   if (!server.ok()) {
     std::fprintf(stderr, "dari: error: %s\n", server.message().c_str());
@@ -135,6 +139,10 @@ int serve_main(const ServeOptions& o) {
   std::printf("dari serve: listening on %s://%s:%u (model '%s')\n",
               so.ssl_cert_file.empty() ? "http" : "https", o.host.c_str(),
               static_cast<unsigned>((*server)->port()), so.model_name.c_str());
+  if (so.web_ui) {
+    std::printf("dari serve: chat page at /, operator dashboard at /dashboard%s\n",
+                so.web_dir.empty() ? "" : (" (files from " + so.web_dir + ")").c_str());
+  }
   std::fflush(stdout);
 
   eo.model_path = model;
@@ -211,6 +219,12 @@ std::function<int()> setup(CLI::App& app) {
   app.add_flag("--strict-api", o->strict_api,
                "reject request fields the server does not know (400 unknown_field) instead of "
                "ignoring them (ignored names are counted in /metrics)");
+  app.add_flag("--no-webui", o->no_webui,
+               "serve the API only: no chat page at / and no dashboard at /dashboard");
+  app.add_option("--path", o->web_path,
+                 "serve the web pages' files from this folder instead of the embedded copies "
+                 "(for work on web/)")
+      ->check(CLI::ExistingDirectory);
   add_backend_options(app, &o->backend);
   return [o] { return serve_main(*o); };
 }

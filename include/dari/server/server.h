@@ -62,6 +62,10 @@ struct ServerOptions {
   std::vector<std::string> allowed_origins;
   std::vector<std::string> allowed_hosts;
   std::shared_ptr<ServerHooks> hooks;  // optional
+  // The chat page ("/") and dashboard ("/dashboard") with their files ("/web/..."), embedded in
+  // the binary (web/); web_dir serves them from that folder instead (page development).
+  bool web_ui = true;
+  std::string web_dir;
 };
 
 class Server {

@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -222,7 +223,13 @@ struct ChainReport {
   bool ok = false;
   int64_t rows = 0;
   int64_t bad_seq = -1;  // the first row at fault, -1 when none
+  int64_t last_good_seq = 0;  // the last row checked intact in order (0: none)
   std::string message;
+};
+
+struct AuditEntry {  // one chain row as the dashboard lists it
+  int64_t seq = 0, time_ms = 0;
+  std::string body;  // the row's canonical JSON
 };
 
 struct ExportRange {
@@ -258,6 +265,9 @@ class AuditLog {
   Result<int64_t> enforce_retention(int64_t now_ms);
   // Incidents (Art. 32) are chain rows of kind "incident"; this lists them.
   Result<std::vector<std::string>> incidents(int64_t since_ms);
+  // The newest `limit` rows of `kind` ("feedback", "incident", ...) from since_ms on, newest
+  // first. Reads every row of the range (the dashboard asks for the last days only).
+  Result<std::vector<AuditEntry>> recent(std::string_view kind, int64_t since_ms, size_t limit);
   const Policy& policy() const;
   // The database for messages: the SQLite file, or "postgresql host=... dbname=..." (never
   // the password).
@@ -371,6 +381,12 @@ class TrustLayer {
   void charge_tokens(const Grant& g, int64_t tokens);
   // Tokens charged to a key since this layer opened (0 for a key not seen).
   int64_t tokens_charged(const std::string& key_id) const;
+  // What each key seen since this layer opened has used: requests admitted, tokens charged, and
+  // what its daily token budget has left now (-1: no budget).
+  struct KeyUsage {
+    int64_t requests = 0, tokens_charged = 0, tokens_left_today = -1;
+  };
+  std::map<std::string, KeyUsage> key_usage() const;
 
   Provenance sign(const ProvenanceFacts& facts, std::string_view delivered_text) const;
   Status record(AuditRecord r);  // no-op when audit is off; durable on return (blocks ~1 ms)
@@ -394,6 +410,7 @@ class TrustLayer {
   Status pause(std::string_view actor, std::string_view reason, bool cancel_in_flight);
   Status resume(std::string_view actor);
   bool paused() const;
+  std::string pause_reason() const;  // the reason of the current pause ("" when none given)
   Result<std::string> create_key(std::string_view actor, KeyInfo info);
   Status revoke_key(std::string_view actor, std::string_view key_id);  // in-flight stop too
   // Re-reads revocations made by another process (`dari keys revoke` while serving) so their
