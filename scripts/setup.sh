@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs dari's build and test dependencies from Debian packages. Idempotent: installs only
 # what is missing, and does nothing when everything is present.
+# Usage: scripts/setup.sh [--tests]
+#   --tests  also what only the test suite needs: Chromium for the browser tests of the web pages
+#            (and Node.js with npm, from Debian, when no `node` is on PATH).
 set -euo pipefail
 
 packages=(
@@ -15,6 +18,11 @@ packages=(
   libvulkan-dev glslc              # the Vulkan backend plugin (shaders compiled at build time)
   mesa-vulkan-drivers              # lavapipe: a CPU Vulkan device, so the plugin is tested anywhere
 )
+
+if [[ ${1:-} == --tests ]]; then
+  packages+=(chromium)
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/stages.sh
-scripts/setup.sh
+scripts/setup.sh --tests
 jobs=$(nproc)
 
 stage "configure + build (ci preset)"

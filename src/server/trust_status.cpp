@@ -12,7 +12,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int64_t kListDays = 30;          // incidents and feedback of the last month
+constexpr int64_t kListDays = 30;  // incidents and feedback of the last month
 constexpr size_t kMaxIncidents = 50;
 constexpr size_t kMaxFeedback = 200;
 
@@ -62,7 +62,8 @@ json keys_json(trust::TrustLayer& t) {
   const auto usage = t.key_usage();
   for (const trust::KeyInfo& k : *keys) {
     const auto it = usage.find(k.key_id);
-    const trust::TrustLayer::KeyUsage u = it != usage.end() ? it->second : trust::TrustLayer::KeyUsage{};
+    const trust::TrustLayer::KeyUsage u =
+        it != usage.end() ? it->second : trust::TrustLayer::KeyUsage{};
     int64_t left = u.tokens_left_today;
     if (it == usage.end() && k.tokens_per_day > 0) left = k.tokens_per_day;  // not used yet
     out.push_back(json{{"key_id", k.key_id},

@@ -84,9 +84,9 @@ TEST_F(WebPagesTest, UnchangedFilesAreRevalidatedWith304) {
 
 TEST_F(WebPagesTest, NamesOutsideTheFolderAndUnknownFilesAre404) {
   start();
-  for (const char* bad : {"/web/../CMakeLists.txt", "/web/.hidden.js", "/web/", "/web/a/b.js",
-                          "/web/nothere.js", "/web/assets.cpp", "/web/README.md",
-                          "/web/%2e%2e/x.js", "/index.html"}) {
+  for (const char* bad :
+       {"/web/../CMakeLists.txt", "/web/.hidden.js", "/web/", "/web/a/b.js", "/web/nothere.js",
+        "/web/assets.cpp", "/web/README.md", "/web/%2e%2e/x.js", "/index.html"}) {
     EXPECT_EQ(get(bad).status, 404) << bad;
   }
   HttpClient c(port_);
@@ -178,7 +178,8 @@ TEST_F(WebPagesTest, AdminStatusShowsPauseKeysFeedbackIncidentsAndAudit) {
   }
   EXPECT_TRUE(seen);
   // An infer key may not read it; loopback without a key may (as for the other admin routes).
-  auto denied = c.request(http::verb::get, "/admin/status", "", {{"Authorization", "Bearer " + user}});
+  auto denied =
+      c.request(http::verb::get, "/admin/status", "", {{"Authorization", "Bearer " + user}});
   EXPECT_EQ(denied.status, 403);
   EXPECT_EQ(get("/admin/status").status, 200);
 }
@@ -191,9 +192,9 @@ TEST_F(WebPagesTest, AdminStatusReportsABrokenChain) {
   // Row 1 altered behind the server's back, before the dashboard's first look.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(policy_.audit_db.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE audit SET body = '{}' WHERE seq = 1", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "UPDATE audit SET body = '{}' WHERE seq = 1", nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   auto s = get("/admin/status");
   ASSERT_EQ(s.status, 200) << s.body;

@@ -19,9 +19,11 @@
 //                    committed, so a response a client saw complete always has its record, even
 //                    after kill -9.
 //   routes         → POST /admin/pause {"reason": string, "cancel_in_flight": bool},
-//                    POST /admin/resume, POST /admin/keys/revoke {"key_id"} (loopback without a
-//                    key, or a key with the admin scope), POST /v1/feedback
+//                    POST /admin/resume, POST /admin/keys/revoke {"key_id"}, GET /admin/status
+//                    (the dashboard's view: src/server/trust_status.h) (loopback without a key,
+//                    or a key with the admin scope), POST /v1/feedback
 //                    {"request_id","rating","text"}; fields of the wrong type are 400.
+//                    GET /v1/provenance (signer's public key, disclosure label) needs no key.
 //   on_tick        → refresh_revocations() (revocations made by `dari keys revoke`).
 //   make_trust_hooks also starts the trust layer's retention timer ([audit].retention_*).
 //
