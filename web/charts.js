@@ -249,8 +249,8 @@ export class LineChart {
 }
 
 // A stacked bar chart of counts per bin, drawn into an existing <svg> (role="img"). Options:
-//   title(): name for the aria-label; series: [{label()}]; binLabel(i, count): the x label of bin
-//   i or null; describe(totals): the accessible summary.
+//   series: one entry per stacked series (the legend is in the page); binLabel(i, count): the x
+//   label of bin i or null; describe(totals): the svg's aria-label from the totals per series.
 export class BarChart {
   constructor(svgElement, options) {
     this.svg = svgElement;

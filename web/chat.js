@@ -3,7 +3,7 @@
 // ratings and feedback, the API key panel and the error notice.
 
 import {
-  addStrings, t, lang, setLang, onLangChange, mountLangSwitch, api, apiError, apiKey, setApiKey,
+  addStrings, t, lang, setLang, onLangChange, mountLangSwitch, api, apiError, apiKey, setApiKey, el,
 } from "./common.js";
 import { renderMarkdown } from "./markdown.js";
 import { verifyProvenance } from "./provenance.js";
@@ -194,13 +194,6 @@ const openDetails = new WeakSet();
 let nextId = 0;
 let followEnd = true;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function button(className, label, { ariaLabel, pressed } = {}) {
   const node = el("button", className, label);
   node.type = "button";
@@ -249,9 +242,15 @@ function loadStore() {
   store = { conversations, current: current ?? conversations[0]?.id ?? null };
 }
 
+// Writes the conversations. The reply being streamed is left out: it is written once, when it
+// completes or is stopped (finishRun), not in whatever state another save finds it.
 function saveStore() {
+  const streaming = active ? active.msg : null;
+  const withoutStreaming = (c) => (c.messages.includes(streaming)
+    ? { ...c, messages: c.messages.filter((m) => m !== streaming) } : c);
+  const saved = { ...store, conversations: store.conversations.map(withoutStreaming) };
   try {
-    localStorage.setItem(STORE_KEY, JSON.stringify(store));
+    localStorage.setItem(STORE_KEY, JSON.stringify(saved));
   } catch (err) {
     console.warn("could not save the conversations", err);
   }
@@ -858,15 +857,19 @@ function requestBody(conv, reply) {
   return modelName ? { model: modelName, ...body } : body;
 }
 
-// Yields the data of each server-sent event; events may be split across reads.
+// Yields the data of each server-sent event. Events, lines and multi-byte characters may be split
+// across reads: the decoder keeps a partial character, the buffer a partial line. When the reader
+// stops early (a [DONE], an error chunk), the rest of the body is cancelled.
 async function* sseData(stream) {
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
   let data = [];
+  let ended = false;
   try {
     for (;;) {
       const { value, done } = await reader.read();
+      ended = done;
       buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
       let newline;
       while ((newline = buffer.indexOf("\n")) >= 0) {
@@ -884,6 +887,7 @@ async function* sseData(stream) {
     if (buffer.startsWith("data:")) data.push(buffer.slice(5).replace(/^ /, ""));
     if (data.length) yield data.join("\n");
   } finally {
+    if (!ended) reader.cancel().catch(() => {});
     reader.releaseLock();
   }
 }
@@ -893,7 +897,9 @@ class StreamError extends Error {}
 function applyChunk(run, chunk) {
   const msg = run.msg;
   if (chunk.error) {
-    throw new StreamError(chunk.error.message || JSON.stringify(chunk.error));
+    const { error } = chunk;
+    const message = typeof error === "string" ? error : error.message || JSON.stringify(error);
+    throw new StreamError(message);
   }
   if (chunk.id && !msg.request_id) msg.request_id = chunk.id;
   if (chunk.model) msg.model = chunk.model;

@@ -41,6 +41,17 @@ function browserLang() {
   return "en";
 }
 
+/**
+ * A new element with an optional class and text. The text is set as textContent, never parsed
+ * as markup, so it may come from the model or the server.
+ */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 /** The interface language: "en" or "ko". */
 export function lang() {
   const saved = readStorage(LANG_KEY);
@@ -134,19 +145,23 @@ export function setApiKey(key) {
   writeStorage(API_KEY_KEY, (key || "").trim());
 }
 
-/** fetch on the page's own origin: JSON bodies, and the bearer key only when one is saved. */
-export function api(path, { method, body, signal, headers } = {}) {
+/**
+ * fetch on the page's own origin: JSON bodies, and the bearer key only when one is saved. A path
+ * that resolves to another origin (an absolute or "//host" URL) is refused, so the key can never
+ * leave for another site.
+ */
+export async function api(path, { method, body, signal, headers } = {}) {
+  const url = new URL(path, window.location.origin);
+  if (url.origin !== window.location.origin) throw new Error(`not this server: ${url.origin}`);
   const sent = new Headers(headers || {});
-  let payload = body;
+  let payload;
   if (body !== undefined && body !== null) {
-    const isRaw = typeof body === "string" || body instanceof Blob ||
-      body instanceof FormData || body instanceof ArrayBuffer;
-    if (!isRaw) payload = JSON.stringify(body);
+    // A string is sent as it is (already JSON); anything else is JSON-encoded.
+    payload = typeof body === "string" ? body : JSON.stringify(body);
     if (!sent.has("Content-Type")) sent.set("Content-Type", "application/json");
   }
   const key = apiKey();
   if (key && !sent.has("Authorization")) sent.set("Authorization", `Bearer ${key}`);
-  const url = new URL(path, window.location.origin);
   return fetch(url, {
     method: method || (payload !== undefined ? "POST" : "GET"),
     body: payload,

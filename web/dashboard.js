@@ -3,7 +3,7 @@
 // offers the operator's controls: pause/resume generation, API keys, feedback, incidents, audit.
 
 import {
-  t, addStrings, lang, mountLangSwitch, api, apiError, apiKey, setApiKey, onLangChange,
+  t, addStrings, lang, setLang, mountLangSwitch, api, apiError, apiKey, setApiKey, onLangChange, el,
 } from "./common.js";
 import * as prom from "./prometheus.js";
 import { LineChart, BarChart } from "./charts.js";
@@ -234,19 +234,24 @@ function dateTime(ms) {
   return new Intl.DateTimeFormat(lang(), { dateStyle: "short", timeStyle: "medium" }).format(ms);
 }
 
-// A <time> element for an epoch-milliseconds instant.
+// A <time> element for an epoch-milliseconds instant ("—" when the server sent no valid time:
+// toISOString and Intl would throw, and one bad row must not hide the whole status).
 function timeElement(ms) {
-  const el = document.createElement("time");
-  el.dateTime = new Date(ms).toISOString();
-  el.textContent = dateTime(ms);
-  return el;
+  const time = el("time");
+  const date = new Date(ms);
+  if (!Number.isFinite(date.getTime())) {
+    time.textContent = "—";
+    return time;
+  }
+  time.dateTime = date.toISOString();
+  time.textContent = dateTime(date);
+  return time;
 }
 
-function element(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
+// A server field as text: strings as they are, other values as JSON, missing ones as "".
+function asText(value) {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 // ---- charts ------------------------------------------------------------------------------
@@ -507,10 +512,10 @@ function renderStatus() {
 }
 
 function renderPause(paused, reason) {
-  const el = $("pause-state");
-  el.dataset.paused = String(paused);
-  el.classList.remove("unknown");
-  el.textContent = !paused ? t("dash.serving")
+  const node = $("pause-state");
+  node.dataset.paused = String(paused);
+  node.classList.remove("unknown");
+  node.textContent = !paused ? t("dash.serving")
     : reason ? t("dash.paused", { reason }) : t("dash.pausedNoReason");
   updateButtons();
 }
@@ -523,29 +528,28 @@ function updateButtons() {
 }
 
 function renderAudit(audit) {
-  const el = $("audit-status");
+  const node = $("audit-status");
   if (!audit || !audit.enabled) {
-    el.dataset.ok = "true";
-    el.dataset.enabled = "false";
-    el.textContent = t("dash.auditOff");
+    node.dataset.ok = "true";
+    node.dataset.enabled = "false";
+    node.textContent = t("dash.auditOff");
     return;
   }
-  el.dataset.enabled = "true";
-  el.dataset.ok = String(Boolean(audit.ok));
+  node.dataset.enabled = "true";
+  node.dataset.ok = String(Boolean(audit.ok));
   let text;
   if (audit.ok) text = t("dash.auditOk", { rows: number(audit.rows ?? 0) });
   else if (audit.bad_seq !== undefined && audit.bad_seq >= 0) {
     text = t("dash.auditBad", { seq: audit.bad_seq, message: audit.message || "" });
   } else text = t("dash.auditFailed", { message: audit.message || "" });
   if (audit.checked_ms > 1e12) text += ` ${t("dash.auditChecked", { time: clockTime(audit.checked_ms) })}`;
-  el.textContent = text;
+  node.textContent = text;
 }
 
 // ---- keys --------------------------------------------------------------------------------
 
 function cell(row, content, className) {
-  const td = document.createElement("td");
-  if (className) td.className = className;
+  const td = el("td", className);
   if (content instanceof Node) td.append(content);
   else td.textContent = content;
   row.append(td);
@@ -557,25 +561,24 @@ function allowanceCell(row, key) {
   const perDay = Number(key.tokens_per_day) || 0;
   const left = Number(key.tokens_left_today);
   if (perDay <= 0 || left < 0) return cell(row, t("dash.unlimited"));
-  const wrap = element("div", "allowance");
-  const meter = document.createElement("meter");
+  const wrap = el("div", "allowance");
+  const meter = el("meter");
   meter.min = 0;
   meter.max = perDay;
   meter.value = Math.max(0, Math.min(left, perDay));
   meter.low = perDay * 0.2;
   meter.optimum = perDay;
-  meter.setAttribute("aria-label", t("dash.leftLabel", { name: key.name || key.key_id }));
-  const text = element("span", "allowance-text", t("dash.leftOf", { left: number(left), total: number(perDay) }));
+  meter.setAttribute("aria-label", t("dash.leftLabel", { name: asText(key.name || key.key_id) }));
+  const text = el("span", "allowance-text", t("dash.leftOf", { left: number(left), total: number(perDay) }));
   wrap.append(meter, text);
   return cell(row, wrap);
 }
 
 function keyRow(key) {
-  const row = document.createElement("tr");
-  row.dataset.keyId = key.key_id || "";
-  if (key.revoked) row.className = "revoked";
-  cell(row, key.name || "—");
-  cell(row, element("code", "", key.key_id || ""));
+  const row = el("tr", key.revoked ? "revoked" : "");
+  row.dataset.keyId = asText(key.key_id);
+  cell(row, asText(key.name) || "—");
+  cell(row, el("code", "", asText(key.key_id)));
   cell(row, String(key.scopes || "").split(",").filter(Boolean).join(", "));
   cell(row, number(key.requests ?? 0), "num");
   cell(row, number(key.tokens_charged ?? 0), "num");
@@ -620,7 +623,7 @@ function createFeedbackChart() {
 
 function ratingBadge(rating) {
   const good = rating > 0;
-  const badge = element("span", `rating ${good ? "rating-good" : "rating-bad"}`, good ? "👍" : "👎");
+  const badge = el("span", `rating ${good ? "rating-good" : "rating-bad"}`, good ? "👍" : "👎");
   badge.setAttribute("role", "img");
   badge.setAttribute("aria-label", t(good ? "dash.good" : "dash.bad"));
   badge.title = t(good ? "dash.good" : "dash.bad");
@@ -628,15 +631,15 @@ function ratingBadge(rating) {
 }
 
 function feedbackItem(f) {
-  const li = element("li", "feedback-item");
-  const meta = element("div", "item-meta");
+  const li = el("li", "feedback-item");
+  const meta = el("div", "item-meta");
   meta.append(timeElement(Number(f.time_ms)), ratingBadge(Number(f.rating)));
   if (f.request_id) {
-    const id = element("code", "request-id", f.request_id);
-    id.title = t("dash.request", { id: f.request_id });
+    const id = el("code", "request-id", asText(f.request_id));
+    id.title = t("dash.request", { id: asText(f.request_id) });
     meta.append(id);
   }
-  li.append(meta, element("p", "item-text", f.text));
+  li.append(meta, el("p", "item-text", f.text));
   return li;
 }
 
@@ -654,11 +657,12 @@ function renderFeedback(feedback) {
 
 function incidentItem(entry) {
   const incident = entry.incident || {};
-  const li = element("li", "incident-item");
-  const meta = element("div", "item-meta");
-  meta.append(timeElement(Number(entry.time_ms)), element("strong", "incident-kind", incident.kind || "—"));
-  if (incident.request_id) meta.append(element("code", "request-id", incident.request_id));
-  li.append(meta, element("p", "item-text", incident.detail || ""));
+  const li = el("li", "incident-item");
+  const meta = el("div", "item-meta");
+  const kind = el("strong", "incident-kind", asText(incident.kind) || "—");
+  meta.append(timeElement(Number(entry.time_ms)), kind);
+  if (incident.request_id) meta.append(el("code", "request-id", asText(incident.request_id)));
+  li.append(meta, el("p", "item-text", asText(incident.detail)));
   return li;
 }
 
@@ -683,7 +687,7 @@ async function oversight(path, body, failureKey, focusAfter) {
   try {
     const response = await api(path, { method: "POST", body });
     if (response.ok) {
-      const answer = await response.json().catch(() => ({}));
+      const answer = (await response.json().catch(() => null)) || {};
       if (typeof answer.paused === "boolean") renderPause(answer.paused, body.reason || "");
       done = true;
     } else {
@@ -720,19 +724,6 @@ function wireControls() {
 
 // ---- language ----------------------------------------------------------------------------
 
-// Applies the current language to the static markup (setLang does the same on a change).
-function translatePage() {
-  document.documentElement.lang = lang();
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
-    el.setAttribute("placeholder", t(el.dataset.i18nPlaceholder));
-  }
-  for (const el of document.querySelectorAll("[data-i18n-label]")) {
-    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
-  }
-  document.title = t("dash.title");
-}
-
 function rerender() {
   document.title = t("dash.title");
   drawCharts();
@@ -745,7 +736,7 @@ function rerender() {
 // ---- start -------------------------------------------------------------------------------
 
 function addKeyErrorLine() {
-  const p = element("p", "key-error");
+  const p = el("p", "key-error");
   p.id = "key-error";
   p.hidden = true;
   $("key-message").after(p);
@@ -753,8 +744,9 @@ function addKeyErrorLine() {
 
 function start() {
   addKeyErrorLine();
-  translatePage();
   mountLangSwitch($("lang"));
+  setLang(lang(), false); // translates the static markup; rerender listens once charts exist
+  document.title = t("dash.title");
   createCharts();
   createFeedbackChart();
   feedbackChart.update(feedbackBins([], Date.now()));

@@ -2,7 +2,7 @@
 // (run_test.sh starts the servers). Server A: plain HTTP on loopback, default policy (no key
 // needed). Server B: HTTPS with a self-signed certificate and keys required everywhere.
 // Env: DARI_URL_A, DARI_URL_B, DARI_USER_KEY (infer scope on B), DARI_ADMIN_KEY (infer+admin on
-// B), DARI_CHROMIUM (the browser), DARI_SCREENSHOTS (folder for the screenshots docs/ shows).
+// B), DARI_LIMITED_KEY (infer on B, one request per minute), DARI_CHROMIUM (the browser), DARI_SCREENSHOTS (folder for the screenshots docs/ shows).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
@@ -286,4 +286,89 @@ test("HTTPS with keys required: the page asks for the key, then chats and verifi
   await page_wait(async () => /\d/.test(await dash.locator("#requests-total").innerText()));
   assert.ok(!(await dash.locator("#key-panel").isVisible()));
   await closePage(dash);
+});
+
+test("quota: a key past its request budget gets a clear message, not a broken reply", async () => {
+  const page = await openPage(B, { https: true });
+  await page.evaluate((k) => localStorage.setItem("dari.apiKey", k), process.env.DARI_LIMITED_KEY);
+  await page.reload();
+  const first = await send(page, "Once upon a time");
+  assert.ok(["stop", "length"].includes(await finished(first)));
+  await page.locator("#prompt").fill("And then?");
+  await page.locator("#send").click();
+  const notice = page.locator("#notice[data-kind='quota']");
+  await notice.waitFor();
+  assert.match(await notice.innerText(), /requests per minute/);
+  assert.equal(await page.locator('article.msg[data-role="assistant"]').count(), 1);
+  await closePage(page);
+});
+
+test("markdown: HTML stays text, code and links render, hostile replies stay linear", async () => {
+  const page = await openPage(A);
+  const r = await page.evaluate(async () => {
+    const { renderMarkdown } = await import("/web/markdown.js");
+    const box = (text) => {
+      const div = document.createElement("div");
+      div.append(renderMarkdown(text));
+      return div;
+    };
+    const html = box('<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script>');
+    const code = box("Look:\n\n```js\nlet a = 1 < 2;\n```\n\n**bold** and `tick`");
+    const links = box("[ok](https://example.com/a) [bad](javascript:alert(1)) [data](data:text/html,x)");
+    // Inputs that made a naive regex renderer take seconds to minutes, or overflow the stack.
+    const hostile = ["*a ".repeat(40000), "`".repeat(3000) + "a", "[a](".repeat(30000),
+                     "- ".repeat(30000) + "x", "> ".repeat(30000) + "x", "_a ".repeat(40000)];
+    const ms = hostile.map((t) => { const t0 = performance.now(); box(t); return performance.now() - t0; });
+    return {
+      htmlTags: html.querySelectorAll("img, script").length, htmlText: html.textContent,
+      pwned: window.pwned ?? null,
+      codeLang: code.querySelector("pre code")?.className, codeText: code.querySelector("pre code")?.textContent,
+      strong: code.querySelector("strong")?.textContent, tick: code.querySelector("p code")?.textContent,
+      anchors: [...links.querySelectorAll("a")].map((a) => [a.getAttribute("href"), a.rel]),
+      ms,
+    };
+  });
+  assert.equal(r.htmlTags, 0);
+  assert.match(r.htmlText, /<img src=x/);
+  assert.equal(r.pwned, null);
+  assert.match(r.codeLang, /language-js/);
+  assert.equal(r.codeText.trim(), "let a = 1 < 2;");
+  assert.equal(r.strong, "bold");
+  assert.equal(r.tick, "tick");
+  assert.equal(r.anchors.length, 1);
+  assert.equal(r.anchors[0][0], "https://example.com/a");
+  assert.match(r.anchors[0][1], /noopener/);
+  assert.match(r.anchors[0][1], /noreferrer/);
+  // A guard against super-linear parsing (these took over 10 s each before), not a speed target.
+  for (const t of r.ms) assert.ok(t < 5000, `a hostile reply took ${t} ms to render`);
+  await closePage(page);
+});
+
+test("prometheus: the dashboard's parser and quantiles", async () => {
+  const page = await openPage(`${A}/dashboard`);
+  const r = await page.evaluate(async () => {
+    const p = await import("/web/prometheus.js");
+    const scrape = (b1, b2, inf, reqs) => p.parsePrometheus([
+      "# HELP h Time", "# TYPE h histogram",
+      `h_bucket{le="0.1"} ${b1}`, `h_bucket{le="0.2"} ${b2}`, `h_bucket{le="+Inf"} ${inf}`,
+      `dari_http_requests_total{endpoint="/v1/chat/completions",status="200"} ${reqs}`,
+      `dari_http_requests_total{endpoint="/v1/chat/completions",status="503"} 2`,
+      `dari_http_requests_total{endpoint="web",status="200"} 40`,
+      "not a valid line {", ""].join("\n"));
+    const a = scrape(10, 10, 10, 5), b = scrape(10, 30, 30, 9);
+    return {
+      total: p.sum(b, "dari_http_requests_total", { endpoint: "/v1/chat/completions" }),
+      // The 20 new observations all fell in (0.1, 0.2]: the median is at the middle.
+      p50: p.histogramQuantile(0.5, a, b, "h"),
+      none: p.histogramQuantile(0.5, b, b, "h"),
+      rate: p.rate(5, 9, 2),
+      reset: p.rate(9, 1, 2),
+    };
+  });
+  assert.equal(r.total, 11);
+  assert.ok(Math.abs(r.p50 - 0.15) < 1e-9, `p50 ${r.p50}`);
+  assert.equal(r.none, null);
+  assert.equal(r.rate, 2);
+  assert.equal(r.reset, null);
+  await closePage(page);
 });

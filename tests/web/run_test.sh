@@ -60,10 +60,12 @@ user_key=$("$dari" keys --policy "$work/b/policy.toml" add web-user --scopes inf
   { echo "dari keys add failed"; exit 1; }
 admin_key=$("$dari" keys --policy "$work/b/policy.toml" add web-admin --scopes infer,admin) ||
   { echo "dari keys add failed"; exit 1; }
+limited_key=$("$dari" keys --policy "$work/b/policy.toml" add web-limited --scopes infer --rpm 1) ||
+  { echo "dari keys add failed"; exit 1; }
 start_server b https --ssl-cert-file "$work/b/cert.pem" --ssl-key-file "$work/b/key.pem"
 url_b=$url
 
-DARI_URL_A=$url_a DARI_URL_B=$url_b DARI_USER_KEY=$user_key DARI_ADMIN_KEY=$admin_key \
+DARI_URL_A=$url_a DARI_URL_B=$url_b DARI_USER_KEY=$user_key DARI_ADMIN_KEY=$admin_key DARI_LIMITED_KEY=$limited_key \
   DARI_CHROMIUM=$chromium DARI_SCREENSHOTS="$work/screenshots" \
   timeout 400 node --test --test-concurrency=1 "$work/e2e.mjs"
 rc=$?
