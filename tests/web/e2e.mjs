@@ -372,3 +372,33 @@ test("prometheus: the dashboard's parser and quantiles", async () => {
   assert.equal(r.reset, null);
   await closePage(page);
 });
+
+test("chat: regenerate replaces the last reply; editing a question drops what followed", async () => {
+  const page = await openPage(A);
+  const first = await send(page, "Once upon a time");
+  await finished(first);
+  const firstId = await page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem("dari.chat.v1"));
+    return s.conversations.find((c) => c.id === s.current).messages.at(-1).request_id;
+  });
+  await page.locator("button.regenerate").last().click();
+  const assistants = page.locator('article.msg[data-role="assistant"]');
+  await page_wait(async () => (await page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem("dari.chat.v1"));
+    return s.conversations.find((c) => c.id === s.current).messages.at(-1).request_id;
+  })) !== firstId);
+  await finished(assistants.last());
+  assert.equal(await assistants.count(), 1, "regenerate added a reply instead of replacing it");
+  await finished(await send(page, "Then what?"));
+  assert.equal(await assistants.count(), 2);
+  // Edit the first question: the second exchange goes, a new reply comes.
+  await page.locator('article.msg[data-role="user"]').first().locator("button.edit").click();
+  const form = page.locator(".edit-form");
+  await form.locator("textarea").fill("A dragon flew");
+  await form.locator(".save-edit").click();
+  await page_wait(async () => (await page.locator('article.msg[data-role="user"]').count()) === 1);
+  await finished(assistants.last());
+  assert.equal(await assistants.count(), 1);
+  assert.match(await page.locator('article.msg[data-role="user"]').first().innerText(), /A dragon flew/);
+  await closePage(page);
+});
