@@ -31,7 +31,7 @@ trap cleanup EXIT
 start_server() {
   local name=$1 scheme=$2; shift 2
   local dir="$work/$name" port=""
-  (cd "$dir" && exec "$dari" serve -m "$model" --port 0 --alias stories --parallel 4 -c 2048 \
+  (cd "$dir" && exec "$dari" serve -m "$model" --port 0 --alias stories --parallel 4 -c 4096 \
      --policy "$dir/policy.toml" "$@" >"$dir/server.log" 2>&1) &
   pids+=($!)
   for _ in $(seq 1 600); do
