@@ -295,6 +295,10 @@ test("HTTPS with keys required: the page asks for the key, then chats and verifi
   await dash.locator("#audit-status[data-ok='true']").waitFor();
   await page_wait(async () => /\d/.test(await dash.locator("#requests-total").innerText()));
   assert.ok(!(await dash.locator("#key-panel").isVisible()));
+  // Usage per key: the three keys of this server, the user's with the request it just made.
+  await page_wait(async () => (await dash.locator("#keys tbody tr").count()) === 3);
+  const keys = await dash.locator("#keys").innerText();
+  for (const name of ["web-user", "web-admin", "web-limited"]) assert.match(keys, new RegExp(name));
   await closePage(dash);
 });
 
