@@ -129,6 +129,17 @@ function drawYAxis(group, scale, format, width, height, top) {
 //   format(v): a value with its unit; scale: {fixedMax, integer, minTop};
 //   extra(): {label, value} shown after the series in the legend (or null);
 //   text: {now(), minutesAgo(n), noData()}; windowMs (default 5 minutes).
+// Empties `svg` and sizes it `width` x PLOT_HEIGHT; returns the plot area's top margin and
+// height (the rest below is for the time axis labels).
+function clearPlot(svg, width) {
+  const top = 8;
+  svg.replaceChildren();
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", PLOT_HEIGHT);
+  svg.setAttribute("viewBox", `0 0 ${width} ${PLOT_HEIGHT}`);
+  return { top, height: PLOT_HEIGHT - top - 22 };
+}
+
 export class LineChart {
   constructor(figure, options) {
     this.figure = figure;
@@ -186,12 +197,7 @@ export class LineChart {
 
   renderPlot() {
     const width = this.width();
-    const top = 8;
-    const height = PLOT_HEIGHT - top - 22;
-    this.svg.replaceChildren();
-    this.svg.setAttribute("width", width);
-    this.svg.setAttribute("height", PLOT_HEIGHT);
-    this.svg.setAttribute("viewBox", `0 0 ${width} ${PLOT_HEIGHT}`);
+    const { top, height } = clearPlot(this.svg, width);
     const max = Math.max(0, ...this.points.flatMap((p) => p.values.filter(Number.isFinite)));
     const scale = niceScale(max, this.options.scale);
     const axis = svg("g", { class: "axis", "aria-hidden": "true" }, this.svg);
@@ -268,12 +274,7 @@ export class BarChart {
 
   render() {
     const width = this.width();
-    const top = 8;
-    const height = PLOT_HEIGHT - top - 22;
-    this.svg.replaceChildren();
-    this.svg.setAttribute("width", width);
-    this.svg.setAttribute("height", PLOT_HEIGHT);
-    this.svg.setAttribute("viewBox", `0 0 ${width} ${PLOT_HEIGHT}`);
+    const { top, height } = clearPlot(this.svg, width);
     const totals = this.options.series.map((_, s) => this.bins.reduce((a, b) => a + (b[s] || 0), 0));
     this.svg.setAttribute("aria-label", this.options.describe(totals));
     const max = Math.max(0, ...this.bins.map((b) => b.reduce((a, v) => a + v, 0)));

@@ -428,13 +428,6 @@ function problemText(source, failure) {
 
 // ---- polling -----------------------------------------------------------------------------
 
-let metricsTimer = 0;
-let metricsRunning = false;
-let metricsAgain = false;
-let statusTimer = 0;
-let statusRunning = false;
-let statusAgain = false;
-
 async function loadMetrics() {
   const response = await fetchOk("/metrics", "metrics");
   if (!response) return;
@@ -446,21 +439,31 @@ async function loadMetrics() {
   }
 }
 
-// Scrapes now (once more after the current scrape when one is running), then every 2 s.
-async function pollMetrics() {
-  if (metricsRunning) {
-    metricsAgain = true;
-    return;
-  }
-  clearTimeout(metricsTimer);
-  metricsRunning = true;
-  do {
-    metricsAgain = false;
-    await loadMetrics();
-  } while (metricsAgain);
-  metricsRunning = false;
-  if (!state.stopped.metrics) metricsTimer = setTimeout(pollMetrics, METRICS_EVERY_MS);
+// A function that runs `load` now and then every `everyMs` until state.stopped[key] is set. A
+// call while a load is running does not overlap it: one more load follows that one instead.
+function poller(load, everyMs, key) {
+  let timer = 0;
+  let running = false;
+  let again = false;
+  const poll = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    clearTimeout(timer);
+    running = true;
+    do {
+      again = false;
+      await load();
+    } while (again);
+    running = false;
+    if (!state.stopped[key]) timer = setTimeout(poll, everyMs);
+  };
+  return poll;
 }
+
+// Scrapes now (once more after the current scrape when one is running), then every 2 s.
+const pollMetrics = poller(loadMetrics, METRICS_EVERY_MS, "metrics");
 
 async function loadStatus() {
   const response = await fetchOk("/admin/status", "status");
@@ -475,20 +478,7 @@ async function loadStatus() {
 }
 
 // Loads the status now (once more after the current load when one is running), then every 5 s.
-async function refreshStatus() {
-  if (statusRunning) {
-    statusAgain = true;
-    return;
-  }
-  clearTimeout(statusTimer);
-  statusRunning = true;
-  do {
-    statusAgain = false;
-    await loadStatus();
-  } while (statusAgain);
-  statusRunning = false;
-  if (!state.stopped.status) statusTimer = setTimeout(refreshStatus, STATUS_EVERY_MS);
-}
+const refreshStatus = poller(loadStatus, STATUS_EVERY_MS, "status");
 
 function restartPolling() {
   state.stopped.metrics = false;

@@ -22,18 +22,6 @@ int64_t now_ms() {
       .count();
 }
 
-const char* keys_rule(trust::KeyRequirement r) {
-  switch (r) {
-    case trust::KeyRequirement::kAlways:
-      return "always";
-    case trust::KeyRequirement::kNever:
-      return "never";
-    case trust::KeyRequirement::kNonLoopback:
-      break;
-  }
-  return "non-loopback";
-}
-
 // Rows of `kind` as objects {"seq","time_ms", ...fields of the row's body}, newest first; an
 // unreadable body becomes {"body": text}.
 json recent_rows(trust::AuditLog* audit, const char* kind, size_t limit, const char* body_key) {
@@ -117,7 +105,7 @@ std::string StatusView::json_body() {
          {"pause_reason", trust_->pause_reason()},
          {"operator", p.operator_name},
          {"deployment_id", p.deployment_id},
-         {"require_keys", keys_rule(p.require_keys)},
+         {"require_keys", trust::key_requirement_name(p.require_keys)},
          {"audit", audit_json(now_ms())},
          {"keys", keys_json(*trust_)},
          {"incidents", recent_rows(trust_->audit(), "incident", kMaxIncidents, "incident")},

@@ -45,17 +45,6 @@ const char* storage_name(ContentStorage s) {
   }
   return "none";
 }
-const char* require_name(KeyRequirement r) {
-  switch (r) {
-    case KeyRequirement::kAlways:
-      return "always";
-    case KeyRequirement::kNever:
-      return "never";
-    case KeyRequirement::kNonLoopback:
-      break;
-  }
-  return "non-loopback";
-}
 
 // Reads table `name` of `root`, checking that it holds only `allowed` keys.
 const toml::table* section(Ctx& c, const toml::table& root, const char* name,
@@ -200,6 +189,18 @@ void validate(Ctx& c, Policy& p) {
 
 }  // namespace
 
+const char* key_requirement_name(KeyRequirement r) {
+  switch (r) {
+    case KeyRequirement::kAlways:
+      return "always";
+    case KeyRequirement::kNever:
+      return "never";
+    case KeyRequirement::kNonLoopback:
+      break;
+  }
+  return "non-loopback";
+}
+
 Policy default_policy() {
   return Policy{};
 }
@@ -342,7 +343,7 @@ std::string policy_to_toml(const Policy& p) {
                             {"retention_interval_seconds", p.retention_interval_s},
                             {"explanations", p.explanations},
                             {"explanation_top_k", int64_t{p.explanation_top_k}}}},
-      {"keys", toml::table{{"require", require_name(p.require_keys)},
+      {"keys", toml::table{{"require", key_requirement_name(p.require_keys)},
                            {"database", p.keys_db},
                            {"requests_per_minute", p.default_requests_per_minute},
                            {"tokens_per_day", p.default_tokens_per_day}}},

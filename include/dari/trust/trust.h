@@ -94,6 +94,8 @@ struct Policy {
 };
 
 Policy default_policy();
+// [keys].require as the policy file writes it: "never", "non-loopback" or "always".
+const char* key_requirement_name(KeyRequirement r);
 // Parses TOML text; `source` names the file in messages ("policy.toml: [audit].retention_days:
 // must be >= 0"). Unknown keys are errors (typos must not silently disable a duty).
 Result<Policy> parse_policy(std::string_view toml_text, std::string_view source);
